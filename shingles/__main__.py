@@ -1,0 +1,2 @@
+from shingles.cli import main
+raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""Every exception shingles raises, under one base class.
+
+Each subclass also inherits the built-in type that fits, so callers who do not
+know shingles can still catch ``ValueError`` or ``OSError``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ShinglesError",
+    "BackendError",
+    "SchemeMismatchError",
+    "LexiconFormatError",
+]
+
+
+class ShinglesError(Exception):
+    """Base class of every error raised by shingles."""
+
+
+class BackendError(ShinglesError, ImportError):
+    """The requested backend (the compiled core) is not available."""
+
+
+class SchemeMismatchError(ShinglesError, ValueError):
+    """Two parts were made with different fingerprint schemes and cannot be mixed."""
+
+
+class LexiconFormatError(ShinglesError, ValueError):
+    """A lexicon file is not one shingles wrote, or it is damaged."""

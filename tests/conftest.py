@@ -1,0 +1,36 @@
+"""Shared fixtures: both backends in every run, and the Hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import shingles
+
+settings.register_profile("dev", max_examples=100, deadline=None)
+# CI: two cores, the whole suite under ten minutes, so fewer but still random examples.
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=False,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+BACKENDS = ["python", "cython"] if shingles.BACKEND == "cython" else ["python"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each test that takes it runs once per available backend."""
+    return str(request.param)
+
+
+def corpus_dir() -> pathlib.Path | None:
+    """Return the real corpus folder (../shared/corpus or $SHINGLES_CORPUS), or None."""
+    env = os.environ.get("SHINGLES_CORPUS")
+    candidates = [pathlib.Path(env)] if env else []
+    candidates.append(pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "corpus")
+    for path in candidates:
+        if (path / "ham.mbox.gz").exists():
+            return path
+    return None
