@@ -494,7 +494,7 @@ cdef class State:
         if self.terms_len == self.terms_cap:
             # Repeats are dropped before growing, so memory follows the distinct terms.
             self.terms_len = sort_unique(self.terms, self.terms_len)
-            if self.terms_len * 2 > self.terms_cap:
+            if self.terms_len >= self.terms_cap // 2:
                 self.terms_cap = max(64, self.terms_cap * 2)
                 grown = <uint64_t *>realloc(self.terms, self.terms_cap * sizeof(uint64_t))
                 if grown == NULL:

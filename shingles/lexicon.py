@@ -191,12 +191,15 @@ class Lexicon:
                    sub_fraction=settings.sub_fraction, seed=settings.seed,
                    documents=sum(doc_sources.values()))
 
+    def to_bytes(self) -> bytes:
+        """Return the lexicon in its file format, checksum included."""
+        return self._blob() + _U64.pack(self._checksum())
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the lexicon to path (atomically: a reader never sees half a file)."""
-        blob = self._blob()
         tmp = f"{os.fspath(path)}.tmp"
         with open(tmp, "wb") as out:
-            out.write(blob + _U64.pack(xxhash.xxh3_64_intdigest(blob)))
+            out.write(self.to_bytes())
         os.replace(tmp, path)
 
     @classmethod
