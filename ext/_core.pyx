@@ -10,14 +10,13 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcpy, memmove, memset
 
-import unicodedata
-
-from shingles._unicode_tables import DROP_RANGES, MARK_RANGES
-from shingles._reference import CYRILLIC_TO_LATIN, CYRILLIC_RANGES, LATIN_RANGES
+from shingles._unicode_tables import CONTEXT_RANGES, DROP_RANGES, MARK_RANGES
+from shingles._reference import CYRILLIC_TO_LATIN, CYRILLIC_RANGES, LATIN_RANGES, normalise
 from shingles.scheme import BANDS, CHUNK_CHARS, MAX_TOKEN_CHARS, NUM_PERM, ROWS
 
 
 cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object)
     int PyUnicode_KIND(object)
     void *PyUnicode_DATA(object)
     uint32_t PyUnicode_READ(int kind, void *data, Py_ssize_t index) nogil
@@ -53,6 +52,7 @@ cdef enum:
     F_DECIMAL = 4
     F_LATIN = 8
     F_CYRILLIC = 16
+    F_CONTEXT = 32
 
 if (NUM_PERM, BANDS, ROWS, MAX_TOKEN_CHARS) != (PERM, C_BANDS, C_ROWS, TOKEN_CAP):
     raise ImportError("shingles._core was built for another scheme layout; rebuild it")
@@ -69,6 +69,9 @@ cdef Py_ssize_t DROP_N
 cdef uint32_t *MARK_LO
 cdef uint32_t *MARK_HI
 cdef Py_ssize_t MARK_N
+cdef uint32_t *CONTEXT_LO
+cdef uint32_t *CONTEXT_HI
+cdef Py_ssize_t CONTEXT_N
 cdef uint32_t FOLD_FROM[32]   # Cyrillic look-alikes ...
 cdef uint32_t FOLD_TO[32]     # ... and their Latin twins
 cdef int FOLD_N
@@ -101,11 +104,13 @@ cdef inline bint in_ranges(uint32_t cp, const uint32_t *lo, const uint32_t *hi,
 cdef uint8_t compute_flags(uint32_t cp) noexcept:
     cdef uint8_t flags = 0
     if in_ranges(cp, DROP_LO, DROP_HI, DROP_N):
-        return F_DROP
-    if Py_UNICODE_ISALNUM(cp) or in_ranges(cp, MARK_LO, MARK_HI, MARK_N):
+        flags = F_DROP
+    elif Py_UNICODE_ISALNUM(cp) or in_ranges(cp, MARK_LO, MARK_HI, MARK_N):
         flags |= F_WORD
     if Py_UNICODE_ISDECIMAL(cp):
         flags |= F_DECIMAL
+    if in_ranges(cp, CONTEXT_LO, CONTEXT_HI, CONTEXT_N):
+        flags |= F_CONTEXT
     return flags
 
 
@@ -116,9 +121,10 @@ cdef inline uint8_t flags_of(uint32_t cp) noexcept:
 
 
 cdef void init_tables() except *:
-    global DROP_N, MARK_N, FOLD_N
+    global DROP_N, MARK_N, CONTEXT_N, FOLD_N
     DROP_N = load_ranges(DROP_RANGES, &DROP_LO, &DROP_HI)
     MARK_N = load_ranges(MARK_RANGES, &MARK_LO, &MARK_HI)
+    CONTEXT_N = load_ranges(CONTEXT_RANGES, &CONTEXT_LO, &CONTEXT_HI)
     cdef uint32_t cp
     for cp in range(65536):
         BMP_FLAGS[cp] = compute_flags(cp)
@@ -137,6 +143,57 @@ cdef void init_tables() except *:
 
 
 init_tables()
+
+
+# ---------------------------------------------------------------- per-character normal forms
+#
+# Most text has no context characters, and then its normal form is the
+# concatenation of each character's. Those forms are computed once per character
+# (with the reference's normalise(), so both agree by construction) and kept:
+# MAP_INFO[cp] = length << 24 | offset into MAP_POOL, 0 while not yet known.
+
+cdef uint32_t MAP_INFO[65536]
+cdef uint32_t *MAP_POOL = NULL
+cdef Py_ssize_t MAP_POOL_LEN = 0, MAP_POOL_CAP = 0
+cdef dict ASTRAL_FORMS = {}
+
+
+cdef uint32_t bmp_form(uint32_t cp) except 0:
+    """Return MAP_INFO of a BMP character, computing its normal form the first time."""
+    global MAP_POOL, MAP_POOL_LEN, MAP_POOL_CAP
+    if MAP_INFO[cp]:
+        return MAP_INFO[cp]
+    cdef str form = normalise(chr(cp))
+    cdef Py_ssize_t n = len(form), j
+    cdef uint32_t *grown
+    if MAP_POOL_LEN + n > MAP_POOL_CAP:
+        MAP_POOL_CAP = max(4096, 2 * MAP_POOL_CAP + n)
+        grown = <uint32_t *>realloc(MAP_POOL, MAP_POOL_CAP * sizeof(uint32_t))
+        if grown == NULL:
+            raise MemoryError()
+        MAP_POOL = grown
+    for j in range(n):
+        MAP_POOL[MAP_POOL_LEN + j] = ord(form[j])
+    MAP_INFO[cp] = <uint32_t>(n << 24 | MAP_POOL_LEN)
+    MAP_POOL_LEN += n
+    return MAP_INFO[cp]
+
+
+cdef str astral_form(uint32_t cp):
+    form = ASTRAL_FORMS.get(cp)
+    if form is None:
+        form = ASTRAL_FORMS[cp] = normalise(chr(cp))
+    return form
+
+
+cdef bint has_context(str text) noexcept:
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void *data = PyUnicode_DATA(text)
+    cdef Py_ssize_t i
+    for i in range(len(text)):
+        if flags_of(PyUnicode_READ(kind, data, i)) & F_CONTEXT:
+            return True
+    return False
 
 
 cdef inline int utf8_put(char *out, uint32_t cp) noexcept nogil:
@@ -200,11 +257,6 @@ cdef void permutations(uint64_t seed, uint64_t *a, uint64_t *b) noexcept:
         CACHED_SEED, HAVE_CACHED = seed, True
     memcpy(a, CACHED_A, sizeof(CACHED_A))
     memcpy(b, CACHED_B, sizeof(CACHED_B))
-
-
-cdef object normalise(str piece):
-    folded = unicodedata.normalize("NFKC", piece).casefold()
-    return folded if folded.isascii() else unicodedata.normalize("NFKC", folded)
 
 
 cdef inline bint is_ascii_space(uint32_t cp) noexcept nogil:
@@ -390,55 +442,78 @@ cdef class State:
         cdef Py_ssize_t cut
         while len(pending) > CHUNK:
             cut = last_cut(pending)
-            self.feed_normalised(normalise(pending[:cut]))
+            self.feed_piece(pending[:cut])
             pending = pending[cut:]
         if final and pending:
-            self.feed_normalised(normalise(pending))
+            self.feed_piece(pending)
             pending = ""
         self.pending = pending
+
+    cdef void feed_piece(self, str piece) except *:
+        """Normalise a piece (see reference normalise_piece) and tokenise it."""
+        if not PyUnicode_IS_ASCII(piece) and has_context(piece):
+            self.feed_normalised(normalise(piece))
+            return
+        cdef int kind = PyUnicode_KIND(piece)
+        cdef void *data = PyUnicode_DATA(piece)
+        cdef Py_ssize_t i, j, n = len(piece)
+        cdef uint32_t cp, info
+        for i in range(n):
+            cp = PyUnicode_READ(kind, data, i)
+            if cp < 128:
+                # ASCII's normal form is its lower case.
+                self.put(cp + 32 if 65 <= cp <= 90 else cp)
+            elif cp < 65536:
+                info = bmp_form(cp)
+                for j in range(info & 0xFFFFFF, (info & 0xFFFFFF) + (info >> 24)):
+                    self.put(MAP_POOL[j])
+            else:
+                self.feed_normalised(astral_form(cp))
 
     cdef void feed_normalised(self, str text) except *:
         cdef int kind = PyUnicode_KIND(text)
         cdef void *data = PyUnicode_DATA(text)
-        cdef Py_ssize_t i, n = len(text)
-        cdef uint32_t cp
-        cdef uint8_t flags
-        for i in range(n):
-            cp = PyUnicode_READ(kind, data, i)
-            flags = flags_of(cp)
-            if flags & F_DROP:
-                continue
-            if not flags & F_WORD:
-                if self.word_len or self.in_digits:
-                    self.end_word()
-                continue
-            if self.fold_digits and flags & F_DECIMAL:
-                if self.in_digits:
-                    continue
-                self.in_digits = True
-                cp = 48  # "0"
-                flags = F_WORD
-            else:
-                self.in_digits = False
-            self.word[self.word_len] = cp
-            self.word_len += 1
-            self.utf8_len += utf8_put(&self.utf8[self.utf8_len], cp)
-            if flags & F_LATIN:
-                self.latin += 1
-            elif flags & F_CYRILLIC:
-                self.cyrillic += 1
-            if self.word_len == TOKEN_CAP:
-                self.end_word()
+        cdef Py_ssize_t i
+        for i in range(len(text)):
+            self.put(PyUnicode_READ(kind, data, i))
 
-    cdef void end_word(self) except *:
+    cdef inline int put(self, uint32_t cp) except -1:
+        """Feed one normalised character to the tokeniser."""
+        cdef uint8_t flags = flags_of(cp)
+        if flags & F_DROP:
+            return 0
+        if not flags & F_WORD:
+            if self.word_len or self.in_digits:
+                self.end_word()
+            return 0
+        if self.fold_digits and flags & F_DECIMAL:
+            if self.in_digits:
+                return 0
+            self.in_digits = True
+            cp = 48  # "0"
+            flags = F_WORD
+        else:
+            self.in_digits = False
+        self.word[self.word_len] = cp
+        self.word_len += 1
+        self.utf8_len += utf8_put(&self.utf8[self.utf8_len], cp)
+        if flags & F_LATIN:
+            self.latin += 1
+        elif flags & F_CYRILLIC:
+            self.cyrillic += 1
+        if self.word_len == TOKEN_CAP:
+            self.end_word()
+        return 0
+
+    cdef int end_word(self) except -1:
         self.in_digits = False
         if self.word_len == 0:
-            return
+            return 0
         if self.latin and self.cyrillic:
             self.fold_homoglyphs()
         cdef uint64_t token = XXH3_64bits_withSeed(self.utf8, self.utf8_len, self.seed)
         self.word_len = self.utf8_len = self.latin = self.cyrillic = 0
-        self.add_token(token)
+        return self.add_token(token)
 
     cdef void fold_homoglyphs(self) noexcept:
         # Map look-alikes of the minority script; a tie goes to Latin.
@@ -458,7 +533,7 @@ cdef class State:
             self.word[i] = cp
             self.utf8_len += utf8_put(&self.utf8[self.utf8_len], cp)
 
-    cdef void add_token(self, uint64_t token) except *:
+    cdef int add_token(self, uint64_t token) except -1:
         self.tokens += 1
         if self.keep_tokens or (self.lexicon is not None and self.lexicon.lookup(token)):
             self.add_term(token)
@@ -466,7 +541,7 @@ cdef class State:
             self.recent[self.recent_len] = token
             self.recent_len += 1
             if self.recent_len < self.window:
-                return
+                return 0
         else:
             memmove(self.recent, &self.recent[1], (self.window - 1) * sizeof(uint64_t))
             self.recent[self.window - 1] = token
@@ -484,12 +559,13 @@ cdef class State:
         self.batch_len += 1
         if self.batch_len == BATCH:
             self.flush()
+        return 0
 
     cdef void flush(self) noexcept:
         shingles_minhash_update(self.mins, self.a, self.b, PERM, self.batch, self.batch_len)
         self.batch_len = 0
 
-    cdef void add_term(self, uint64_t term) except *:
+    cdef int add_term(self, uint64_t term) except -1:
         cdef uint64_t *grown
         if self.terms_len == self.terms_cap:
             # Repeats are dropped before growing, so memory follows the distinct terms.
@@ -502,6 +578,7 @@ cdef class State:
                 self.terms = grown
         self.terms[self.terms_len] = term
         self.terms_len += 1
+        return 0
 
 
 cdef Py_ssize_t last_cut(str text):

@@ -7,8 +7,12 @@ The steps, each a function or method below:
 
 1. ``split_pieces``: cut the text into pieces of at most CHUNK_CHARS characters,
    after the last ASCII white space of each piece, so memory stays flat.
-2. ``normalise``: NFKC, then case folding, then NFKC again for non-ASCII text
-   (case folding can leave text unnormalised, e.g. "İ" folds to "i" + U+0307).
+2. ``normalise_piece``: NFKC, then case folding, then NFKC again (case folding
+   can leave text unnormalised: "İ" folds to "i" + U+0307). A piece without
+   "context" characters (combining marks and the like, whose normal form depends
+   on their neighbours) is normalised character by character: the same result,
+   and the core then needs no copy of the text (tests/test_unicode.py checks the
+   two agree on random text).
 3. ``ReferenceState._feed_normalised``: the tokeniser. Format characters (Cf:
    zero-width spaces, joiners, soft hyphens) are deleted; a word is a run of
    characters that are alphanumeric (``str.isalnum``) or combining marks; any
@@ -42,7 +46,7 @@ from collections.abc import Mapping
 
 import xxhash
 
-from shingles._unicode_tables import DROP_RANGES, MARK_RANGES
+from shingles._unicode_tables import CONTEXT_RANGES, DROP_RANGES, MARK_RANGES
 from shingles.scheme import BANDS, CHUNK_CHARS, MAX_TOKEN_CHARS, NUM_PERM, ROWS, Scheme
 
 MASK64 = (1 << 64) - 1
@@ -64,6 +68,7 @@ LATIN_TO_CYRILLIC = {latin: cyrillic for cyrillic, latin in CYRILLIC_TO_LATIN.it
 
 _DROP_STARTS = [first for first, _ in DROP_RANGES]
 _MARK_STARTS = [first for first, _ in MARK_RANGES]
+_CONTEXT_STARTS = [first for first, _ in CONTEXT_RANGES]
 
 
 def in_ranges(cp: int, ranges: tuple[tuple[int, int], ...], starts: list[int]) -> bool:
@@ -80,6 +85,11 @@ def is_dropped(ch: str) -> bool:
 def is_word_char(ch: str) -> bool:
     """Return whether ch belongs inside a word: alphanumeric or a combining mark."""
     return ch.isalnum() or in_ranges(ord(ch), MARK_RANGES, _MARK_STARTS)
+
+
+def is_context(ch: str) -> bool:
+    """Return whether ch's normal form may depend on the characters around it."""
+    return in_ranges(ord(ch), CONTEXT_RANGES, _CONTEXT_STARTS)
 
 
 def script_of(ch: str) -> str:
@@ -123,10 +133,16 @@ def split_pieces(text: str, final: bool) -> tuple[list[str], str]:
     return pieces, text
 
 
-def normalise(piece: str) -> str:
-    """Return NFKC(casefold(NFKC(piece))), skipping the last NFKC for ASCII text."""
-    folded = unicodedata.normalize("NFKC", piece).casefold()
-    return folded if folded.isascii() else unicodedata.normalize("NFKC", folded)
+def normalise(text: str) -> str:
+    """Return NFKC(casefold(NFKC(text)))."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+def normalise_piece(piece: str) -> str:
+    """Return the normal form of a piece: per character unless it has context characters."""
+    if any(is_context(ch) for ch in piece):
+        return normalise(piece)
+    return "".join(normalise(ch) for ch in piece)
 
 
 def xxh3(data: bytes, seed: int) -> int:
@@ -208,13 +224,13 @@ class ReferenceState:
                             "decode bytes first, e.g. data.decode('utf-8', 'replace')")
         pieces, self.pending = split_pieces(self.pending + text, final=False)
         for piece in pieces:
-            self._feed_normalised(normalise(piece))
+            self._feed_normalised(normalise_piece(piece))
 
     def finish(self) -> RawFingerprint:
         """Return (tokens, shingles, distinct, minhashes, supers, megas, imatch)."""
         pieces, self.pending = split_pieces(self.pending, final=True)
         for piece in pieces:
-            self._feed_normalised(normalise(piece))
+            self._feed_normalised(normalise_piece(piece))
         self._end_word()
         mh = ss = mega = b""
         if len(self.distinct) >= self.scheme.min_shingles:

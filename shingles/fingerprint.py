@@ -8,6 +8,7 @@ executor, and its inputs and outputs pickle.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import struct
 from typing import Any
 
@@ -27,16 +28,21 @@ def _unpack(data: bytes) -> tuple[int, ...]:
 class Fingerprint:
     """The signatures of one text, and the scheme that made them.
 
+    The signatures are kept as packed little-endian uint64 arrays (what a store
+    writes, and ``numpy.frombuffer(fp.minhash_bytes, "<u8")`` reads); the
+    ``minhashes``, ``supershingles`` and ``megashingles`` properties give them as
+    tuples of ints.
+
     Attributes:
         scheme: ``Scheme.id`` of the scheme used; fingerprints of other schemes
             never match.
         tokens: Number of words read.
         shingles: Number of w-word windows hashed (repeats included).
-        minhashes: The 84 min-hashes, or () when the text is too short.
-        supershingles: The 6 super-shingles (hashes of 14 min-hashes each), or ().
-        megashingles: The 15 mega-shingles, one per pair (i < j) of super-shingles;
-            the top 4 bits hold the pair's number 0..14, so keys of different pairs
-            never collide. () when the text is too short.
+        minhash_bytes: The 84 min-hashes, b"" when the text is too short.
+        supershingle_bytes: The 6 super-shingles (hashes of 14 min-hashes each), or b"".
+        megashingle_bytes: The 15 mega-shingles, one per pair (i < j) of
+            super-shingles; the top 4 bits hold the pair's number 0..14, so keys of
+            different pairs never collide. b"" when the text is too short.
         imatch: I-Match signatures; the top 8 bits hold the lexicon number: 0 for
             the main lexicon, k for sub-lexicon k. Only lexicons with enough of
             the text's terms give one, so the tuple may be shorter than K + 1.
@@ -47,17 +53,32 @@ class Fingerprint:
     scheme: str
     tokens: int
     shingles: int
-    minhashes: tuple[int, ...]
-    supershingles: tuple[int, ...]
-    megashingles: tuple[int, ...]
+    minhash_bytes: bytes
+    supershingle_bytes: bytes
+    megashingle_bytes: bytes
     imatch: tuple[int, ...] = ()
     lexicon: str | None = None
     reason: str | None = None
 
+    @functools.cached_property
+    def minhashes(self) -> tuple[int, ...]:
+        """Return the 84 min-hashes as ints, () when the text is too short."""
+        return _unpack(self.minhash_bytes)
+
+    @functools.cached_property
+    def supershingles(self) -> tuple[int, ...]:
+        """Return the 6 super-shingles as ints, () when the text is too short."""
+        return _unpack(self.supershingle_bytes)
+
+    @functools.cached_property
+    def megashingles(self) -> tuple[int, ...]:
+        """Return the 15 mega-shingles as ints, () when the text is too short."""
+        return _unpack(self.megashingle_bytes)
+
     @property
     def has_shingles(self) -> bool:
         """Return whether the text was long enough for a shingle signature."""
-        return bool(self.minhashes)
+        return bool(self.minhash_bytes)
 
     def matches(self, other: Fingerprint) -> bool:
         """Return whether both texts belong to one mailing by the paper's rule.
@@ -84,6 +105,13 @@ class Fingerprint:
             raise ValueError("a fingerprint without min-hashes (too short) has no resemblance")
         same = sum(x == y for x, y in zip(self.minhashes, other.minhashes))
         return same / len(self.minhashes)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickle the fields only, not the cached int tuples: Spark ships many of these.
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as JSON-ready data; 64-bit values as 16-digit hex strings."""
@@ -112,11 +140,7 @@ class Fingerprinter:
 
     def __init__(self, scheme: Scheme = DEFAULT_SCHEME, lexicon: Lexicon | None = None,
                  *, backend: BackendName = "auto") -> None:
-        impl = _backend.resolve(backend)
-        if lexicon is not None:
-            lexicon.check_scheme(scheme)
-        table = lexicon.table(impl) if lexicon is not None else None
-        self._state = impl.State(scheme, table)
+        self._state = _new_state(scheme, lexicon, backend)
         self._scheme = scheme
         self._lexicon = lexicon
         self._done: Fingerprint | None = None
@@ -149,9 +173,17 @@ def fingerprint(text: str, scheme: Scheme = DEFAULT_SCHEME, lexicon: Lexicon | N
         BackendError: if backend="cython" and the compiled core is missing.
         SchemeMismatchError: if the lexicon was built for another scheme.
     """
-    fingerprinter = Fingerprinter(scheme, lexicon, backend=backend)
-    fingerprinter.update(text)
-    return fingerprinter.digest()
+    state = _new_state(scheme, lexicon, backend)
+    state.feed(text)
+    return _build(state.finish(), scheme, lexicon)
+
+
+def _new_state(scheme: Scheme, lexicon: Lexicon | None, backend: BackendName) -> Any:
+    impl = _backend.resolve(backend)
+    if lexicon is None:
+        return impl.State(scheme, None)
+    lexicon.check_scheme(scheme)
+    return impl.State(scheme, lexicon.table(impl))
 
 
 def _build(raw: tuple[Any, ...], scheme: Scheme, lexicon: Lexicon | None) -> Fingerprint:
@@ -160,14 +192,5 @@ def _build(raw: tuple[Any, ...], scheme: Scheme, lexicon: Lexicon | None) -> Fin
     if not minhashes:
         reason = (f"too short: {distinct} distinct {scheme.window}-word shingles, "
                   f"the scheme needs {scheme.min_shingles}")
-    return Fingerprint(
-        scheme=scheme.id,
-        tokens=tokens,
-        shingles=shingles,
-        minhashes=_unpack(minhashes),
-        supershingles=_unpack(supers),
-        megashingles=_unpack(megas),
-        imatch=imatch,
-        lexicon=lexicon.id if lexicon is not None else None,
-        reason=reason,
-    )
+    return Fingerprint(scheme.id, tokens, shingles, minhashes, supers, megas, imatch,
+                       lexicon.id if lexicon is not None else None, reason)
