@@ -11,6 +11,9 @@ __all__ = [
     "BackendError",
     "SchemeMismatchError",
     "LexiconFormatError",
+    "StoreFormatError",
+    "StoreFullError",
+    "StoreLockedError",
 ]
 
 
@@ -28,3 +31,15 @@ class SchemeMismatchError(ShinglesError, ValueError):
 
 class LexiconFormatError(ShinglesError, ValueError):
     """A lexicon file is not one shingles wrote, or it is damaged."""
+
+
+class StoreFormatError(ShinglesError, ValueError):
+    """A store record is not one this version of shingles can read, or it is damaged."""
+
+
+class StoreFullError(ShinglesError, OSError):
+    """The store's LMDB map is full and could not grow (wraps lmdb.MapFullError)."""
+
+
+class StoreLockedError(ShinglesError, OSError):
+    """Another process is writing to the store; only one writer at a time."""

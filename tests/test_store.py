@@ -1,0 +1,400 @@
+"""The mailing store: clustering, statistics, idempotence, batches, locking, growth, modes."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import random
+import struct
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import lmdb
+import pytest
+
+from shingles import DEFAULT_SCHEME, Fingerprint, Scheme, SchemeMismatchError, fingerprint
+from shingles.errors import ShinglesError, StoreFullError, StoreLockedError
+from shingles.records import unpack_index
+from shingles.store import MAX_ADVANCE, Store, StoreSettings
+
+WORDS = [a + b + c for a in "bdfgklmnprst" for b in "aeiou" for c in "lmnrst"]
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeMail:
+    """The fields of shingles.mail.Mail the store reads, with harmless defaults."""
+
+    source: str = "test"
+    message_id: str | None = None
+    date: datetime | None = T0
+    subject: str = ""
+    from_addr: str | None = None
+    from_domain: str | None = None
+    envelope_sender: str | None = None
+    recipients: tuple[str, ...] = ()
+    source_ip: str | None = None
+    spf: str | None = None
+    dkim: str | None = None
+    dmarc: str | None = None
+    bulk_signs: frozenset[str] = frozenset()
+    text: str = ""
+    quoted: str = ""
+
+
+def words(seed: int, n: int = 150) -> list[str]:
+    rnd = random.Random(seed)
+    return [rnd.choice(WORDS) for _ in range(n)]
+
+
+def mutate(base: list[str], share: float, seed: int) -> str:
+    """Return base with a share of its words replaced by random ones."""
+    rnd = random.Random(seed)
+    out = list(base)
+    for i in rnd.sample(range(len(out)), int(share * len(out))):
+        out[i] = rnd.choice(WORDS) + rnd.choice(WORDS)
+    return " ".join(out)
+
+
+def mail(i: int, text: str, **fields: object) -> FakeMail:
+    fields.setdefault("date", T0 + timedelta(seconds=i))
+    return FakeMail(source=f"test:{i}", message_id=f"<{i}@test>", text=text, **fields)  # type: ignore[arg-type]
+
+
+def fake_fp(megas: tuple[int, ...] = (), imatch: tuple[int, ...] = ()) -> Fingerprint:
+    """Return a fingerprint with chosen keys, to steer clustering exactly."""
+    return Fingerprint(scheme=DEFAULT_SCHEME.id, tokens=100, shingles=100, minhash_bytes=b"",
+                       supershingle_bytes=b"",
+                       megashingle_bytes=struct.pack(f"<{len(megas)}Q", *megas), imatch=imatch)
+
+
+@pytest.fixture
+def store(tmp_path: pathlib.Path) -> Iterator[Store]:
+    with Store(tmp_path / "store") as opened:
+        yield opened
+
+
+def filed(mailing: int | None) -> int:
+    """Return the mailing id of a message that must have been filed in one."""
+    assert mailing is not None
+    return mailing
+
+
+def add_all(store: Store, mails: list[FakeMail]) -> list[int | None]:
+    with store.session() as session:
+        return [session.add(m, fingerprint(m.text)) for m in mails]
+
+
+# -- clustering ------------------------------------------------------------
+
+
+def test_copies_of_one_mailing_share_an_id_and_other_texts_do_not(store: Store) -> None:
+    base = words(1)
+    copies = [mail(i, " ".join(["hello", f"name{i}", *base])) for i in range(20)]
+    others = [mail(100 + i, " ".join(words(100 + i))) for i in range(5)]
+    ids = add_all(store, copies + others)
+    assert len(set(ids[:20])) == 1
+    assert len(set(ids[20:])) == 5 and not set(ids[20:]) & set(ids[:20])
+    assert store.mailing(ids[0]).size == 20  # type: ignore[arg-type]
+    assert len(list(store.mailings())) == 6
+
+
+def test_a_text_too_short_for_a_signature_joins_no_mailing(store: Store) -> None:
+    ids = add_all(store, [mail(1, "Thanks!"), mail(2, "Thanks!")])
+    assert ids == [None, None]
+    assert list(store.mailings()) == []
+    assert store.mailing_of(mail(1, "Thanks!")) is None
+
+
+def test_a_message_matching_two_mailings_merges_them(store: Store) -> None:
+    with store.session() as s:
+        a = s.add(mail(1, "a"), fake_fp(megas=(1, 2)))
+        b = s.add(mail(2, "b"), fake_fp(megas=(3, 4)))
+        b2 = s.add(mail(3, "b2"), fake_fp(megas=(4, 5)))
+        assert a is not None and b is not None and b == b2 and a != b
+        bridge = s.add(mail(4, "bridge"), fake_fp(megas=(2, 5)))
+    # The larger mailing survives; the other id still leads to it.
+    assert bridge == b
+    assert store.mailing(a).id == b
+    merged = store.mailing(b)
+    assert merged.size == 4 and merged.merged == 1
+    assert [m.id for m in store.mailings()] == [b]
+    assert sorted(r.message_id or "" for r in store.messages(a)) == [
+        "<1@test>", "<2@test>", "<3@test>", "<4@test>"]
+    # A later copy of the first mailing lands in the merged one.
+    assert store.add(mail(5, "a again"), fake_fp(megas=(1,))) == b
+
+
+def test_i_match_signatures_cluster_like_mega_shingles(store: Store) -> None:
+    with store.session() as s:
+        first = s.add(mail(1, "x"), fake_fp(imatch=(0x0100_0000_0000_0007,)))
+        second = s.add(mail(2, "y"), fake_fp(imatch=(0x0100_0000_0000_0007, 9)))
+        third = s.add(mail(3, "z"), fake_fp(imatch=(0x0200_0000_0000_0007,)))
+    assert first == second != third
+
+
+def parents(path: str) -> dict[int, int]:
+    """Return the union-find parent links of a closed store."""
+    env = lmdb.open(path, readonly=True, max_dbs=16, lock=False)
+    try:
+        with env.begin() as txn:
+            db = env.open_db(b"parent", txn=txn, create=False)
+            return {int.from_bytes(k, "big"): unpack_index(v)[0] for k, v in txn.cursor(db=db)}
+    finally:
+        env.close()
+
+
+def test_union_by_size_and_path_compression_keep_finds_short(tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "s")
+    # Merging equal halves (ties keep the lower id) builds the deepest tree
+    # union by size allows: 8 mailings, depth 3.
+    with Store(path) as store, store.session() as s:
+        ids = [filed(s.add(mail(i, "x"), fake_fp(megas=(1000 + i,)))) for i in range(8)]
+        for n, (a, b) in enumerate([(0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (4, 6), (0, 4)]):
+            s.add(mail(100 + n, "bridge"), fake_fp(megas=(1000 + a, 1000 + b)))
+    links = parents(path)
+    node, depth = ids[7], 0
+    while node in links:
+        node, depth = links[node], depth + 1
+    assert node == ids[0] and depth == 3
+    # Index keys are re-pointed at the root of the day, so key 1007 now names
+    # ids[6], which sits two links below the root.
+    assert links[ids[6]] == ids[4]
+    with Store(path) as store:
+        assert store.mailing(ids[7]).size == 15
+        assert store.mailing(ids[7]).merged == 7
+        # A writer's find re-points the whole path it walked at the root.
+        assert store.add(mail(500, "x"), fake_fp(megas=(1007,))) == ids[0]
+    links = parents(path)
+    assert links[ids[6]] == ids[0]
+    with Store(path, readonly=True) as store:
+        assert store.mailing(ids[7]).id == ids[0]
+
+
+# -- statistics ----------------------------------------------------------
+
+
+def test_statistics_count_each_kind_of_fact(store: Store) -> None:
+    base = words(7)
+    mails = []
+    for i in range(40):
+        mails.append(mail(
+            i, " ".join([f"dear{i % 3}", *base]),
+            subject="Big sale" if i == 0 else f"Sale {i}", source_ip=f"198.51.{i % 2}.{i}",
+            from_domain=f"d{i % 10}.example", recipients=(f"u{i}@x.example", "all@x.example"),
+            spf=["pass", "fail", None, "weird"][i % 4], dkim="pass", dmarc=None,
+            bulk_signs=frozenset({"list-id"} if i % 2 else {"list-id", "list-unsubscribe"})))
+    ids = add_all(store, mails)
+    assert len(set(ids)) == 1
+    m = store.mailing(ids[0])  # type: ignore[arg-type]
+    assert m.size == 40
+    assert m.distinct_ips == 40 and m.ips_estimated  # past the exact cap of 32
+    assert m.distinct_networks == 2 and not m.networks_estimated
+    assert dict(m.spf) == {"pass": 10, "fail": 10, "missing": 10, "other": 10}
+    assert dict(m.dkim) == {"pass": 40} and dict(m.dmarc) == {"missing": 40}
+    assert dict(m.bulk_signs) == {"list-id": 40, "list-unsubscribe": 20}
+    assert m.recipients == 80 and abs(m.distinct_recipients - 41) <= 4  # past the cap
+    assert len(m.sender_domains) == 8 and m.other_domains == 8
+    assert sum(n for _, n in m.sender_domains) + m.other_domains == 40
+    assert m.subject == "Big sale" and m.message_id == "<0@test>"
+    assert m.first_seen == T0 and m.last_seen == T0 + timedelta(seconds=39)
+    assert store.ip("198.51.0.0") is not None and store.ip("198.51.0.0").messages == 1  # type: ignore[union-attr]
+    assert m.to_json()["spf"]["pass"] == 10
+
+
+def test_distinct_counts_are_exact_up_to_the_cap_then_close(store: Store) -> None:
+    base = words(8)
+    mails = [mail(i, " ".join([f"n{i}", *base]), source_ip=f"10.{i // 250}.{i % 250}.1")
+             for i in range(2000)]
+    ids = add_all(store, mails)
+    m = store.mailing(ids[0])  # type: ignore[arg-type]
+    assert m.size == 2000 and m.ips_estimated
+    assert abs(m.distinct_ips - 2000) < 0.25 * 2000
+    # Each IP is its own /24 here; HyperLogLog with 256 registers errs by ~6.5%.
+    assert m.networks_estimated and abs(m.distinct_networks - 2000) < 0.25 * 2000
+
+
+def test_complaint_and_trap_counters_are_bumped_through_the_api(store: Store) -> None:
+    [mid] = add_all(store, [mail(1, " ".join(words(9)))])
+    assert mid is not None
+    store.bump(mid, complaints=2)
+    store.bump(mid, traps=1, complaints=1)
+    m = store.mailing(mid)
+    assert (m.complaints, m.traps) == (3, 1)
+    with pytest.raises(KeyError):
+        store.bump(mid + 99, complaints=1)
+    with pytest.raises(ValueError):
+        store.bump(mid, complaints=-1)
+
+
+# -- idempotence and transactions ------------------------------------------
+
+
+def test_the_same_message_twice_counts_once_even_across_sessions(tmp_path: pathlib.Path) -> None:
+    one = mail(1, " ".join(words(11)), source_ip="192.0.2.1")
+    with Store(tmp_path / "s") as store:
+        with store.session() as s:
+            first = s.add(one, fingerprint(one.text))
+            assert s.add(one, fingerprint(one.text)) == first
+        assert s.summary.duplicates == 1 and s.summary.added == 1
+    with Store(tmp_path / "s") as store:
+        assert store.add(one, fingerprint(one.text)) == first
+        assert store.mailing(first).size == 1  # type: ignore[arg-type]
+        assert store.ip("192.0.2.1").messages == 1  # type: ignore[union-attr]
+        # Same Message-ID, other body: another message.
+        other = dataclasses.replace(one, text=one.text + " more words here now")
+        store.add(other, fingerprint(other.text))
+        assert store.mailing(first).size == 2  # type: ignore[arg-type]
+
+
+def test_without_message_id_copies_to_different_recipients_stay_apart(store: Store) -> None:
+    text = " ".join(words(12))
+    a = FakeMail(text=text, recipients=("a@x.example",))
+    b = FakeMail(text=text, recipients=("b@x.example",))
+    with store.session() as s:
+        mid = s.add(a, fingerprint(text))
+        s.add(b, fingerprint(text))
+        s.add(b, fingerprint(text))
+    assert store.mailing(mid).size == 2  # type: ignore[arg-type]
+
+
+def test_an_error_aborts_the_open_batch_and_keeps_committed_ones(tmp_path: pathlib.Path) -> None:
+    with Store(tmp_path / "s", settings=StoreSettings(batch_size=5)) as store:
+        base = words(13)
+        with pytest.raises(RuntimeError), store.session() as s:
+            for i in range(8):
+                s.add(mail(i, " ".join([f"x{i}", *base])), fingerprint(" ".join([f"x{i}", *base])))
+            raise RuntimeError("boom")
+        assert s.summary.batches == 1 and s.summary.added == 5
+        assert [m.size for m in store.mailings()] == [5]
+
+
+def test_schema_scheme_and_mode_mismatches_are_clear_errors(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "s"
+    Store(path, settings=StoreSettings(mode="recall")).close()
+    with pytest.raises(SchemeMismatchError, match="matches by 'recall"):
+        Store(path, settings=StoreSettings(mode="paper"))
+    with pytest.raises(SchemeMismatchError, match="scheme"):
+        Store(path, scheme=Scheme(window=5))
+    with Store(path) as adopted:  # no settings: the stored mode
+        assert adopted.settings.mode == "recall"
+        with pytest.raises(SchemeMismatchError):
+            adopted.add(mail(1, "x"), fingerprint(" ".join(words(1)), Scheme(window=5)))
+    with pytest.raises(FileNotFoundError):
+        Store(tmp_path / "none", readonly=True)
+
+
+# -- the map, writers and readers ------------------------------------------
+
+
+def test_the_map_grows_instead_of_failing(tmp_path: pathlib.Path) -> None:
+    settings = StoreSettings(map_size=1 << 16, batch_size=500)
+    with Store(tmp_path / "s", settings=settings) as store:
+        mails = [mail(i, " ".join(words(1000 + i))) for i in range(600)]
+        ids = add_all(store, mails)
+        assert len({i for i in ids if i}) == 600
+        assert store._env.info()["map_size"] > 1 << 16
+    # Replayed batches give the same ids as a store that never had to grow.
+    with Store(tmp_path / "big") as store:
+        assert add_all(store, mails) == ids
+
+
+def test_a_map_at_its_limit_is_a_store_full_error_with_a_hint(tmp_path: pathlib.Path) -> None:
+    settings = StoreSettings(map_size=1 << 16, max_map_size=1 << 17)
+    with Store(tmp_path / "s", settings=settings) as store:
+        with pytest.raises(StoreFullError, match="max_map_size") as info:
+            add_all(store, [mail(i, " ".join(words(2000 + i))) for i in range(2000)])
+        assert isinstance(info.value, OSError) and isinstance(info.value, ShinglesError)
+
+
+def test_a_second_writer_gets_a_clear_error(tmp_path: pathlib.Path) -> None:
+    with Store(tmp_path / "s"), pytest.raises(StoreLockedError, match="another process"):
+        Store(tmp_path / "s")
+    Store(tmp_path / "s").close()  # the lock goes with the writer
+
+
+def test_readers_see_committed_batches_while_a_writer_works(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "s"
+    reader = textwrap.dedent(f"""
+        from shingles.store import Store
+        with Store({str(path)!r}, readonly=True) as s:
+            print(sum(m.size for m in s.mailings()))
+    """)
+
+    def read() -> int:
+        done = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True,
+                              check=True, timeout=60)
+        return int(done.stdout)
+
+    with Store(path, settings=StoreSettings(batch_size=10)) as store, store.session() as s:
+        for i in range(15):
+            s.add(mail(i, " ".join(words(3000 + i))), fingerprint(" ".join(words(3000 + i))))
+        assert read() == 10  # the open batch of 5 is not visible yet
+    assert read() == 15
+
+
+# -- time and retention ----------------------------------------------------
+
+
+def test_a_bogus_date_far_ahead_moves_the_clock_by_one_step_only(store: Store) -> None:
+    base = words(20)
+    with store.session() as s:
+        s.add(mail(1, " ".join(base)), fingerprint(" ".join(base)))
+        s.add(mail(2, "y", date=datetime(2025, 12, 1, tzinfo=timezone.utc)), fake_fp(megas=(7,)))
+        assert s._clock == int((T0 + timedelta(seconds=1)).timestamp()) + MAX_ADVANCE
+
+
+def test_retention_keeps_the_store_bounded_on_an_endless_stream(tmp_path: pathlib.Path) -> None:
+    settings = StoreSettings(retention_days=1, batch_size=200)
+    entries = []
+    with Store(tmp_path / "s", settings=settings) as store:
+        for day in range(8):
+            with store.session() as s:
+                for i in range(400):  # 400 one-off messages a day, 20 apart
+                    n = day * 400 + i
+                    fp = fake_fp(megas=tuple(range(n * 15, n * 15 + 15)))
+                    s.add(mail(n, f"m{n}", date=T0 + timedelta(days=day, seconds=216 * i),
+                               source_ip=f"10.0.{n % 256}.{n // 256}"), fp)
+            entries.append(store.counts())
+        # The newest day is kept whole; its copies still match.
+        assert store.lookup(fake_fp(megas=(7 * 400 * 15,))) is not None
+        assert store.lookup(fake_fp(megas=(0,))) is None
+    # Without retention each day adds 6,000 mega-shingles; with it the store
+    # holds the one-day window plus what the sweep has not reached yet, flat.
+    for name, per_day in (("mega", 400 * 15), ("messages", 400), ("members", 400),
+                          ("stats", 400), ("ips", 400)):
+        counts = [c[name] for c in entries]
+        assert max(counts) <= 1.5 * per_day, (name, counts)
+        assert counts[-1] <= 1.1 * counts[2], (name, counts)
+
+
+# -- matching modes --------------------------------------------------------
+
+
+def test_recall_mode_glues_copies_the_paper_rule_splits(tmp_path: pathlib.Path) -> None:
+    base = words(30, 200)
+    copies = [mail(i, mutate(base, 0.03, seed=i)) for i in range(30)]
+    distinct = [mail(100 + i, " ".join(words(400 + i, 200))) for i in range(30)]
+    sizes = {}
+    for mode in ("paper", "recall"):
+        with Store(tmp_path / mode, settings=StoreSettings(mode=mode)) as store:
+            ids = add_all(store, copies + distinct)
+            sizes[mode] = len(set(ids[:30]))
+            assert len(set(ids[30:])) == 30 and not set(ids[30:]) & set(ids[:30])
+    # 3% of the words changed in each copy: two copies resemble ~0.6, where the
+    # pair rule fires with probability 1e-4 and 21 bands of 4 with 0.95.
+    assert sizes["recall"] <= 2
+    assert sizes["paper"] >= 20
+
+
+def test_recall_lookup_confirms_by_resemblance(tmp_path: pathlib.Path) -> None:
+    base = words(31, 200)
+    with Store(tmp_path / "r", settings=StoreSettings(mode="recall", threshold=0.5)) as store:
+        [mid] = add_all(store, [mail(1, " ".join(base))])
+        near = fingerprint(mutate(base, 0.05, seed=2))
+        far = fingerprint(mutate(base, 0.6, seed=3))
+        assert store.lookup(near) == mid
+        assert store.lookup(far) is None

@@ -1,0 +1,106 @@
+"""Store record layouts: round trips, merges, and version-1 bytes that must keep loading."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import xxhash
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shingles.errors import StoreFormatError
+from shingles.records import (
+    EXACT_CAP,
+    DistinctCounter,
+    IpCounters,
+    Stats,
+    pack_index,
+    pack_message,
+    stats_touched,
+    unpack_index,
+    unpack_message,
+)
+
+# Written by the first release (record version 1); a later layout must still read them.
+LEGACY_STATS = bytes.fromhex(
+    "0101000000000000000000000000f153650000000000f15365000000009e340700010000000000000000"
+    "000000000000000100000000000000000000000000000000000000000000000000000000000000000000"
+    "000000000000000000000000000000000000000000000000000000000000000000010000000000000001"
+    "000000000000000000000000000000000000000000000000000000000000000000000000000000010000"
+    "000000000000000000000107000000000000000001080000000000000000010900000000000000010665"
+    "782e636f6d01000000000000000453616c65053c3140783e")
+LEGACY_INDEX = bytes.fromhex("0105000000000000009e340700")
+LEGACY_MESSAGE = bytes.fromhex("0105000000000000009e340700053c3140783e05626f783a33")
+LEGACY_IP = bytes.fromhex("01030000000100000002000000c03307009e340700")
+
+
+def test_version_1_records_still_load() -> None:
+    stats = Stats.unpack(LEGACY_STATS)
+    assert (stats.size, stats.first_seen, stats.touched) == (1, 1_700_000_000, 472_222)
+    assert stats.spf[0] == 1 and stats.dmarc[1] == 1 and stats.bulk[2] == 1
+    assert stats.ips.exact == {7} and stats.nets.exact == {8} and stats.rcpts.exact == {9}
+    assert stats.domains == {"ex.com": 1} and stats.subject == "Sale"
+    assert stats.message_id == "<1@x>" and stats_touched(LEGACY_STATS) == 472_222
+    assert stats.pack() == LEGACY_STATS
+    assert unpack_index(LEGACY_INDEX) == (5, 472_222)
+    assert unpack_message(LEGACY_MESSAGE) == (5, 472_222, "<1@x>", "box:3")
+    assert IpCounters.unpack(LEGACY_IP) == IpCounters(3, 1, 2, 472_000, 472_222)
+
+
+def test_an_unknown_record_version_is_a_clear_error() -> None:
+    with pytest.raises(StoreFormatError, match="version 2"):
+        unpack_index(b"\x02" + LEGACY_INDEX[1:])
+    with pytest.raises(StoreFormatError, match="version 9"):
+        Stats.unpack(b"\x09" + LEGACY_STATS[1:])
+
+
+@given(st.text(max_size=300), st.text(max_size=300))
+def test_strings_are_cut_at_a_character_boundary(message_id: str, source: str) -> None:
+    _, _, got_id, got_source = unpack_message(pack_message(1, 2, message_id, source))
+    assert message_id.encode("utf-8", "replace").startswith((got_id or "").encode())
+    assert len(got_source.encode()) <= 255
+    assert pack_index(1, 2) == pack_message(1, 2, None, "")[:13]
+
+
+facts = st.fixed_dictionaries({
+    "seen": st.integers(0, 2**40), "hour": st.integers(0, 2**32 - 1),
+    "ip": st.none() | st.integers(0, 2**64 - 1), "net": st.none() | st.integers(0, 2**64 - 1),
+    "domain": st.none() | st.sampled_from([f"d{i}.example" for i in range(12)]),
+    "recipients": st.lists(st.integers(0, 2**64 - 1), max_size=3),
+    "spf": st.none() | st.sampled_from(["pass", "fail", "bogus"]),
+    "dkim": st.none() | st.just("pass"), "dmarc": st.none() | st.just("fail"),
+    "bulk_signs": st.sets(st.sampled_from(["list-id", "feedback-id", "x-other"])),
+})
+
+
+@given(st.lists(facts, min_size=1, max_size=60), st.integers(1, 59))
+def test_stats_round_trip_and_merging_equals_counting_together(
+        messages: list[dict[str, Any]], split: int) -> None:
+    together, first, second = Stats("s"), Stats("s"), Stats("t")
+    for i, fact in enumerate(messages):
+        together.count_message(**fact)
+        (first if i < split else second).count_message(**fact)
+    again = Stats.unpack(together.pack())
+    assert again.pack() == together.pack()
+    if second.size:
+        first.merge(second)
+    assert (first.size, first.recipients, first.spf, first.dkim, first.bulk) == (
+        together.size, together.recipients, together.spf, together.dkim, together.bulk)
+    assert first.ips.count() == together.ips.count() or together.ips.estimated
+    assert sum(first.domains.values()) + first.other_domains == sum(
+        1 for m in messages if m["domain"])
+
+
+def test_distinct_counter_is_exact_to_the_cap_and_merges_sketches() -> None:
+    a, b = DistinctCounter(), DistinctCounter()
+    for value in range(EXACT_CAP):
+        a.add(xxhash.xxh3_64_intdigest(str(value).encode()))
+    assert a.count() == EXACT_CAP and not a.estimated
+    for value in range(5000):
+        b.add(xxhash.xxh3_64_intdigest(str(value + 10**6).encode()))
+    b2, _ = DistinctCounter.unpack(b.pack(), 0)
+    assert b2.count() == b.count() and b.estimated
+    assert abs(b.count() - 5000) < 0.2 * 5000
+    a.merge(b)
+    assert abs(a.count() - 5032) < 0.2 * 5032
