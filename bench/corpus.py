@@ -1,0 +1,52 @@
+"""Find and read the real corpora for the benches (never copied into the project).
+
+The corpora live in ../shared/corpus beside the project, or in $SHINGLES_CORPUS.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pathlib
+import re
+import sys
+from collections.abc import Iterator
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def corpus_dir() -> pathlib.Path | None:
+    """Return the corpus folder, or None when it is absent."""
+    env = os.environ.get("SHINGLES_CORPUS")
+    for path in ([pathlib.Path(env)] if env else []) + [HERE.parent.parent / "shared" / "corpus"]:
+        if (path / "ham.mbox.gz").exists():
+            return path
+    return None
+
+
+def require_corpus() -> pathlib.Path:
+    """Return the corpus folder, or exit saying why the bench cannot run."""
+    path = corpus_dir()
+    if path is None:
+        sys.exit("bench: no corpus at ../shared/corpus and $SHINGLES_CORPUS is not set; "
+                 "see ../shared/corpus/README.md")
+    return path
+
+
+_FROM_LINE = re.compile(rb"^From ", re.MULTILINE)
+
+
+def raw_messages(name: str) -> Iterator[bytes]:
+    """Yield the raw bytes of each message of <corpus>/<name>.mbox.gz, in order."""
+    data = gzip.decompress((require_corpus() / f"{name}.mbox.gz").read_bytes())
+    starts = [m.start() for m in _FROM_LINE.finditer(data)]
+    for begin, end in zip(starts, starts[1:] + [len(data)]):
+        message = data[begin:end]
+        yield message[message.index(b"\n") + 1:]  # drop the mbox separator line
+
+
+def bodies(names: tuple[str, ...] = ("ham", "spam")) -> list[str]:
+    """Return the visible text of every corpus message, as the engine fingerprints it."""
+    from shingles.parse import parse
+
+    return [parse(raw).text for name in names for raw in raw_messages(name)]
