@@ -1,5 +1,5 @@
 # cython: language_level=3, embedsignature=True, boundscheck=False, wraparound=False
-# cython: cdivision=True, initializedcheck=False
+# cython: cdivision=True, initializedcheck=False, binding=True
 """The compiled core: tokeniser, hashes, min-hashes, super/mega-shingles, I-Match.
 
 It follows shingles/_reference.py step by step; read that file for the
@@ -10,9 +10,10 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcpy, memmove, memset
 
-from shingles._unicode_tables import CONTEXT_RANGES, DROP_RANGES, MARK_RANGES
-from shingles._reference import CYRILLIC_TO_LATIN, CYRILLIC_RANGES, LATIN_RANGES, normalise
-from shingles.scheme import BANDS, CHUNK_CHARS, MAX_TOKEN_CHARS, NUM_PERM, ROWS
+# Imported under private names: the module's public API is State and LexiconTable.
+from shingles import _reference, _unicode_tables, scheme as _scheme
+
+_normalise = _reference.normalise
 
 
 cdef extern from "Python.h":
@@ -54,10 +55,11 @@ cdef enum:
     F_CYRILLIC = 16
     F_CONTEXT = 32
 
-if (NUM_PERM, BANDS, ROWS, MAX_TOKEN_CHARS) != (PERM, C_BANDS, C_ROWS, TOKEN_CAP):
+if (_scheme.NUM_PERM, _scheme.BANDS, _scheme.ROWS, _scheme.MAX_TOKEN_CHARS) != (
+        PERM, C_BANDS, C_ROWS, TOKEN_CAP):
     raise ImportError("shingles._core was built for another scheme layout; rebuild it")
 
-cdef Py_ssize_t CHUNK = CHUNK_CHARS
+cdef Py_ssize_t CHUNK = _scheme.CHUNK_CHARS
 cdef uint64_t MASK_ALL = 0xFFFFFFFFFFFFFFFF
 
 # ---------------------------------------------------------------- character classes
@@ -122,21 +124,21 @@ cdef inline uint8_t flags_of(uint32_t cp) noexcept:
 
 cdef void init_tables() except *:
     global DROP_N, MARK_N, CONTEXT_N, FOLD_N
-    DROP_N = load_ranges(DROP_RANGES, &DROP_LO, &DROP_HI)
-    MARK_N = load_ranges(MARK_RANGES, &MARK_LO, &MARK_HI)
-    CONTEXT_N = load_ranges(CONTEXT_RANGES, &CONTEXT_LO, &CONTEXT_HI)
+    DROP_N = load_ranges(_unicode_tables.DROP_RANGES, &DROP_LO, &DROP_HI)
+    MARK_N = load_ranges(_unicode_tables.MARK_RANGES, &MARK_LO, &MARK_HI)
+    CONTEXT_N = load_ranges(_unicode_tables.CONTEXT_RANGES, &CONTEXT_LO, &CONTEXT_HI)
     cdef uint32_t cp
     for cp in range(65536):
         BMP_FLAGS[cp] = compute_flags(cp)
     # Both scripts live in the BMP, so astral characters never count for either.
-    for first, last in LATIN_RANGES:
+    for first, last in _reference.LATIN_RANGES:
         for cp in range(first, last + 1):
             BMP_FLAGS[cp] |= F_LATIN
-    for first, last in CYRILLIC_RANGES:
+    for first, last in _reference.CYRILLIC_RANGES:
         for cp in range(first, last + 1):
             BMP_FLAGS[cp] |= F_CYRILLIC
     FOLD_N = 0
-    for cyrillic, latin in CYRILLIC_TO_LATIN.items():
+    for cyrillic, latin in _reference.CYRILLIC_TO_LATIN.items():
         FOLD_FROM[FOLD_N] = ord(cyrillic)
         FOLD_TO[FOLD_N] = ord(latin)
         FOLD_N += 1
@@ -163,7 +165,7 @@ cdef uint32_t bmp_form(uint32_t cp) except 0:
     global MAP_POOL, MAP_POOL_LEN, MAP_POOL_CAP
     if MAP_INFO[cp]:
         return MAP_INFO[cp]
-    cdef str form = normalise(chr(cp))
+    cdef str form = _normalise(chr(cp))
     cdef Py_ssize_t n = len(form), j
     cdef uint32_t *grown
     if MAP_POOL_LEN + n > MAP_POOL_CAP:
@@ -182,7 +184,7 @@ cdef uint32_t bmp_form(uint32_t cp) except 0:
 cdef str astral_form(uint32_t cp):
     form = ASTRAL_FORMS.get(cp)
     if form is None:
-        form = ASTRAL_FORMS[cp] = normalise(chr(cp))
+        form = ASTRAL_FORMS[cp] = _normalise(chr(cp))
     return form
 
 
@@ -276,7 +278,7 @@ cdef class LexiconTable:
     cdef readonly int min_terms
     cdef readonly int signatures
 
-    def __cinit__(self, bytes terms, bytes masks, int min_terms, int signatures):
+    def __init__(self, bytes terms, bytes masks, int min_terms, int signatures):
         if len(terms) != len(masks) or len(terms) % 8:
             raise ValueError("terms and masks must be equal runs of 8-byte integers")
         if not 1 <= signatures <= 64:
@@ -355,7 +357,7 @@ cdef class State:
     cdef uint64_t *terms
     cdef Py_ssize_t terms_len, terms_cap, terms_unique
 
-    def __cinit__(self, scheme, LexiconTable lexicon=None, bint keep_tokens=False):
+    def __init__(self, scheme, LexiconTable lexicon=None, bint keep_tokens=False):
         self.window = scheme.window
         self.min_shingles = scheme.min_shingles
         self.fold_digits = scheme.digits == "fold"
@@ -452,7 +454,7 @@ cdef class State:
     cdef void feed_piece(self, str piece) except *:
         """Normalise a piece (see reference normalise_piece) and tokenise it."""
         if not PyUnicode_IS_ASCII(piece) and has_context(piece):
-            self.feed_normalised(normalise(piece))
+            self.feed_normalised(_normalise(piece))
             return
         cdef int kind = PyUnicode_KIND(piece)
         cdef void *data = PyUnicode_DATA(piece)

@@ -165,7 +165,7 @@ def permutations(seed: int) -> tuple[list[int], list[int]]:
 def super_and_mega(minhashes: list[int], seed: int) -> tuple[list[int], list[int]]:
     """Return the 6 super-shingles and the 15 position-tagged mega-shingles."""
     supers = [xxh3(le64(minhashes[k * ROWS:(k + 1) * ROWS]), seed + 4 + k) for k in range(BANDS)]
-    megas = []
+    megas: list[int] = []
     for i in range(BANDS):
         for j in range(i + 1, BANDS):
             megas.append(len(megas) << 60 | xxh3(le64([supers[i], supers[j]]), seed + 10) >> 4)

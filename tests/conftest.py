@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import shingles
+from shingles._backend import BackendName
 
 settings.register_profile("dev", max_examples=100, deadline=None)
 # CI: two cores, the whole suite under ten minutes, so fewer but still random examples.
@@ -16,13 +17,14 @@ settings.register_profile("ci", max_examples=60, deadline=None, derandomize=Fals
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
-BACKENDS = ["python", "cython"] if shingles.BACKEND == "cython" else ["python"]
+BACKENDS: list[BackendName] = ["python", "cython"] if shingles.BACKEND == "cython" else ["python"]
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
+def backend(request: pytest.FixtureRequest) -> BackendName:
     """Each test that takes it runs once per available backend."""
-    return str(request.param)
+    name: BackendName = request.param
+    return name
 
 
 def corpus_dir() -> pathlib.Path | None:

@@ -7,6 +7,7 @@ import pathlib
 import random
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ def text(seed: int, words: int = 120) -> str:
     return " ".join(rnd.choice(WORDS) for _ in range(words))
 
 
-def records(out: str) -> list[dict]:  # type: ignore[type-arg]
+def records(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines()]
 
 

@@ -12,6 +12,7 @@ import pytest
 import xxhash
 
 import shingles
+from shingles._backend import BackendName
 from shingles import Fingerprinter, Scheme, SchemeMismatchError, fingerprint
 from shingles._reference import tokens
 
@@ -58,8 +59,8 @@ def test_digits_can_be_kept() -> None:
 # ---------------------------------------------------------------- the record
 
 
-def test_record_has_the_papers_shape(backend: str) -> None:
-    fp = fingerprint(NEWSLETTER, backend=backend)  # type: ignore[arg-type]
+def test_record_has_the_papers_shape(backend: BackendName) -> None:
+    fp = fingerprint(NEWSLETTER, backend=backend)
     assert len(fp.minhashes) == 84 and len(fp.supershingles) == 6 and len(fp.megashingles) == 15
     assert all(0 <= v < 2**64 for v in fp.minhashes + fp.supershingles + fp.megashingles)
     assert [m >> 60 for m in fp.megashingles] == list(range(15))  # tagged by pair
@@ -103,10 +104,9 @@ def substitute(text: str, share: float, seed: int) -> str:
                     for w in text.split())
 
 
-def test_personalised_copies_with_random_tokens_match(backend: str) -> None:
-    b = backend  # type: ignore[assignment]
-    one = fingerprint(f"Hello Alice,\n{NEWSLETTER}\nref: x8f3k2q9", backend=b)  # type: ignore
-    two = fingerprint(f"Dear Bob!\n{NEWSLETTER}\nref: 77zz1m0p", backend=b)  # type: ignore
+def test_personalised_copies_with_random_tokens_match(backend: BackendName) -> None:
+    one = fingerprint(f"Hello Alice,\n{NEWSLETTER}\nref: x8f3k2q9", backend=backend)
+    two = fingerprint(f"Dear Bob!\n{NEWSLETTER}\nref: 77zz1m0p", backend=backend)
     assert one.matches(two)
     assert one.resemblance(two) > 0.9
 
@@ -162,11 +162,11 @@ def test_datasketch_agrees_on_the_estimate() -> None:
 
 @pytest.mark.parametrize("text", ["", "Thanks!", "ok", "See you at 5, Anna",
                                   "word " * 500, "0 1 2 3 4 5 6 7 8 9 " * 50])
-def test_short_or_repetitive_texts_get_no_signature_and_never_glue(text: str, backend: str) -> None:
-    fp = fingerprint(text, backend=backend)  # type: ignore[arg-type]
+def test_short_or_repetitive_texts_get_no_signature_and_never_glue(text: str, backend: BackendName) -> None:
+    fp = fingerprint(text, backend=backend)
     assert not fp.has_shingles and fp.megashingles == () and fp.minhashes == ()
     assert fp.reason is not None and "too short" in fp.reason
-    assert not fp.matches(fingerprint(text, backend=backend))  # type: ignore[arg-type]
+    assert not fp.matches(fingerprint(text, backend=backend))
 
 
 def test_min_shingles_is_the_threshold() -> None:
@@ -178,8 +178,8 @@ def test_min_shingles_is_the_threshold() -> None:
 # ---------------------------------------------------------------- input
 
 
-def test_pieces_give_the_same_fingerprint(backend: str) -> None:
-    fp = Fingerprinter(backend=backend)  # type: ignore[arg-type]
+def test_pieces_give_the_same_fingerprint(backend: BackendName) -> None:
+    fp = Fingerprinter(backend=backend)
     for i in range(0, len(NEWSLETTER), 7):
         fp.update(NEWSLETTER[i:i + 7])
     assert fp.digest() == fingerprint(NEWSLETTER)
@@ -188,14 +188,14 @@ def test_pieces_give_the_same_fingerprint(backend: str) -> None:
 
 
 @pytest.mark.parametrize("bad", [b"bytes", bytearray(b"x"), 42, None])
-def test_non_text_input_is_a_type_error_naming_the_fix(bad: object, backend: str) -> None:
+def test_non_text_input_is_a_type_error_naming_the_fix(bad: object, backend: BackendName) -> None:
     with pytest.raises(TypeError, match="decode bytes first"):
         fingerprint(bad, backend=backend)  # type: ignore[arg-type]
 
 
-def test_control_characters_and_lone_surrogates_do_not_crash(backend: str) -> None:
+def test_control_characters_and_lone_surrogates_do_not_crash(backend: BackendName) -> None:
     text = "".join(chr(c) for c in range(0, 0x40)) + "\ud800\udc00\udfff" + NEWSLETTER
-    assert fingerprint(text, backend=backend).has_shingles  # type: ignore[arg-type]
+    assert fingerprint(text, backend=backend).has_shingles
 
 
 def test_cython_backend_refuses_when_absent_and_python_always_works() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import xxhash
 
+from shingles._backend import BackendName
 from shingles import Lexicon, LexiconSettings, Scheme, fingerprint
 from shingles.scheme import DEFAULT_SEED
 
@@ -39,8 +40,8 @@ def test_token_hash_is_xxh3_of_utf8_with_the_scheme_seed() -> None:
     assert xxhash.xxh3_64_intdigest(b"order", DEFAULT_SEED) == 0x43450FE7058C6E8E
 
 
-def test_default_scheme_golden_vector(backend: str) -> None:
-    fp = fingerprint(ORDER_MAIL, backend=backend)  # type: ignore[arg-type]
+def test_default_scheme_golden_vector(backend: BackendName) -> None:
+    fp = fingerprint(ORDER_MAIL, backend=backend)
     assert (fp.tokens, fp.shingles) == (42, 39)
     assert fp.minhashes[:4] == (0x2A848D69C08665D, 0x663A12C6318EAD7,
                                 0x1AAD8724AFB9740, 0x1A0357214C10E29)
@@ -51,19 +52,19 @@ def test_default_scheme_golden_vector(backend: str) -> None:
     assert fp.megashingles[-1] == 0xE70ADC78356CAAE5
 
 
-def test_cyrillic_text_with_other_parameters_golden_vector(backend: str) -> None:
+def test_cyrillic_text_with_other_parameters_golden_vector(backend: BackendName) -> None:
     fp = fingerprint(RUSSIAN, Scheme(window=3, digits="keep", seed=42),
-                     backend=backend)  # type: ignore[arg-type]
+                     backend=backend)
     assert fp.tokens == 28
     assert fp.supershingles == (0x9D7D7EC6B749E760, 0x86A262B11278E97A, 0x337F29F50C90B04A,
                                 0x2AD7E6DFF4FD5F9D, 0x5FE9F80FE8A8EE02, 0xD5E9B47141799049)
 
 
-def test_lexicon_and_imatch_golden_vector(backend: str) -> None:
+def test_lexicon_and_imatch_golden_vector(backend: BackendName) -> None:
     lexicon = Lexicon.build(LEXICON_DOCS, settings=LEXICON_SETTINGS)
     assert lexicon.id == "lexicon/4af01c077572a54b"
     fp = fingerprint("alpha beta gamma delta epsilon", lexicon=lexicon,
-                     backend=backend)  # type: ignore[arg-type]
+                     backend=backend)
     assert fp.imatch == (0x343D732429808B, 0x17C4507DBE9BD98,
                          0x2343D732429808B, 0x3304715D0E4661E)
 

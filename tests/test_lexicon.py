@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pathlib
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -90,9 +92,9 @@ def test_one_source_cannot_push_words_out_by_flooding() -> None:
     assert set(clean.terms) - set(flooded.terms) == set()
 
 
-def test_save_and_load_round_trip(tmp_path: pytest.TempPathFactory) -> None:
+def test_save_and_load_round_trip(tmp_path: pathlib.Path) -> None:
     lexicon = Lexicon.build(corpus())
-    path = tmp_path / "lexicon.shlx"  # type: ignore[operator]
+    path = tmp_path / "lexicon.shlx"
     lexicon.save(path)
     loaded = Lexicon.load(path)
     assert loaded == lexicon and loaded.id == lexicon.id
@@ -107,7 +109,7 @@ def test_save_and_load_round_trip(tmp_path: pytest.TempPathFactory) -> None:
     (lambda b: b[:-20] + bytes([b[-20] ^ 1]) + b[-19:], "checksum"),
     (lambda b: b[:-12] + b[-8:], "checksum"),
 ])
-def test_damaged_files_are_refused(damage, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_damaged_files_are_refused(damage: Callable[[bytes], bytes], message: str) -> None:
     blob = Lexicon.build(corpus(50)).to_bytes()
     with pytest.raises(LexiconFormatError, match=message):
         Lexicon.from_bytes(damage(blob))

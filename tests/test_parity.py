@@ -51,7 +51,7 @@ def test_core_equals_reference_on_random_text(text: str, scheme: Scheme) -> None
 def test_core_equals_reference_when_fed_in_pieces(pieces: list[str]) -> None:
     results = []
     for backend in ("python", "cython"):
-        fp = shingles.Fingerprinter(backend=backend)  # type: ignore[arg-type]
+        fp = shingles.Fingerprinter(backend=backend)
         for piece in pieces:
             fp.update(piece)
         results.append(fp.digest())
