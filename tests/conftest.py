@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -18,6 +19,22 @@ settings.register_profile("ci", max_examples=60, deadline=None, derandomize=Fals
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 BACKENDS: list[BackendName] = ["python", "cython"] if shingles.BACKEND == "cython" else ["python"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _subprocesses_import_the_package_under_test(
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Make `python -m shingles` in a test run the very package the tests import.
+
+    Run from the repository root, a child Python would otherwise import the source
+    folder ./shingles (no compiled core there) instead of the installed package.
+    """
+    home = str(pathlib.Path(shingles.__file__).resolve().parent.parent)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")])))
+    patch.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(params=BACKENDS)
