@@ -33,15 +33,14 @@ from shingles.errors import StoreFormatError
 __all__ = [
     "AUTH_RESULTS",
     "BULK_SIGNS",
+    "HOUR_AT",
     "RECORD_VERSION",
     "DistinctCounter",
     "IpCounters",
     "Stats",
-    "member_hour",
     "pack_index",
     "pack_member",
     "pack_message",
-    "stats_touched",
     "unpack_index",
     "unpack_message",
 ]
@@ -67,8 +66,13 @@ _U64 = struct.Struct("<Q")
 #: the last change (what retention looks at), recipients, complaints, traps,
 #: SPF / DKIM / DMARC counts, honest-bulk sign counts.
 STATS_HEAD = struct.Struct(f"<BQIqqIQII{3 * AUTH_SLOTS}I{len(BULK_SIGNS)}I")
-_TOUCHED = struct.Struct("<I")
 _TOUCHED_AT = struct.calcsize("<BQIqq")
+
+#: Where each swept record keeps the u32 hour retention compares (its last
+#: change), by database: index values and messages at 9, members at 1, IP
+#: counters (last hour) at 17, statistics (touched) in the head.
+HOUR_AT = {"mega": 9, "band": 9, "imatch": 9, "parent": 9, "messages": 9, "members": 1,
+           "ips": 17, "stats": _TOUCHED_AT}
 
 #: Distinct values are kept exactly up to this many, then estimated.
 EXACT_CAP = 32
@@ -130,19 +134,6 @@ def unpack_message(data: bytes) -> tuple[int, int, str | None, str]:
 def pack_member(hour: int) -> bytes:
     """Return the value of a (mailing, message) membership entry."""
     return MEMBER.pack(RECORD_VERSION, hour)
-
-
-def member_hour(data: bytes) -> int:
-    """Return the hour of a membership entry."""
-    version, hour = MEMBER.unpack(data)
-    _check(data, version, "member")
-    return int(hour)
-
-
-def stats_touched(data: bytes) -> int:
-    """Return the hour a statistics record last changed, reading only its head."""
-    _check(data, data[0], "statistics")
-    return int(_TOUCHED.unpack_from(data, _TOUCHED_AT)[0])
 
 
 @dataclasses.dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import pytest
@@ -12,12 +13,13 @@ from hypothesis import strategies as st
 from shingles.errors import StoreFormatError
 from shingles.records import (
     EXACT_CAP,
+    HOUR_AT,
     DistinctCounter,
     IpCounters,
     Stats,
     pack_index,
+    pack_member,
     pack_message,
-    stats_touched,
     unpack_index,
     unpack_message,
 )
@@ -41,11 +43,22 @@ def test_version_1_records_still_load() -> None:
     assert stats.spf[0] == 1 and stats.dmarc[1] == 1 and stats.bulk[2] == 1
     assert stats.ips.exact == {7} and stats.nets.exact == {8} and stats.rcpts.exact == {9}
     assert stats.domains == {"ex.com": 1} and stats.subject == "Sale"
-    assert stats.message_id == "<1@x>" and stats_touched(LEGACY_STATS) == 472_222
+    assert stats.message_id == "<1@x>"
     assert stats.pack() == LEGACY_STATS
     assert unpack_index(LEGACY_INDEX) == (5, 472_222)
     assert unpack_message(LEGACY_MESSAGE) == (5, 472_222, "<1@x>", "box:3")
     assert IpCounters.unpack(LEGACY_IP) == IpCounters(3, 1, 2, 472_000, 472_222)
+
+
+def test_retention_reads_each_records_hour_where_it_is() -> None:
+    def hour(name: str, data: bytes) -> int:
+        return int(struct.unpack_from("<I", data, HOUR_AT[name])[0])
+
+    assert hour("stats", LEGACY_STATS) == 472_222
+    assert hour("mega", LEGACY_INDEX) == hour("parent", LEGACY_INDEX) == 472_222
+    assert hour("messages", LEGACY_MESSAGE) == 472_222
+    assert hour("ips", LEGACY_IP) == 472_222
+    assert hour("members", pack_member(472_222)) == 472_222
 
 
 def test_an_unknown_record_version_is_a_clear_error() -> None:
