@@ -68,6 +68,14 @@ def test_core_equals_reference_across_chunk_cuts() -> None:
         both(text)
 
 
+def test_core_equals_reference_on_megabytes_of_mixed_text() -> None:
+    rnd = random.Random(11)
+    alphabet = WORDS + [SPECIALS[i:i + 3] for i in range(0, len(SPECIALS), 3)] + ["\n"]
+    text = " ".join(rnd.choice(alphabet) for _ in range(200_000))
+    assert len(text.encode("utf-8", "surrogatepass")) > 1_500_000
+    both(text)
+
+
 def test_core_equals_reference_with_a_lexicon() -> None:
     rnd = random.Random(3)
     vocabulary = SYNTHETIC + WORDS
