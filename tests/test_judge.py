@@ -1,0 +1,82 @@
+"""The verdict rules on plain facts, with a controlled clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from shingles.judge import JudgeSettings, MailingFacts, SourceFacts, decayed, judge
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+SETTINGS = JudgeSettings()
+
+
+def facts(**kwargs: object) -> MailingFacts:
+    base: dict[str, object] = {"size": 50, "networks": 1, "authenticated": True,
+                               "honest_signs": ("list-unsubscribe",)}
+    base.update(kwargs)
+    return MailingFacts(**base)  # type: ignore[arg-type]
+
+
+def test_single_message_is_personal() -> None:
+    verdict = judge(None, None, NOW)
+    assert verdict.verdict == "personal" and verdict.score == 0.0
+    assert verdict.reasons[0].rule == "mailing-size"
+
+
+def test_newsletter_from_one_network_with_honest_signs_is_legit() -> None:
+    verdict = judge(facts(), None, NOW)
+    assert verdict.verdict == "bulk-legit"
+    assert {r.rule for r in verdict.reasons} == {"networks", "honest-signs"}
+
+
+def test_identical_mail_from_many_networks_is_spam_with_its_figures() -> None:
+    verdict = judge(facts(networks=300, authenticated=False, honest_signs=()), None, NOW)
+    assert verdict.verdict == "bulk-spam" and verdict.score >= 0.8
+    networks = next(r for r in verdict.reasons if r.rule == "networks")
+    assert (networks.figure, networks.threshold) == (300, SETTINGS.spam_min_networks)
+
+
+def test_failed_spf_and_complaints_push_towards_spam() -> None:
+    middle = facts(networks=10, authenticated=False, honest_signs=())
+    assert judge(middle, None, NOW).verdict == "bulk-legit"
+    assert judge(facts(networks=10, authenticated=False, honest_signs=(), spf_fail_share=1.0),
+                 None, NOW).score > judge(middle, None, NOW).score
+    complained = judge(facts(complaints=5, size=100), None, NOW)
+    assert complained.verdict == "bulk-spam"
+    assert any(r.rule == "complaints" for r in complained.reasons)
+    assert judge(facts(traps=1), None, NOW).verdict == "bulk-spam"
+
+
+def test_young_mailing_from_several_networks_is_held_until_a_deadline() -> None:
+    verdict = judge(facts(size=2, networks=2), None, NOW)
+    assert verdict.verdict == "hold"
+    assert verdict.hold_until == NOW + timedelta(minutes=SETTINGS.hold_minutes)
+
+
+def test_young_mailing_growing_fast_is_held_but_a_slow_pair_is_personal() -> None:
+    fast = facts(size=2, first_seen=NOW - timedelta(seconds=30), last_seen=NOW)
+    slow = facts(size=2, first_seen=NOW - timedelta(days=2), last_seen=NOW)
+    assert judge(fast, None, NOW).verdict == "hold"
+    assert judge(slow, None, NOW).verdict == "personal"
+
+
+def test_suspicious_zone() -> None:
+    bad = SourceFacts("198.51.100.9", messages=40, spam_messages=30)
+    fresh = SourceFacts("198.51.100.9", messages=3, spam_messages=3)
+    assert judge(None, bad, NOW).verdict == "suspicious-source"
+    assert judge(None, fresh, NOW).verdict == "personal"  # too little history to judge
+    middle = facts(networks=10, authenticated=False, honest_signs=())
+    assert judge(middle, bad, NOW).verdict == "suspicious-source"
+    assert judge(facts(), bad, NOW).verdict == "bulk-legit"  # honest mailings stay legit
+
+
+def test_counters_decay_by_half_life() -> None:
+    assert decayed(100, timedelta(days=7), 7) == pytest.approx(50)
+    assert decayed(100, timedelta(0), 7) == 100
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ValueError):
+        JudgeSettings(legit_max_networks=30, spam_min_networks=20)
