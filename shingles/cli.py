@@ -7,20 +7,25 @@ on stdout, the rest went on); 2 bad usage or an unusable option file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import mailbox
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from shingles import _backend
+from shingles.config import Config, load_config
 from shingles.errors import ShinglesError
 from shingles.fingerprint import fingerprint
+from shingles.headers import decode_bytes
 from shingles.lexicon import Lexicon, LexiconSettings
-from shingles.parse import visible_text
+from shingles.mail import Mail, MailError
+from shingles.mailio import parse_record, read, read_raw
+from shingles.parse import looks_like_mail
 from shingles.scheme import DEFAULT_SCHEME, Scheme
 
 EXIT_OK, EXIT_INPUT_ERRORS, EXIT_USAGE = 0, 1, 2
+_MAIL_FIELDS = [f.name for f in dataclasses.fields(Mail)]
 
 
 def die(message: str, status: int = EXIT_USAGE) -> int:
@@ -33,23 +38,24 @@ def _emit(record: dict[str, Any], out: TextIO) -> None:
     out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def _read_inputs(paths: Sequence[str]) -> Iterator[tuple[str, bytes | OSError]]:
-    """Yield (source name, bytes or the OSError that stopped reading it) per message."""
-    for path in paths:
-        if path == "-":
-            yield "<stdin>", sys.stdin.buffer.read()
-            continue
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-            if not data.startswith(b"From "):
-                yield path, data
-                continue
-            box = mailbox.mbox(path, create=False)
-            for key in box.iterkeys():
-                yield f"{path}:{key}", box.get_bytes(key)
-        except OSError as exc:
-            yield path, exc
+def _read_inputs(paths: Sequence[str], config: Config | None = None,
+                 ) -> Iterator[tuple[str, str | None, str | MailError]]:
+    """Yield (source, Message-ID, visible text or the MailError) per message or text file.
+
+    A whole file (or stdin) that is not mail is taken as plain text.
+    """
+    config = config or Config()
+    for item in read_raw(paths, config.limits):
+        if isinstance(item, MailError):
+            yield item.source, None, item
+        elif item.whole_file and not looks_like_mail(item.data):
+            yield item.source, None, decode_bytes(item.data)
+        else:
+            mail = parse_record(item, config)
+            if isinstance(mail, MailError):
+                yield item.source, None, mail
+            else:
+                yield mail.source, mail.message_id, mail.text
 
 
 def _scheme(args: argparse.Namespace) -> Scheme:
@@ -60,24 +66,36 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
     lexicon = Lexicon.load(args.lexicon) if args.lexicon else None
     scheme = _scheme(args)
     status = EXIT_OK
-    for source, data in _read_inputs(args.paths):
-        if isinstance(data, OSError):
-            _emit({"source": source, "message_id": None, "error": str(data)}, sys.stdout)
+    for source, message_id, text in _read_inputs(args.paths, load_config(args.config)):
+        if isinstance(text, MailError):
+            _emit(text.to_json(), sys.stdout)
             status = EXIT_INPUT_ERRORS
             continue
-        text, message_id = visible_text(data)
         fp = fingerprint(text, scheme, lexicon, backend=args.backend)
         _emit({"source": source, "message_id": message_id, "backend": _backend.BACKEND
                if args.backend == "auto" else args.backend, **fp.to_json()}, sys.stdout)
     return status
 
 
+def cmd_parse(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    status = EXIT_OK
+    for record in read(args.paths, config):
+        out = record.to_json()
+        if isinstance(record, MailError):
+            status = EXIT_INPUT_ERRORS
+        elif args.fields:
+            out = {key: out[key] for key in ["source", "message_id", *args.fields]}
+        _emit(out, sys.stdout)
+    return status
+
+
 def cmd_lexicon_build(args: argparse.Namespace) -> int:
     texts = []
-    for source, data in _read_inputs(args.paths):
-        if isinstance(data, OSError):
-            return die(f"cannot read {source}: {data}")
-        texts.append(visible_text(data)[0])
+    for source, _, text in _read_inputs(args.paths):
+        if isinstance(text, MailError):
+            return die(f"cannot read {source}: {text.error}")
+        texts.append(text)
     settings = LexiconSettings(min_df=args.min_df, max_df=args.max_df,
                                sub_lexicons=args.sub_lexicons, min_terms=args.min_terms)
     lexicon = Lexicon.build(texts, _scheme(args), settings)
@@ -113,11 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     p = verbs.add_parser("fingerprint", help="print the fingerprint of texts or messages as JSON")
-    p.add_argument("paths", nargs="+", metavar="FILE|-", help="plain text or .eml; - is stdin")
+    p.add_argument("paths", nargs="+", metavar="PATH|-",
+                   help="mbox (.gz/.bz2/.xz too), maildir, folder, .eml or plain text; - is stdin")
     p.add_argument("--lexicon", metavar="FILE", help="lexicon for I-Match signatures")
+    p.add_argument("--config", metavar="FILE", help="TOML config (trusted zone, limits)")
     p.add_argument("--backend", choices=("auto", "cython", "python"), default="auto")
     _add_scheme_options(p)
     p.set_defaults(run=cmd_fingerprint)
+
+    p = verbs.add_parser("parse", help="print each message's parsed fields as JSON Lines")
+    p.add_argument("paths", nargs="+", metavar="PATH|-",
+                   help="mbox (.gz/.bz2/.xz too), maildir, folder or .eml; - is stdin")
+    p.add_argument("--config", metavar="FILE", help="TOML config (trusted zone, limits)")
+    p.add_argument("--fields", nargs="+", metavar="NAME", choices=sorted(_MAIL_FIELDS),
+                   help="print only these fields (besides source and message_id)")
+    p.set_defaults(run=cmd_parse)
 
     lexicon = verbs.add_parser("lexicon", help="build or inspect an I-Match lexicon")
     lexicon_verbs = lexicon.add_subparsers(dest="lexicon_verb", required=True, metavar="ACTION")

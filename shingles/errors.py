@@ -43,3 +43,15 @@ class StoreFullError(ShinglesError, OSError):
 
 class StoreLockedError(ShinglesError, OSError):
     """Another process is writing to the store; only one writer at a time."""
+
+
+class MailParseError(ShinglesError, ValueError):
+    """Bytes that are not a mail message at all (no header block), or are empty."""
+
+
+class MessageTooLargeError(MailParseError):
+    """A message is larger than the configured cap (``Limits.max_message_bytes``)."""
+
+
+class ConfigError(ShinglesError, ValueError):
+    """A configuration file is not valid TOML or holds an unknown or ill-typed setting."""

@@ -1,0 +1,3 @@
+from typing import Any
+
+def split(raw: bytes, max_depth: int = ...) -> tuple[Any, ...] | None: ...

@@ -1,0 +1,331 @@
+"""Header values to data: text, encoded words, addresses, dates, MIME parameters.
+
+Both parsers (the lean one and the standard ``email`` one) hand raw header
+bytes to these functions, so the two can only differ in how they split a
+message, never in how they read a field.
+
+Charset fallback (documented in README): a known charset decodes with
+replacement characters for bad bytes; an unknown or missing one, and 8-bit
+bytes labelled us-ascii, decode as UTF-8 when they are valid UTF-8, else as
+windows-1252, and bytes windows-1252 lacks as latin-1. iso-8859-1 is read as
+windows-1252, as browsers and mail clients do.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+from datetime import datetime, timedelta, timezone
+from email.utils import getaddresses, parseaddr, parsedate_tz
+
+__all__ = [
+    "addresses",
+    "known_charset",
+    "boundary_of",
+    "content_type_of",
+    "decode_bytes",
+    "decode_words",
+    "first_address",
+    "header_text",
+    "msg_ids",
+    "param_of",
+    "parse_date",
+]
+
+_ASCII_LIKE = {"us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1", "iso_8859-1",
+               "windows-1252", "cp1252", ""}
+_CHARSET_CACHE: dict[str, str | None] = {}
+
+
+def _codec(charset: str) -> str | None:
+    """Return a Python codec name for a MIME charset label, or None if unknown."""
+    name = _CHARSET_CACHE.get(charset, "")
+    if name != "":
+        return name
+    label = charset.strip().strip('"\'').lower()
+    if label in ("iso-8859-1", "latin-1", "latin1", "iso_8859-1", "us-ascii", "ascii"):
+        codec: str | None = "cp1252"
+    elif label in ("ks_c_5601-1987", "ks_c_5601", "korean"):
+        codec = "cp949"
+    elif label in ("gb2312", "gb_2312-80", "chinesebig5", "gb2312_charset"):
+        codec = "gbk" if label != "chinesebig5" else "big5"
+    else:
+        try:
+            codec = codecs.lookup(label).name
+        except (LookupError, ValueError):
+            codec = None
+        else:
+            if codec in ("rot-13", "hex", "base64", "zlib", "bz2", "uu", "quopri"):
+                codec = None  # bytes-to-bytes codecs are no charsets
+    if len(_CHARSET_CACHE) < 256:
+        _CHARSET_CACHE[charset] = codec
+    return codec
+
+
+def known_charset(charset: str) -> bool:
+    """Return whether a MIME charset label names a charset we can decode."""
+    return _codec(charset) is not None
+
+
+def _fallback(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def decode_bytes(data: bytes, charset: str | None = None) -> str:
+    """Return data decoded from charset, with the documented fallback; never raise."""
+    if data.isascii():
+        return data.decode("ascii")
+    codec = _codec(charset) if charset else None
+    if codec is None or codec == "cp1252":
+        # Unlabelled, unknown or "Western" labels: 8-bit text in the wild is UTF-8 more
+        # often than its label admits.
+        return _fallback(data)
+    try:
+        return data.decode(codec, "replace")
+    except (LookupError, ValueError):  # a codec that fails on its own name or state
+        return _fallback(data)
+
+
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
+_BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(?==\?)")
+
+
+def header_text(value: bytes) -> str:
+    """Return a raw header value as text: unfolded, stripped, 8-bit bytes decoded."""
+    text = value.decode("ascii") if value.isascii() else _fallback(value)
+    if "\n" in text:
+        # Unfold (RFC 5322 2.2.3): a line break before white space goes. Both parsers
+        # only leave line breaks before white space inside a value.
+        text = text.replace("\r\n", "\n").replace("\n ", " ").replace("\n\t", "\t")
+    return text.strip()
+
+
+def _decode_word(match: re.Match[str]) -> str:
+    charset, kind, payload = match.group(1), match.group(2), match.group(3)
+    charset = charset.split("*", 1)[0]  # RFC 2231 language suffix
+    try:
+        if kind in "bB":
+            raw = payload.encode("ascii", "replace")
+            raw = base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=False)
+        else:
+            raw = binascii.a2b_qp(payload.encode("ascii", "replace"), header=True)
+    except (binascii.Error, ValueError):
+        return match.group(0)
+    return decode_bytes(raw, charset)
+
+
+def decode_words(text: str) -> str:
+    """Return text with RFC 2047 encoded words decoded (space between two such words dropped)."""
+    if "=?" not in text:
+        return text
+    text = _BETWEEN_WORDS.sub(r"\1", text)
+    return _ENCODED_WORD.sub(_decode_word, text)
+
+
+_ANGLE = re.compile(r"<([^<>]*)>")
+_COMMENT = re.compile(r"\([^()]*\)")
+
+
+def _clean_address(addr: str) -> str | None:
+    addr = addr.strip().strip("<>").strip().lower()
+    if addr.startswith("mailto:"):
+        addr = addr[7:]
+    return addr or None
+
+
+def first_address(text: str) -> str | None:
+    """Return the (first) address in a From/Return-Path value, lower-case, or None."""
+    if not text:
+        return None
+    if '"' not in text and "(" not in text and "," not in text:
+        found = _ANGLE.findall(text)
+        if found:
+            return _clean_address(found[-1])
+        if " " not in text.strip():
+            return _clean_address(text)
+    if "=?" in text:
+        text = decode_words(text)
+    addr = parseaddr(text)[1]
+    if not addr:
+        found = _ANGLE.findall(_COMMENT.sub("", text))
+        addr = found[-1] if found else ""
+    return _clean_address(addr)
+
+
+def addresses(values: list[str]) -> list[str]:
+    """Return every address in address-list header values, lower-case, in order."""
+    out: list[str] = []
+    for text in values:
+        if '"' in text or "(" in text or ":" in text or "=?" in text:
+            found = [addr for _, addr in getaddresses([decode_words(text)])]
+        else:
+            found = []
+            for item in text.split(","):
+                angle = _ANGLE.findall(item)
+                found.append(angle[-1] if angle else item)
+        for addr in found:
+            clean = _clean_address(addr)
+            if clean:
+                out.append(clean)
+    return out
+
+
+def msg_ids(text: str) -> tuple[str, ...]:
+    """Return the <msg-id> tokens of a References/In-Reply-To value (or its words)."""
+    found = re.findall(r"<[^<>\s]*>", text)
+    return tuple(found) if found else tuple(text.split())
+
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_DATE = re.compile(
+    r"\s*(?:[A-Za-z]{3},?\s*)?(\d{1,2})[\s-]+([A-Za-z]{3})[a-z]*[\s-]+(\d{2,4})\s+"
+    r"(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(?:([+-])(\d{2})(\d{2}))?")
+
+
+_ZONES: dict[int, timezone] = {0: timezone.utc}
+
+
+def _make_date(year: int, month: int, day: int, hh: int, mm: int, ss: int,
+               offset_seconds: int | None) -> datetime | None:
+    if year < 100:  # RFC 5322 4.3: two-digit years
+        year += 2000 if year < 50 else 1900
+    tz = _ZONES.get(offset_seconds or 0)
+    try:
+        if tz is None:
+            tz = timezone(timedelta(seconds=offset_seconds or 0))
+            if len(_ZONES) < 512:
+                _ZONES[offset_seconds or 0] = tz
+        return datetime(year, month, day, hh, mm, min(ss, 59), tzinfo=tz)
+    except (ValueError, OverflowError):
+        return None
+
+
+def parse_date(text: str) -> datetime | None:
+    """Return an RFC 5322 date as an aware datetime (UTC when the zone is unknown), or None."""
+    if not text:
+        return None
+    m = _DATE.match(text)
+    if m and m.group(7) and _MONTHS.get(m.group(2).lower()):
+        offset = int(m.group(8)) * 3600 + int(m.group(9)) * 60
+        return _make_date(int(m.group(3)), _MONTHS[m.group(2).lower()], int(m.group(1)),
+                          int(m.group(4)), int(m.group(5)), int(m.group(6) or 0),
+                          -offset if m.group(7) == "-" else offset)
+    try:
+        parts = parsedate_tz(text)
+    except (ValueError, IndexError, TypeError):
+        parts = None
+    if not parts:
+        return None
+    year, month, day, hh, mm, ss = parts[:6]
+    return _make_date(year, month, day, hh, mm, ss, parts[9])
+
+
+# ---------------------------------------------------------------- MIME parameters
+# These follow email.message (_splitparam, _parseparam, get_boundary) step by
+# step, because the lean parser must split multiparts exactly where the
+# standard one does.
+
+
+def content_type_of(value: str | None, default: str = "text/plain") -> str:
+    """Return the lower-case "type/subtype" of a Content-Type value, as email.message does."""
+    if value is None:
+        return default
+    ctype = value.partition(";")[0].strip().lower()
+    return ctype if ctype.count("/") == 1 else "text/plain"
+
+
+def _parseparam(s: str) -> list[str]:
+    s = ";" + s
+    plist = []
+    while s[:1] == ";":
+        s = s[1:]
+        end = s.find(";")
+        while end > 0 and (s.count('"', 0, end) - s.count('\\"', 0, end)) % 2:
+            end = s.find(";", end + 1)
+        if end < 0:
+            end = len(s)
+        f = s[:end]
+        if "=" in f:
+            i = f.index("=")
+            f = f[:i].strip().lower() + "=" + f[i + 1:].strip()
+        plist.append(f.strip())
+        s = s[end:]
+    return plist
+
+
+def _unquote(s: str) -> str:
+    if len(s) > 1:
+        if s.startswith('"') and s.endswith('"'):
+            return s[1:-1].replace("\\\\", "\\").replace('\\"', '"')
+        if s.startswith("<") and s.endswith(">"):
+            return s[1:-1]
+    return s
+
+
+def param_of(value: str | None, name: str) -> str | None:
+    """Return parameter name of a header value, unquoted and RFC 2231-decoded, or None."""
+    if not value or ";" not in value:
+        return None
+    plain = None
+    continued: dict[int, tuple[bool, str]] = {}
+    for item in _parseparam(value)[1:]:
+        key, _, val = item.partition("=")
+        key = key.strip().lower()
+        if key == name and plain is None:
+            plain = _unquote(val.strip())
+        elif key.startswith(name + "*"):
+            rest = key[len(name) + 1:]
+            encoded = rest.endswith("*") or rest == ""
+            num = rest.rstrip("*")
+            index = int(num) if num.isdigit() else 0
+            continued.setdefault(index, (encoded, _unquote(val.strip())))
+    if plain is not None:
+        return plain
+    if not continued:
+        return None
+    return _rfc2231(continued)
+
+
+def _rfc2231(pieces: dict[int, tuple[bool, str]]) -> str:
+    from urllib.parse import unquote_to_bytes
+
+    charset = None
+    chunks = []
+    for index in sorted(pieces):
+        encoded, val = pieces[index]
+        if encoded and index == 0 and val.count("'") >= 2:
+            charset, _, val = val.split("'", 2)
+        chunks.append(unquote_to_bytes(val) if encoded else val.encode("utf-8", "replace"))
+    return decode_bytes(b"".join(chunks), charset or "utf-8")
+
+
+def boundary_of(value: str) -> str | None:
+    """Return the boundary of a Content-Type value as Message.get_boundary does, or None.
+
+    Raise ValueError for RFC 2231 parameters (name*=...), which this port does not
+    follow: the lean parser then leaves the message to the standard one.
+    """
+    found = None
+    for item in _parseparam(value)[1:]:
+        if "=" in item:
+            key, val = item.split("=", 1)
+            key, val = key.strip(), val.strip()
+        else:
+            key, val = item.strip(), ""
+        if "*" in key:
+            raise ValueError("RFC 2231 parameter")
+        if found is None and key.lower() == "boundary":
+            found = val
+    if found is None:
+        return None
+    return _unquote(_unquote(found)).rstrip()

@@ -1,0 +1,301 @@
+"""Read messages from mail sources as a stream: mbox (plain, .gz, .bz2, .xz),
+maildir, a directory of .eml files, single files and stdin.
+
+Every record names where it came from, so a stream can be resumed and a bad
+message found again:
+- ``path:OFFSET`` for an mbox member, OFFSET being the byte offset of its
+  "From " line in the (decompressed) mbox;
+- ``path:KEY`` for a maildir message;
+- ``path`` for a single file, ``<stdin>`` or ``<stdin>:OFFSET`` for stdin.
+
+mbox is split as ``mailbox.mbox._generate_toc`` splits it (a message starts at
+each line beginning "From "; the blank line before the next one belongs to the
+separator), but from a stream in chunks: memory holds one message and one
+chunk, however large the mailbox. ">From " lines are left as they are, as
+``mailbox.mbox.get_bytes`` leaves them (mboxo quoting cannot be undone safely).
+
+Compression is recognised by its magic bytes, not by the file name.
+"""
+
+from __future__ import annotations
+
+import bz2
+import dataclasses
+import gzip
+import io
+import lzma
+import mailbox
+import os
+import sys
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO, Union, cast
+
+from shingles.config import DEFAULT_CONFIG, Config, Limits
+from shingles.errors import MailParseError
+from shingles.mail import Mail, MailError
+from shingles.parse import parse
+
+__all__ = ["RawMessage", "read", "read_raw", "split_mbox"]
+
+Input = Union[str, "os.PathLike[str]", BinaryIO]
+
+CHUNK = 1 << 20
+_MAGIC = ((b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f)), (b"BZh", bz2.BZ2File),
+          (b"\xfd7zXZ\x00", lzma.LZMAFile))
+# What a damaged or cut compressed stream raises part-way through.
+_STREAM_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError)
+
+
+@dataclasses.dataclass(frozen=True)
+class RawMessage:
+    """The bytes of one message and where they came from.
+
+    Attributes:
+        source: See the module docstring.
+        data: The message bytes (without an mbox "From " line).
+        whole_file: True when the bytes are a whole file or stdin, not one
+            member of a mailbox (such input may be plain text, not mail).
+    """
+
+    source: str
+    data: bytes
+    whole_file: bool = False
+
+
+class _Chain(io.RawIOBase):
+    """A read-only stream of bytes already read, then the rest of another stream."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _read_some(stream: BinaryIO) -> bytes:
+    """Return the next bytes of stream (b"" at its end), at most CHUNK of them.
+
+    read1 hands out what one step decompressed, so when a cut stream raises, all
+    before the cut has been handed out already.
+    """
+    read1 = getattr(stream, "read1", None)
+    return read1(CHUNK) if read1 is not None else stream.read(CHUNK)
+
+
+def _decompressed(stream: BinaryIO) -> tuple[BinaryIO, bytes]:
+    """Return (stream of the content, its first bytes), undoing gzip, bzip2 or xz."""
+    head = stream.read(CHUNK)
+    for magic, opener in _MAGIC:
+        if head.startswith(magic):
+            inner = cast(BinaryIO, opener(io.BufferedReader(cast(Any, _Chain(head, stream)))))
+            return inner, _read_some(inner)
+    return stream, head
+
+
+def split_mbox(stream: BinaryIO, name: str, head: bytes = b"",
+               max_bytes: int = DEFAULT_CONFIG.limits.max_message_bytes,
+               ) -> Iterator[RawMessage | MailError]:
+    """Yield the messages of an mbox stream (head: bytes already read from it).
+
+    A message over max_bytes, and a stream that breaks off, give a MailError
+    record; the messages around them are still yielded.
+    """
+    buf = bytearray(head)
+    base = 0          # stream offset of buf[0]
+    start = -1        # offset in buf of the current message's "From " line; -1: none yet
+    search = 0        # where to look for the next "\nFrom "
+    skipping = False  # inside an oversized message: drop bytes until the next one
+    eof = False
+    broken: str | None = None
+    while True:
+        if start < 0:  # lines before the first "From " line belong to no message
+            if base == 0 and buf.startswith(b"From "):
+                start = 0
+            else:
+                i = buf.find(b"\nFrom ")
+                start = i + 1 if i >= 0 else -1
+            search = max(start, 0)
+        found = buf.find(b"\nFrom ", search) if start >= 0 else -1
+        if found >= 0:
+            stop = found + 1
+            if not skipping:
+                yield _member(buf, start, stop, base, name, max_bytes)
+            skipping = False
+            start = search = stop
+            continue
+        if eof:
+            if start >= 0 and not skipping:
+                yield _member(buf, start, len(buf), base, name, max_bytes)
+            if broken:
+                yield MailError(f"{name}:{base + len(buf)}", f"input ends early: {broken}")
+            return
+        # Keep only the current message (or, before the first one, the last bytes a
+        # separator could start in): memory stays flat.
+        drop = start if start >= 0 else max(len(buf) - 6, 0)
+        if start >= 0 and len(buf) - start > max_bytes + 1024:
+            if not skipping:
+                yield MailError(f"{name}:{base + start}",
+                                f"message larger than {max_bytes} bytes; skipped")
+                skipping = True
+            drop = max(len(buf) - 6, start)
+        if drop:
+            del buf[:drop]
+            base += drop
+            start = 0 if start >= 0 else -1
+            search = 0
+        search = max(search, len(buf) - 6, 0)
+        try:
+            chunk = _read_some(stream)
+        except _STREAM_ERRORS as exc:
+            chunk, broken = b"", str(exc) or type(exc).__name__
+        if not chunk:
+            eof = True
+        else:
+            buf += chunk
+
+
+def _member(buf: bytearray, start: int, stop: int, base: int, name: str,
+            max_bytes: int) -> RawMessage | MailError:
+    """Return the message whose "From " line starts at start, its separator at stop."""
+    # _generate_toc: when the line before the next "From " (or the last line) is a bare
+    # "\n", that blank line belongs to the separator, not to the message.
+    if stop - start >= 2 and buf[stop - 1] == 10 and buf[stop - 2] == 10:
+        stop -= 1
+    line_end = buf.find(b"\n", start, stop)
+    body = stop if line_end < 0 else line_end + 1
+    if stop - body > max_bytes:
+        return MailError(f"{name}:{base + start}", f"message larger than {max_bytes} bytes; skipped")
+    return RawMessage(f"{name}:{base + start}", bytes(buf[body:stop]))
+
+
+def _read_stream(stream: BinaryIO, name: str, limits: Limits,
+                 ) -> Iterator[RawMessage | MailError]:
+    try:
+        stream, head = _decompressed(stream)
+    except _STREAM_ERRORS as exc:
+        yield MailError(name, f"cannot read: {exc or type(exc).__name__}")
+        return
+    if head.startswith(b"From "):
+        yield from split_mbox(stream, name, head, limits.max_message_bytes)
+        return
+    parts = [head]
+    size = len(head)
+    try:
+        while size <= limits.max_message_bytes:
+            chunk = _read_some(stream)
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+    except _STREAM_ERRORS as exc:
+        yield MailError(name, f"cannot read: {exc}")
+        return
+    if size > limits.max_message_bytes:
+        yield MailError(name, f"message larger than {limits.max_message_bytes} bytes; skipped")
+        return
+    yield RawMessage(name, b"".join(parts), whole_file=True)
+
+
+def _read_maildir(path: str, limits: Limits) -> Iterator[RawMessage | MailError]:
+    box = mailbox.Maildir(path, factory=None, create=False)
+    for key in sorted(box.iterkeys()):
+        source = f"{path}:{key}"
+        try:
+            with box.get_file(key) as f:
+                data = f.read(limits.max_message_bytes + 1)
+        except (OSError, KeyError) as exc:  # removed by a mail client since the listing
+            yield MailError(source, f"cannot read: {exc}")
+            continue
+        if len(data) > limits.max_message_bytes:
+            yield MailError(source, f"message larger than {limits.max_message_bytes} bytes; "
+                            "skipped")
+            continue
+        yield RawMessage(source, data)
+
+
+def _is_maildir(path: str) -> bool:
+    return all(os.path.isdir(os.path.join(path, sub)) for sub in ("cur", "new"))
+
+
+def _read_path(path: str, limits: Limits) -> Iterator[RawMessage | MailError]:
+    if os.path.isdir(path):
+        if _is_maildir(path):
+            yield from _read_maildir(path, limits)
+            return
+        for folder, dirs, files in os.walk(path):
+            dirs.sort()
+            if folder != path and _is_maildir(folder):
+                dirs.clear()
+                yield from _read_maildir(folder, limits)
+                continue
+            for file in sorted(files):
+                yield from _read_path(os.path.join(folder, file), limits)
+        return
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        yield MailError(path, f"cannot read: {exc.strerror or exc}")
+        return
+    with f:
+        yield from _read_stream(f, path, limits)
+
+
+def read_raw(inputs: Input | Iterable[Input], limits: Limits = DEFAULT_CONFIG.limits,
+             ) -> Iterator[RawMessage | MailError]:
+    """Yield the raw messages of each input in order, or a MailError where one fails.
+
+    Args:
+        inputs: A path (file, directory, maildir), "-" for stdin, a binary stream,
+            or an iterable of these.
+        limits: max_message_bytes caps one message.
+    """
+    if isinstance(inputs, (str, os.PathLike)) or hasattr(inputs, "read"):
+        items: Iterable[Input] = [cast(Input, inputs)]
+    else:
+        items = cast(Iterable[Input], inputs)
+    for item in items:
+        if item == "-":
+            yield from _read_stream(sys.stdin.buffer, "<stdin>", limits)
+        elif isinstance(item, (str, os.PathLike)):
+            yield from _read_path(os.fspath(item), limits)
+        else:
+            yield from _read_stream(item, str(getattr(item, "name", "<stream>")), limits)
+
+
+def read(inputs: Input | Iterable[Input], config: Config = DEFAULT_CONFIG,
+         *, lean: bool | None = None) -> Iterator[Mail | MailError]:
+    """Yield a Mail for each message of the inputs, or a MailError where one fails.
+
+    See read_raw for the inputs and parse for lean. Never raises for bad input:
+    a stream of a million messages must not stop at one broken one.
+    """
+    for item in read_raw(inputs, config.limits):
+        if isinstance(item, MailError):
+            yield item
+            continue
+        yield parse_record(item, config, lean=lean)
+
+
+def parse_record(item: RawMessage, config: Config = DEFAULT_CONFIG,
+                 *, lean: bool | None = None) -> Mail | MailError:
+    """Return the Mail of a raw message, or a MailError saying why there is none."""
+    try:
+        return parse(item.data, item.source, config, lean=lean)
+    except MailParseError as exc:
+        return MailError(item.source, str(exc))
+    except (RecursionError, MemoryError, LookupError, ValueError, TypeError) as exc:
+        # A parser bug must cost one message, not the stream; the fuzz script
+        # calls parse() directly, so such bugs are still counted there.
+        return MailError(item.source, f"internal error: {type(exc).__name__}: {exc}")

@@ -1,0 +1,230 @@
+"""Sender facts from headers: Received hops, the source IP, SPF/DKIM/DMARC results.
+
+The Received chain is read top down (newest first). The topmost header was
+written by our own MTA; each hop whose sending host is in the trusted zone
+(configured networks, reverse-DNS names, and private addresses unless turned
+off) or is a configured forwarder vouches for the header below it. The first
+hop whose sender is outside the zone gives the source IP: the host that handed
+the message to us. Host names given in HELO are never trusted: anyone can say them.
+
+Authentication results are believed only from Authentication-Results headers
+whose authserv-id is configured, and from Received-SPF headers above the
+source hop (written inside the trusted zone).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import ipaddress
+import re
+from collections.abc import Sequence
+
+from shingles.config import SendersConfig, host_matches
+from shingles.headers import parse_date
+from shingles.mail import Hop
+
+__all__ = ["SenderFacts", "parse_received", "sender_facts"]
+
+_RESULTS = {"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"}
+_ALIASES = {"hardfail": "fail", "error": "temperror", "unknown": "permerror"}
+
+_BY = re.compile(r"by[ \t\r\n]+([^\s;()\[\]]+)", re.I)
+_IPV4 = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?![\d.])")
+_HELO = re.compile(r"\(\s*(?:HELO|EHLO)\s+([^\s()]+)\s*\)|\bhelo=([^\s()]+)", re.I)
+_RDNS = re.compile(r"\(\s*([A-Za-z0-9][A-Za-z0-9.-]*)\s+\[")
+
+
+@functools.lru_cache(maxsize=8192)
+def _ip(text: str) -> str | None:
+    """Return text as a canonical IP address, or None if it is none."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def parse_received(value: str) -> Hop:
+    """Return the hop one unfolded Received value describes (unknown parts None).
+
+    Handles the common forms: Postfix/sendmail "from HELO (RDNS [IP]) by HOST",
+    qmail "from HOST (HELO x) (IP)", Exim "from [IP] (helo=x) by HOST".
+    """
+    head, sep, when = value.rpartition(";")
+    if not sep:
+        head, when = value, ""
+    by = None
+    for m in _BY.finditer(head):
+        if m.start() == 0 or head[m.start() - 1] in " \t\n)":
+            by = m
+            break
+    from_host = from_ip = helo = rdns = None
+    if head[:4].lower() == "from" and head[4:5] in (" ", "\t", "\n"):
+        part = head[5: by.start() if by else len(head)]
+        words = part.split(None, 1)
+        if words:
+            first = words[0].strip("()")
+            if first.startswith("["):
+                from_ip = _ip(first.strip("[]").removeprefix("IPv6:"))
+            else:
+                from_host = first.lower() or None
+        open_at = part.find("[")
+        if from_ip is None and open_at >= 0:
+            close_at = part.find("]", open_at)
+            if close_at > open_at:
+                from_ip = _ip(part[open_at + 1:close_at].removeprefix("IPv6:"))
+            if open_at > 1 and "(" in part:
+                r = _RDNS.search(part)
+                if r:
+                    rdns = r.group(1).lower()
+        if from_ip is None:
+            v4 = _IPV4.search(part)
+            if v4:
+                from_ip = _ip(v4.group(1))
+        if "elo" in part or "ELO" in part:
+            h = _HELO.search(part)
+            if h:
+                helo = (h.group(1) or h.group(2)).strip("[]").lower()
+    return Hop(from_host=from_host, from_ip=from_ip,
+               by_host=by.group(1).lower() if by else None,
+               time=parse_date(when.strip()) if when else None,
+               helo=helo or from_host, rdns=rdns)
+
+
+@dataclasses.dataclass(frozen=True)
+class SenderFacts:
+    """What the trusted part of the headers says about the sender."""
+
+    source_ip: str | None
+    helo: str | None
+    source_index: int | None  # index into hops of the source hop
+    spf: str | None
+    spf_domain: str | None
+    dkim: str | None
+    dkim_domains: tuple[str, ...]
+    dmarc: str | None
+
+
+def _in(ip: str, nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    addr = ipaddress.ip_address(ip)
+    return any(addr.version == net.version and addr in net for net in nets)
+
+
+# Internal address space. Not ipaddress's is_private: that also holds the
+# documentation networks (192.0.2.0/24 ...), which are someone else's in tests and examples.
+_INTERNAL = tuple(ipaddress.ip_network(n) for n in (
+    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+    "::1/128", "fc00::/7", "fe80::/10"))
+
+
+@functools.lru_cache(maxsize=8192)
+def _internal(ip: str) -> bool:
+    return _in(ip, _INTERNAL)
+
+
+def _trusted(hop: Hop, config: SendersConfig) -> bool:
+    if hop.from_ip is None:
+        return False
+    if config.trust_private and _internal(hop.from_ip):
+        return True
+    if not config.trusted_networks and not config.trusted_hosts:
+        return False
+    return _in(hop.from_ip, config.trusted_networks) or host_matches(hop.rdns, config.trusted_hosts)
+
+
+def _forwarder(hop: Hop, config: SendersConfig) -> bool:
+    return hop.from_ip is not None and bool(config.forwarders or config.forwarder_hosts) and (
+        _in(hop.from_ip, config.forwarders) or host_matches(hop.rdns, config.forwarder_hosts))
+
+
+def source_hop(hops: Sequence[Hop], config: SendersConfig) -> int | None:
+    """Return the index of the hop that handed the message to our first trusted host, or None."""
+    for i, hop in enumerate(hops):
+        if hop.from_ip is None:
+            continue  # a local hand-over inside one trusted host
+        if _trusted(hop, config) or _forwarder(hop, config):
+            continue  # vouched for: the header below it was written by a host we believe
+        return i
+    return None
+
+
+def _result(text: str) -> str | None:
+    word = text.strip().lower()
+    word = _ALIASES.get(word, word)
+    return word if word in _RESULTS else None
+
+
+_METHOD = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*([A-Za-z]+)")
+_PROP = re.compile(r"\b(smtp\.mailfrom|smtp\.helo|header\.d|header\.i|header\.from)\s*=\s*"
+                   r"([^\s;]+)", re.I)
+
+
+def _domain(value: str) -> str:
+    return value.rpartition("@")[2].strip("<>\"").lower()
+
+
+def _auth_results(values: Sequence[str], config: SendersConfig,
+                  ) -> tuple[str | None, str | None, str | None, tuple[str, ...], str | None]:
+    spf = spf_domain = dmarc = None
+    dkims: list[str] = []
+    dkim_domains: list[str] = []
+    for value in values:
+        authserv, _, rest = value.partition(";")
+        ident = authserv.split()[0].lower() if authserv.split() else ""
+        if ident not in config.authserv_ids:
+            continue
+        for clause in rest.split(";"):
+            m = _METHOD.search(clause)
+            if not m:
+                continue
+            method, result = m.group(1).lower(), _result(m.group(2))
+            props = {k.lower(): v for k, v in _PROP.findall(clause)}
+            if method == "spf" and spf is None:
+                spf = result
+                where = props.get("smtp.mailfrom") or props.get("smtp.helo")
+                spf_domain = _domain(where) if where else None
+            elif method == "dkim" and result:
+                dkims.append(result)
+                d = props.get("header.d") or props.get("header.i")
+                if result == "pass" and d:
+                    dkim_domains.append(_domain(d))
+            elif method == "dmarc" and dmarc is None:
+                dmarc = result
+    dkim = "pass" if "pass" in dkims else (dkims[0] if dkims else None)
+    return spf, spf_domain, dkim, tuple(dict.fromkeys(dkim_domains)), dmarc
+
+
+_ENVELOPE_FROM = re.compile(r"envelope-from\s*=\s*\"?<?([^\s;\">]+)", re.I)
+_DOMAIN_OF = re.compile(r"domain of\s+([^\s;()]+)", re.I)
+
+
+def sender_facts(hops: Sequence[Hop], auth_results: Sequence[str],
+                 received_spf: Sequence[tuple[int, str]], received_positions: Sequence[int],
+                 config: SendersConfig) -> SenderFacts:
+    """Return the sender facts of one message.
+
+    Args:
+        hops: The Received hops, topmost first.
+        auth_results: Unfolded Authentication-Results values.
+        received_spf: (header position, unfolded value) of each Received-SPF header.
+        received_positions: Header position of each Received header (same order as hops).
+        config: The trusted zone, forwarders and authserv-ids.
+    """
+    index = source_hop(hops, config)
+    source = hops[index] if index is not None else None
+    spf, spf_domain, dkim, dkim_domains, dmarc = _auth_results(auth_results, config)
+    if spf is None and received_spf:
+        # Only Received-SPF written inside the trusted zone (above the source hop's header).
+        limit = received_positions[index] if index is not None else 1 << 30
+        for position, value in received_spf:
+            if position < limit:
+                spf = _result(value.split(None, 1)[0]) if value.split() else None
+                m = _ENVELOPE_FROM.search(value) or _DOMAIN_OF.search(value)
+                if m:
+                    spf_domain = _domain(m.group(1))
+                break
+    return SenderFacts(
+        source_ip=source.from_ip if source else None,
+        helo=source.helo if source else None,
+        source_index=index,
+        spf=spf, spf_domain=spf_domain, dkim=dkim, dkim_domains=dkim_domains, dmarc=dmarc)

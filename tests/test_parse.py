@@ -1,0 +1,271 @@
+"""Parsing: visible text, quoted text, attachments, header fields, hostile input, and
+the lean splitter held to the standard email parser."""
+
+from __future__ import annotations
+
+import base64
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shingles import parse as parse_module
+from shingles.config import Config, Limits
+from shingles.errors import MailParseError, MessageTooLargeError
+from shingles.mail import Mail, MailError
+from shingles.mailio import read, read_raw
+from shingles.parse import LEAN_AVAILABLE, parse, split_quoted, tree_of
+
+from .conftest import corpus_dir  # type: ignore[import-not-found]  # tests is no package
+
+DATA = pathlib.Path(__file__).resolve().parent / "data"
+needs_lean = pytest.mark.skipif(not LEAN_AVAILABLE, reason="shingles._mime is not compiled")
+
+
+def msg(*lines: str, body: str = "") -> bytes:
+    return ("\n".join(lines) + "\n\n" + body).encode("utf-8")
+
+
+def both(raw: bytes, config: Config = Config()) -> Mail:
+    """Parse with the standard splitter and (when compiled) the default path; demand equality."""
+    std = parse(raw, "t", config, lean=False)
+    assert parse(raw, "t", config) == std
+    return std
+
+
+ALTERNATIVE = b"""From: "Shop" <Offers@Shop.Example>
+To: a@example.net, "B, Person" <b@example.net>
+Cc: c@example.net
+Subject: =?utf-8?B?U3DDqWNpYWw=?= =?utf-8?Q?_offer?=
+Date: Tue, 3 Mar 2026 10:20:30 -0500
+Message-ID:  <abc@shop.example>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="outer"
+
+--outer
+Content-Type: multipart/alternative; boundary=inner
+
+--inner
+Content-Type: text/plain; charset=us-ascii
+
+HASHBUSTER junk nobody sees
+--inner
+Content-Type: text/html; charset=utf-8
+Content-Transfer-Encoding: quoted-printable
+
+<html><head><style>p{color:red}</style><script>var x=1;</script></head>
+<body><p>Buy our caf=C3=A9 <b>spe</b>cial</p><div style=3D"display:none">hidden tokens</div>
+<a href=3D"https://Track.Example.com/x?id=3D1">click here</a> &amp; save<!-- comment --></body></html>
+--inner--
+--outer
+Content-Type: image/png; name="pic.png"
+Content-Disposition: attachment; filename="pic.png"
+Content-Transfer-Encoding: base64
+
+aGVsbG8=
+--outer--
+"""
+
+
+def test_alternative_shows_the_html_a_client_shows() -> None:
+    mail = both(ALTERNATIVE)
+    assert "Buy our café special" in mail.text
+    assert "track.example.com" in mail.text  # link host kept as a token
+    for unseen in ("HASHBUSTER", "hidden tokens", "var x", "color:red", "comment"):
+        assert unseen not in mail.text
+    assert mail.subject == "Spécial offer"
+    assert mail.from_addr == "offers@shop.example" and mail.from_domain == "shop.example"
+    assert mail.recipients == ("a@example.net", "b@example.net", "c@example.net")
+    assert mail.message_id == "<abc@shop.example>"
+    assert mail.date is not None and mail.date.isoformat() == "2026-03-03T10:20:30-05:00"
+    [attachment] = mail.attachments
+    assert (attachment.filename, attachment.content_type, attachment.size) == (
+        "pic.png", "image/png", 5)
+    assert attachment.sha256 == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+
+
+@pytest.mark.parametrize("charset,text", [
+    ("koi8-r", "Привет, мир"), ("windows-1251", "Привет, мир"), ("iso-8859-2", "Zażółć gęślą"),
+    ("utf-8", "naïve 😀"), ("iso-8859-1", "crème brûlée"), ("gb2312", "你好世界"),
+])
+@pytest.mark.parametrize("cte", ["8bit", "base64", "quoted-printable"])
+def test_charsets_and_transfer_encodings(charset: str, text: str, cte: str) -> None:
+    import quopri
+
+    data = text.encode(charset)
+    body = {"8bit": data, "base64": base64.encodebytes(data),
+            "quoted-printable": quopri.encodestring(data)}[cte]
+    raw = (f"From: a@example.org\nContent-Type: text/plain; charset={charset}\n"
+           f"Content-Transfer-Encoding: {cte}\n\n").encode() + body
+    assert both(raw).text == text
+
+
+def test_unknown_charset_falls_back_and_says_so() -> None:
+    mail = both((DATA / "bad" / "invalid_charset.eml").read_bytes())
+    assert mail.subject == "élève and café"
+    assert mail.from_addr == "jerome@example.org"
+    assert any("unknown charset" in d for d in mail.defects)
+    assert "crème" in mail.text
+
+
+def test_mislabelled_utf8_is_read_as_utf8() -> None:
+    assert both((DATA / "bad" / "mislabelled.eml").read_bytes()).text == "naïve résumé €"
+
+
+def test_broken_base64_keeps_what_decodes() -> None:
+    mail = both((DATA / "bad" / "broken_base64.eml").read_bytes())
+    assert mail.text.startswith("Hello world")
+    assert "bad base64" in mail.defects and mail.attachments[0].filename == "pic.png"
+
+
+def test_truncated_multipart_keeps_the_parts_that_arrived() -> None:
+    mail = both((DATA / "bad" / "truncated_multipart.eml").read_bytes())
+    assert "cut mid-w" in mail.text and "CloseBoundaryNotFoundDefect" in mail.defects
+
+
+def test_bad_header_lines_end_the_header_block_as_email_does() -> None:
+    mail = both((DATA / "bad" / "bad_headers.eml").read_bytes())
+    assert mail.header_names == ("from", "to", "subject")
+    assert "MissingHeaderBodySeparatorDefect" in mail.defects
+    assert mail.subject.endswith("raw 8-bit bytes in a header")
+
+
+@pytest.mark.parametrize("name", ["garbage.bin", "starts_with_continuation.eml"])
+def test_non_mail_is_a_parse_error(name: str) -> None:
+    with pytest.raises(MailParseError, match="not a mail message"):
+        parse((DATA / "bad" / name).read_bytes())
+    [record] = list(read(DATA / "bad" / name))
+    assert isinstance(record, MailError) and record.source == str(DATA / "bad" / name)
+
+
+def test_every_crafted_bad_file_gives_a_record_and_none_is_lost() -> None:
+    files = sorted((DATA / "bad").iterdir())
+    records = list(read(DATA / "bad"))
+    assert [r.source for r in records] == [str(f) for f in files]
+
+
+def test_ten_thousand_headers_are_capped() -> None:
+    raw = b"From: a@example.org\n" + b"".join(
+        b"X-H%d: v\n" % i for i in range(10_000)) + b"\nbody\n"
+    start = time.perf_counter()
+    mail = both(raw)
+    assert time.perf_counter() - start < 5
+    assert len(mail.header_names) == Limits().max_headers
+    assert any("header fields" in d for d in mail.defects) and mail.text == "body"
+
+
+def test_multiparts_nested_a_thousand_deep_end_in_bounded_time() -> None:
+    depth = 1000
+    head = "".join(f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n'
+                   for i in range(depth))
+    raw = ("From: a@example.org\n" + head + "Content-Type: text/plain\n\ndeep text\n").encode()
+    start = time.perf_counter()
+    mail = both(raw)
+    assert time.perf_counter() - start < 10
+    assert any("Nesting" in d or "nested" in d for d in mail.defects)
+
+
+def test_fifty_megabyte_attachment_is_digested_not_kept() -> None:
+    blob = bytes(range(256)) * (50 * 4096)
+    raw = (b"From: a@example.org\nContent-Type: multipart/mixed; boundary=x\n\n--x\n"
+           b"Content-Type: text/plain\n\nsee attached\n--x\nContent-Type: application/zip\n"
+           b"Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(blob) + b"--x--\n")
+    mail = parse(raw)
+    assert mail.text == "see attached"
+    assert mail.attachments[0].size == len(blob)
+    with pytest.raises(MessageTooLargeError):
+        parse(raw, config=Config(limits=Limits(max_message_bytes=1 << 20)))
+
+
+def test_quoted_reply_and_signature_are_set_apart() -> None:
+    text = ("Sounds good, see you then.\n\nOn Mon, 2 Mar 2026, Bob wrote:\n\n> Lunch at noon?\n"
+            "> At the usual place.\n\nAnd bring the notes.\n-- \nAlice\nExample Corp\n")
+    new, old = split_quoted(text)
+    assert new == "Sounds good, see you then.\n\n\nAnd bring the notes."
+    assert "Bob wrote:" in old and "> Lunch at noon?" in old and "Example Corp" in old
+    raw = msg("From: alice@example.org", "In-Reply-To: <q@x>", "References: <p@x> <q@x>",
+              body=text)
+    mail = both(raw)
+    assert mail.text == new and mail.quoted == old
+    assert mail.in_reply_to == "<q@x>" and mail.references == ("<p@x>", "<q@x>")
+
+
+def test_list_footer_is_quoted_text() -> None:
+    new, old = split_quoted("Short post.\n_______________________________________________\n"
+                            "Exmh-users mailing list\nhttps://listman.example.com/mailman\n")
+    assert new == "Short post." and "mailing list" in old
+
+
+def test_bulk_signs_and_header_names() -> None:
+    raw = msg("From: news@example.org", "List-Id: <n.example.org>",
+              "List-Unsubscribe: <mailto:u@example.org>", "List-Unsubscribe-Post: One-Click",
+              "Precedence: bulk", "Feedback-ID: 1:2:3", "X-Mailer: Mailer 1.0", body="x")
+    mail = both(raw)
+    assert mail.bulk_signs == {"list-id", "list-unsubscribe", "list-unsubscribe-post",
+                               "precedence-bulk", "feedback-id"}
+    assert mail.x_mailer == "Mailer 1.0"
+    assert mail.header_names[:3] == ("from", "list-id", "list-unsubscribe")
+
+
+def test_to_json_is_plain_data() -> None:
+    import json
+
+    out = both(ALTERNATIVE).to_json()
+    assert json.loads(json.dumps(out)) == out
+    assert out["source"] == "t" and out["message_id"] == "<abc@shop.example>"
+
+
+@needs_lean
+def test_lean_splitter_handles_plain_mail_and_hands_back_odd_mail() -> None:
+    assert tree_of(ALTERNATIVE)[1] == "lean"
+    odd = (DATA / "bad" / "truncated_multipart.eml").read_bytes()
+    assert tree_of(odd)[1] == "email"
+    with pytest.raises(MailParseError):
+        tree_of(odd, lean=True)
+
+
+def test_pure_python_install_uses_the_standard_parser() -> None:
+    code = ("import shingles.parse as p; m = p.parse(open(%r,'rb').read()); "
+            "print(p.LEAN_AVAILABLE, m.subject)" % str(DATA / "bad" / "mislabelled.eml"))
+    env = {**os.environ, "SHINGLES_PUREPYTHON": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          cwd=pathlib.Path(parse_module.__file__).parent.parent, timeout=60)
+    assert done.stdout.split(None, 1) == ["False", "labelled us-ascii, sent as utf-8\n"], done.stderr
+
+
+MAIL_PIECES = st.lists(st.sampled_from([
+    b"From: a@example.org\n", b"Subject: =?utf-8?B?w6k=?=\n", b"Content-Type: multipart/mixed; "
+    b"boundary=zz\n", b"\n", b"--zz\n", b"--zz--\n", b"Content-Type: text/html\n",
+    b"Content-Transfer-Encoding: base64\n", b"aGVsbG8=\n", b"<p>hi</p>\n", b"\r\n", b"\r",
+    b" folded\n", b"Received: from x ([10.0.0.1]) by y; Mon, 2 Mar 2026 10:00:00 +0000\n",
+    b"> quoted\n", b"\xff\xfe\n", b"Content-Type: message/rfc822\n", b"X: y\n",
+]), max_size=30)
+
+
+@given(st.binary(max_size=300) | MAIL_PIECES.map(b"".join))
+def test_any_bytes_parse_or_fail_cleanly_and_splitters_agree(raw: bytes) -> None:
+    try:
+        std = parse(raw, lean=False)
+    except MailParseError:
+        return
+    assert parse(raw) == std
+
+
+@pytest.mark.skipif(corpus_dir() is None, reason="the real corpus is absent")
+def test_corpus_lean_and_standard_parsers_agree_on_every_message() -> None:
+    handed_back = total = 0
+    for name in ("spam", "ham"):
+        for raw in read_raw(corpus_dir() / f"{name}.mbox.gz"):
+            assert not isinstance(raw, MailError)
+            total += 1
+            std = parse(raw.data, raw.source, lean=False)
+            fast = parse(raw.data, raw.source)
+            assert fast == std, raw.source
+            handed_back += LEAN_AVAILABLE and tree_of(raw.data)[1] == "email"
+    assert total == 1897 + 4149
+    assert handed_back < total * 0.05  # the lean path really is the common path
