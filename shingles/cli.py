@@ -11,10 +11,12 @@ import dataclasses
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, TextIO
 
 from shingles import _backend
 from shingles.config import Config, load_config
+from shingles.engine import ingest
 from shingles.errors import ShinglesError
 from shingles.fingerprint import fingerprint
 from shingles.headers import decode_bytes
@@ -23,6 +25,7 @@ from shingles.mail import Mail, MailError
 from shingles.mailio import parse_record, read, read_raw
 from shingles.parse import looks_like_mail
 from shingles.scheme import DEFAULT_SCHEME, Scheme
+from shingles.store import Mailing, Store, StoreSettings
 
 EXIT_OK, EXIT_INPUT_ERRORS, EXIT_USAGE = 0, 1, 2
 _MAIL_FIELDS = [f.name for f in dataclasses.fields(Mail)]
@@ -125,6 +128,136 @@ def _add_scheme_options(parser: argparse.ArgumentParser) -> None:
                        help="fold digit runs to one token, or keep them (default %(default)s)")
 
 
+# -- the mailing store: ingest and mailings ----------------------------------
+
+
+def _store_settings(args: argparse.Namespace) -> StoreSettings:
+    """Return the store settings the options ask for; the stored mode when none is given."""
+    runtime = {"batch_size": args.batch, "retention_days": args.retention_days}
+    runtime = {name: value for name, value in runtime.items() if value is not None}
+    if args.mode is None and args.threshold is None:
+        stored = Store.stored_settings(args.store)
+        if stored is not None:
+            return dataclasses.replace(stored, **runtime)
+    matching: dict[str, Any] = {"mode": args.mode or "paper"}
+    if args.threshold is not None:
+        matching["threshold"] = args.threshold
+    return StoreSettings(**matching, **runtime)
+
+
+def _progress() -> Any:
+    """Return a rich progress display on stderr when it is a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    # A stream has no known length: a count and the time, not a percentage.
+    return Progress(SpinnerColumn(), TextColumn("ingesting {task.completed:,.0f} messages"),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    lexicon = Lexicon.load(args.lexicon) if args.lexicon else None
+    scheme = _scheme(args)
+    progress = _progress()
+
+    def error(record: Any) -> None:
+        _emit(record.to_json(), sys.stdout)
+
+    with Store(args.store, scheme=scheme, lexicon=lexicon,
+               settings=_store_settings(args)) as store:
+        records = read(args.paths, config)
+        if progress is None:
+            report = ingest(store, records, scheme=scheme, lexicon=lexicon,
+                            backend=args.backend, on_error=error)
+        else:
+            with progress:
+                task = progress.add_task("ingest", total=None)
+                report = ingest(store, records, scheme=scheme, lexicon=lexicon,
+                                backend=args.backend, on_error=error,
+                                on_message=lambda: progress.advance(task))
+    done = report.to_json()
+    if args.json:
+        _emit({"summary": done}, sys.stdout)
+    print(f"shingles: {done['messages']} messages in {done['seconds']} s "
+          f"({done['messages_per_second']}/s): {done['added']} added, "
+          f"{done['duplicates']} already stored, {done['unsigned']} without signature, "
+          f"{done['errors']} unreadable; {done['new_mailings']} new mailings, "
+          f"{done['merges']} merged", file=sys.stderr)
+    return EXIT_INPUT_ERRORS if report.errors else EXIT_OK
+
+
+_MAILING_COLUMNS = ("id", "size", "ips", "/24s", "domains", "spf+", "spf-", "bulk",
+                    "first seen", "last seen", "subject")
+
+
+def _mailing_row(m: Mailing) -> tuple[str, ...]:
+    spf = dict(m.spf)
+
+    def day(when: datetime | None) -> str:
+        return when.strftime("%Y-%m-%d %H:%M") if when else "-"
+
+    return (str(m.id), str(m.size), f"{'~' if m.ips_estimated else ''}{m.distinct_ips}",
+            f"{'~' if m.networks_estimated else ''}{m.distinct_networks}",
+            str(len(m.sender_domains) + (m.other_domains > 0)),
+            str(spf.get("pass", 0)), str(spf.get("fail", 0) + spf.get("softfail", 0)),
+            str(max((n for _, n in m.bulk_signs), default=0)),
+            day(m.first_seen), day(m.last_seen), " ".join(m.subject.split())[:60])
+
+
+def cmd_mailings(args: argparse.Namespace) -> int:
+    with Store(args.store, readonly=True) as store:
+        found = store.top(args.top, args.min_size) if args.top else sorted(
+            store.mailings(args.min_size), key=lambda m: (-m.size, m.id))
+    if args.json:
+        for mailing in found:
+            _emit(mailing.to_json(), sys.stdout)
+        return EXIT_OK
+    rows = [_MAILING_COLUMNS, *(_mailing_row(m) for m in found)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_MAILING_COLUMNS) - 1)]
+    for row in rows:
+        cells = [cell.rjust(w) if i < 8 else cell.ljust(w)
+                 for i, (cell, w) in enumerate(zip(row, widths))]
+        print("  ".join([*cells, row[-1]]))
+    return EXIT_OK
+
+
+def _add_store_verbs(verbs: Any) -> None:
+    defaults = StoreSettings()
+    p = verbs.add_parser("ingest", help="file messages into a mailing store")
+    p.add_argument("paths", nargs="+", metavar="PATH|-",
+                   help="mbox (also .gz/.bz2/.xz), maildir, .eml or a folder of them; - is stdin")
+    p.add_argument("--store", required=True, metavar="DIR", help="the store (created if missing)")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (trusted zone, limits)")
+    p.add_argument("--lexicon", metavar="FILE", help="lexicon for I-Match signatures")
+    p.add_argument("--mode", choices=("paper", "recall"), default=None,
+                   help="matching rule of a new store: 'paper' (2 of 6 super-shingles, "
+                        "the default) or 'recall' (LSH bands, confirmed by resemblance)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help=f"resemblance a recall candidate needs (default {defaults.threshold})")
+    p.add_argument("--retention-days", type=float, default=None,
+                   help=f"forget what is older, by message time; 0 keeps everything "
+                        f"(default {defaults.retention_days:g})")
+    p.add_argument("--batch", type=int, default=None, metavar="N",
+                   help=f"messages per transaction: a crash loses at most one batch "
+                        f"(default {defaults.batch_size})")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("--backend", choices=("auto", "cython", "python"), default="auto")
+    _add_scheme_options(p)
+    p.set_defaults(run=cmd_ingest)
+
+    p = verbs.add_parser("mailings", help="list the mailings of a store, largest first")
+    p.add_argument("--store", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true", help="one JSON record per mailing")
+    p.add_argument("--top", type=int, default=20, metavar="N",
+                   help="the N largest (default %(default)s; 0 lists all)")
+    p.add_argument("--min-size", type=int, default=2, metavar="N",
+                   help="only mailings of at least N messages (default %(default)s)")
+    p.set_defaults(run=cmd_mailings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the shingles command."""
     parser = argparse.ArgumentParser(prog="shingles", description=__doc__)
@@ -162,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = lexicon_verbs.add_parser("info", help="print a lexicon's summary as JSON")
     p.add_argument("file")
     p.set_defaults(run=cmd_lexicon_info)
+    _add_store_verbs(verbs)
     return parser
 
 

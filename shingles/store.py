@@ -99,6 +99,7 @@ _U64 = struct.Struct(">Q")
 _META_U64 = struct.Struct("<Bq")
 _REP_BYTES = 8 * NUM_PERM
 _SIG = struct.Struct("<Q")
+_INDEX = struct.Struct("<BQI")  # records.pack_index, unpacked without its checks: hot
 _U32LE = struct.Struct("<I")
 
 _DBS = ("meta", "mega", "band", "reps", "imatch", "stats", "parent", "children", "messages",
@@ -958,30 +959,38 @@ class Session:
     def _file(self, item: _Item, hour: int, seen: int) -> int:
         """Return the mailing the message joins (starting or merging mailings as needed)."""
         txn = self._txn
-        found: list[tuple[str, bytes, int | None, int]] = []  # db, key, existing id, hour
+        found: list[tuple[Any, bytes, int, int]] = []  # database, key, existing id, hour
+        # The keys of a copy nearly all name one mailing: find its root once.
+        roots: dict[int, int | None] = {0: None}
         matched: dict[int, None] = {}
         rejected: set[int] = set()
-        for db, key in item.direct:
-            raw = txn.get(key, db=self._dbs[db])
-            old, old_hour = unpack_index(raw) if raw else (None, 0)
-            found.append((db, key, old, old_hour))
-            root = self._root(old) if old else None
+        dbs = self._dbs
+        for name, key in item.direct:
+            db = dbs[name]
+            raw = txn.get(key, db=db)
+            old, old_hour = _INDEX.unpack(raw)[1:] if raw else (0, 0)
+            found.append((name, key, old, old_hour))
+            if old not in roots:
+                roots[old] = self._root(old)
+            root = roots[old]
             if root is not None:
                 matched[root] = None
         for key in item.bands:
-            raw = txn.get(key, db=self._dbs["band"])
-            old, old_hour = unpack_index(raw) if raw else (None, 0)
+            raw = txn.get(key, db=dbs["band"])
+            old, old_hour = _INDEX.unpack(raw)[1:] if raw else (0, 0)
             found.append(("band", key, old, old_hour))
-            root = self._root(old) if old else None
+            if old not in roots:
+                roots[old] = self._root(old)
+            root = roots[old]
             if root is None or root in matched or root in rejected:
                 continue
-            if _resembles(txn.get(ID.pack(root), db=self._dbs["reps"]), item.minhashes,
+            if _resembles(txn.get(ID.pack(root), db=dbs["reps"]), item.minhashes,
                           self._settings.threshold):
                 matched[root] = None
             else:
                 rejected.add(root)
         if matched:
-            mailing = self._union(list(matched), hour)
+            mailing = self._union(list(matched), hour) if len(matched) > 1 else next(iter(matched))
         else:
             mailing = self._next_id
             self._next_id += 1
@@ -994,16 +1003,17 @@ class Session:
                             dkim=item.dkim, dmarc=item.dmarc, bulk_signs=item.bulk_signs)
         self._dirty.add(mailing)
         value = pack_index(mailing, hour)
-        for db, key, old, old_hour in found:
+        writes = self._writes
+        for name, key, old, old_hour in found:
+            if old == mailing and old_hour == hour:
+                continue
             # Keys of another live mailing (an unconfirmed recall candidate) stay
             # theirs; every other key now names this mailing at this hour.
-            if old and old not in matched and old != mailing:
-                other = self._root(old)
-                if other is not None and other != mailing:
-                    continue
-            if old != mailing or old_hour != hour:
-                txn.put(key, value, db=self._dbs[db])
-                self._writes[db] += 1
+            root = roots[old]
+            if root is not None and root not in matched:
+                continue
+            txn.put(key, value, db=dbs[name])
+            writes[name] += 1
         if self._settings.mode == "recall" and item.minhashes:
             self._keep_representative(mailing, item.minhashes)
         return mailing
