@@ -20,7 +20,7 @@ import dataclasses
 import ipaddress
 import sys
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
 from shingles.errors import ConfigError
 
@@ -29,9 +29,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["Config", "Limits", "Network", "SendersConfig", "DEFAULT_CONFIG", "load_config"]
+__all__ = ["DEFAULT_CONFIG", "Config", "Limits", "Network", "SendersConfig", "load_config"]
 
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _network(text: str) -> Network:

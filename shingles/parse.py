@@ -25,7 +25,7 @@ from typing import Any
 
 from shingles import headers as hv
 from shingles.config import DEFAULT_CONFIG, Config, Limits
-from shingles.errors import MailParseError, MessageTooLargeError
+from shingles.errors import BackendError, MailParseError, MessageTooLargeError
 from shingles.htmltext import html_to_text
 from shingles.mail import Attachment, Mail
 from shingles.senders import parse_received, sender_facts
@@ -34,7 +34,10 @@ try:
     if os.environ.get("SHINGLES_PUREPYTHON"):
         raise ImportError("SHINGLES_PUREPYTHON is set")
     import shingles._mime as _lean
-except ImportError:  # no compiled module: the standard parser does all the work
+except ImportError as exc:  # no compiled module: the standard parser does all the work
+    if os.environ.get("SHINGLES_REQUIRE_EXT") and not os.environ.get("SHINGLES_PUREPYTHON"):
+        raise BackendError(f"the compiled splitter shingles._mime failed to import ({exc}); "
+                           "reinstall with a C compiler, or unset SHINGLES_REQUIRE_EXT") from exc
     _lean = None  # type: ignore[assignment]
 
 __all__ = ["LEAN_AVAILABLE", "looks_like_mail", "parse", "split_quoted", "tree_of"]
@@ -231,55 +234,57 @@ def _displayable(node: Node, default: str) -> bool:
         and not disposition.lower().startswith("attachment")
 
 
-# Where the new text ends: a signature delimiter, a forwarded or "original" message.
-_CUT = re.compile(r"^(?:-- ?[ \t]*$|[ \t]*-{5,}[ \t]*(?:Original Message|Forwarded message)|"
-                  r"[ \t]*_{20,}[ \t]*$|Begin forwarded message:)", re.M | re.I)
-# A mailing-list footer: a rule line near the end, then list words.
-_FOOTER = re.compile(r"^[ \t]*[_=-]{10,}[ \t]*$", re.M)
+# Where the new text ends: a signature delimiter, a forwarded or "original" message, a
+# list footer. Literal searches first (str.find is fast; a regex visits every character).
+_CUT_MARKS = ("\n-- \n", "\n--\n", "Original Message", "Forwarded message",
+              "Begin forwarded message:", "____________________")
+_CUT_LINE = re.compile(r"(?:-- ?|[ \t]*-{5,}[ \t]*(?:Original Message|Forwarded message).*|"
+                       r"[ \t]*_{20,}[ \t]*|Begin forwarded message:.*)", re.IGNORECASE)
+_RULE = re.compile(r"[ \t]*(?:_{10,}|={10,}|-{10,})[ \t]*")
+_RULE_MARKS = ("__________", "==========", "----------")
 _FOOTER_WORDS = ("list", "unsubscribe", "http")
-_QUOTE_LINE = re.compile(r"^[ \t]*\|?>.*(?:\n|\Z)", re.M)
-# "On Monday, X wrote:" right before quoted lines.
-_ATTRIBUTION = re.compile(r"\b(?:wrote|writes|schrieb|a écrit|escribió)\s*:$", re.I)
+_ATTRIBUTION = re.compile(r"\b(?:wrote|writes|schrieb|a écrit|escribió)\s*:$", re.IGNORECASE)
 
 
 def split_quoted(text: str) -> tuple[str, str]:
-    """Return (new text, quoted text): quoted replies, signatures and list footers set apart."""
+    """Return (new text, quoted text): quoted replies, signatures and list footers set apart.
+
+    Quoted: lines starting with ">" (and the "X wrote:" line before them), everything
+    from a signature delimiter ("-- "), an "Original Message" or forwarded-message
+    line, and a list footer (a rule line near the end followed by list words).
+    """
+    cut_marks = text.startswith("--") or any(mark in text for mark in _CUT_MARKS)
+    rule_marks = any(mark in text for mark in _RULE_MARKS)
+    if not cut_marks and not rule_marks and ">" not in text:
+        return text.strip(), ""
+    lines = text.split("\n")
+    new: list[str] = []
     old: list[str] = []
-    tail = ""
-    # Cheap substring tests first: most texts have none of the markers.
-    if "--" in text or "__" in text or "Begin forwarded" in text:
-        cut = _CUT.search(text)
-        if cut:
-            text, tail = text[:cut.start()], text[cut.start():]
-    if "__________" in text or "==========" in text or "----------" in text:
-        for rule in _FOOTER.finditer(text):
-            rest = text[rule.start():]
-            if rest.count("\n") <= 15 and any(w in rest.lower() for w in _FOOTER_WORDS):
-                text, tail = text[:rule.start()], rest + tail
+    n = len(lines)
+    for i, line in enumerate(lines):
+        first = line.lstrip()[:1]
+        if first == ">" or (first == "|" and line.lstrip().startswith("|>")):
+            # A quoted block: the line before it (blank lines between) may be "X wrote:".
+            j = len(new) - 1
+            while j >= 0 and not new[j].strip():
+                j -= 1
+            if j >= 0 and new[j].rstrip().endswith(":") and _ATTRIBUTION.search(new[j].rstrip()):
+                old.append(new.pop(j))
+            old.append(line)
+            continue
+        if cut_marks and first in ("-", "_", "B") and _CUT_LINE.fullmatch(line.rstrip("\r")):
+            old.extend(lines[i:])
+            break
+        if rule_marks and first in ("_", "=", "-") and n - i <= 15 and _RULE.fullmatch(line):
+            rest = "\n".join(lines[i:]).lower()
+            if any(word in rest for word in _FOOTER_WORDS):
+                old.extend(lines[i:])
                 break
-    if ">" in text:
-        keep: list[str] = []
-        at = 0
-        for m in _QUOTE_LINE.finditer(text):
-            start = m.start()
-            if start > at or not keep:
-                # A new quoted block: the line before it may be "X wrote:".
-                before = text[at:start].rstrip()
-                line_at = before.rfind("\n") + 1
-                line = before[line_at:]
-                if line.endswith(":") and _ATTRIBUTION.search(line):
-                    keep.append(before[:line_at])
-                    old.append(line + "\n")
-                else:
-                    keep.append(text[at:start])
-            old.append(m.group(0))
-            at = m.end()
-        if old:
-            keep.append(text[at:])
-            text = "".join(keep)
-    if tail:
-        old.append(tail)
-    return text.strip(), "".join(old).strip()
+        new.append(line)
+    kept = "\n".join(new).strip()
+    while "\n\n\n" in kept:  # the blank lines around a removed quote
+        kept = kept.replace("\n\n\n", "\n\n")
+    return kept, "\n".join(old).strip()
 
 
 def _build(source: str, size: int, tree: Node, config: Config) -> Mail:

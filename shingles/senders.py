@@ -29,9 +29,9 @@ __all__ = ["SenderFacts", "parse_received", "sender_facts"]
 _RESULTS = {"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"}
 _ALIASES = {"hardfail": "fail", "error": "temperror", "unknown": "permerror"}
 
-_BY = re.compile(r"by[ \t\r\n]+([^\s;()\[\]]+)", re.I)
+_BY = re.compile(r"by[ \t\r\n]+([^\s;()\[\]]+)", re.IGNORECASE)
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?![\d.])")
-_HELO = re.compile(r"\(\s*(?:HELO|EHLO)\s+([^\s()]+)\s*\)|\bhelo=([^\s()]+)", re.I)
+_HELO = re.compile(r"\(\s*(?:HELO|EHLO)\s+([^\s()]+)\s*\)|\bhelo=([^\s()]+)", re.IGNORECASE)
 _RDNS = re.compile(r"\(\s*([A-Za-z0-9][A-Za-z0-9.-]*)\s+\[")
 
 
@@ -54,10 +54,14 @@ def parse_received(value: str) -> Hop:
     if not sep:
         head, when = value, ""
     by = None
-    for m in _BY.finditer(head):
-        if m.start() == 0 or head[m.start() - 1] in " \t\n)":
-            by = m
-            break
+    at = head.find(" by ")  # the usual spelling: a plain search beats a case-blind regex
+    if at >= 0:
+        by = _BY.match(head, at + 1)
+    if by is None:
+        for m in _BY.finditer(head):
+            if m.start() == 0 or head[m.start() - 1] in " \t\n)":
+                by = m
+                break
     from_host = from_ip = helo = rdns = None
     if head[:4].lower() == "from" and head[4:5] in (" ", "\t", "\n"):
         part = head[5: by.start() if by else len(head)]
@@ -156,7 +160,7 @@ def _result(text: str) -> str | None:
 
 _METHOD = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*([A-Za-z]+)")
 _PROP = re.compile(r"\b(smtp\.mailfrom|smtp\.helo|header\.d|header\.i|header\.from)\s*=\s*"
-                   r"([^\s;]+)", re.I)
+                   r"([^\s;]+)", re.IGNORECASE)
 
 
 def _domain(value: str) -> str:
@@ -194,8 +198,8 @@ def _auth_results(values: Sequence[str], config: SendersConfig,
     return spf, spf_domain, dkim, tuple(dict.fromkeys(dkim_domains)), dmarc
 
 
-_ENVELOPE_FROM = re.compile(r"envelope-from\s*=\s*\"?<?([^\s;\">]+)", re.I)
-_DOMAIN_OF = re.compile(r"domain of\s+([^\s;()]+)", re.I)
+_ENVELOPE_FROM = re.compile(r"envelope-from\s*=\s*\"?<?([^\s;\">]+)", re.IGNORECASE)
+_DOMAIN_OF = re.compile(r"domain of\s+([^\s;()]+)", re.IGNORECASE)
 
 
 def sender_facts(hops: Sequence[Hop], auth_results: Sequence[str],

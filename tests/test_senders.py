@@ -17,14 +17,14 @@ from shingles.senders import parse_received
 
 
 @pytest.mark.parametrize("value,expected", [
-    ("from mail.example.org (mail.example.org [192.0.2.10]) by mx.ours.test (Postfix) with "
-     "ESMTP id 1A2B; Mon, 2 Mar 2026 09:00:00 +0100",
+    (("from mail.example.org (mail.example.org [192.0.2.10]) by mx.ours.test (Postfix) with "
+      "ESMTP id 1A2B; Mon, 2 Mar 2026 09:00:00 +0100"),
      ("mail.example.org", "192.0.2.10", "mx.ours.test", "mail.example.org", "mail.example.org")),
-    ("from unknown (HELO fake.example.com) (198.51.100.7) by mx.ours.test with SMTP; "
-     "2 Mar 2026 08:00:00 -0000",
+    (("from unknown (HELO fake.example.com) (198.51.100.7) by mx.ours.test with SMTP; "
+      "2 Mar 2026 08:00:00 -0000"),
      ("unknown", "198.51.100.7", "mx.ours.test", "fake.example.com", None)),
-    ("from [203.0.113.5] (helo=pc17) by relay.example.net with esmtp (Exim 4) id 17x; "
-     "Mon, 02 Mar 2026 08:00:00 +0000",
+    (("from [203.0.113.5] (helo=pc17) by relay.example.net with esmtp (Exim 4) id 17x; "
+      "Mon, 02 Mar 2026 08:00:00 +0000"),
      (None, "203.0.113.5", "relay.example.net", "pc17", None)),
     ("from host.example ([IPv6:2001:db8::1]) by mx.ours.test; Mon, 2 Mar 2026 08:00:00 +0000",
      ("host.example", "2001:db8::1", "mx.ours.test", "host.example", None)),
@@ -45,14 +45,14 @@ def test_received_time_keeps_its_offset() -> None:
 
 
 CHAIN = [
-    "Received: from fwd.partner.test (fwd.partner.test [198.51.100.9]) by mx2.ours.test; "
-    "Mon, 2 Mar 2026 09:00:05 +0000",
-    "Received: from mx1.ours.test (mx1.ours.test [10.1.1.1]) by mx2.ours.test; "
-    "Mon, 2 Mar 2026 09:00:04 +0000",
-    "Received: from fwd.partner.test (fwd.partner.test [198.51.100.9]) by mx1.ours.test; "
-    "Mon, 2 Mar 2026 09:00:03 +0000",
-    "Received: from spammer (dsl.example.com [203.0.113.66]) by fwd.partner.test; "
-    "Mon, 2 Mar 2026 09:00:02 +0000",
+    ("Received: from fwd.partner.test (fwd.partner.test [198.51.100.9]) by mx2.ours.test; "
+     "Mon, 2 Mar 2026 09:00:05 +0000"),
+    ("Received: from mx1.ours.test (mx1.ours.test [10.1.1.1]) by mx2.ours.test; "
+     "Mon, 2 Mar 2026 09:00:04 +0000"),
+    ("Received: from fwd.partner.test (fwd.partner.test [198.51.100.9]) by mx1.ours.test; "
+     "Mon, 2 Mar 2026 09:00:03 +0000"),
+    ("Received: from spammer (dsl.example.com [203.0.113.66]) by fwd.partner.test; "
+     "Mon, 2 Mar 2026 09:00:02 +0000"),
     "Received: from forged (forged [192.0.2.200]) by nowhere; Mon, 2 Mar 2026 09:00:01 +0000",
 ]
 
@@ -107,8 +107,8 @@ def test_authentication_results_only_from_our_authserv_id() -> None:
 
 
 def test_received_spf_believed_only_above_the_source_hop() -> None:
-    above = "Received-SPF: softfail (mx2.ours.test: domain of x@example.com) " \
-            "client-ip=198.51.100.9; envelope-from=x@example.com"
+    above = ("Received-SPF: softfail (mx2.ours.test: domain of x@example.com) "
+             "client-ip=198.51.100.9; envelope-from=x@example.com")
     mail = parse(chain_message(above))
     assert (mail.spf, mail.spf_domain) == ("softfail", "example.com")
     below = ("\n".join(CHAIN) + "\nReceived-SPF: pass (forged)\nFrom: x@example.com\n\nb\n").encode()
