@@ -16,15 +16,15 @@ One LMDB directory with named databases (keys big-endian, records as in
     members   mailing + message key -> hour (the messages of a mailing)
     ips       source IP -> traffic counters
 
-Writes go through a ``Session``: a context manager that commits every
-``batch_size`` messages and at the end, and aborts the open batch on an error,
-so a killed process loses at most that batch and a re-run skips every message
-already committed (messages are keyed by Message-ID and body digest).
+Writes go through a ``shingles.session.Session``: a context manager that
+commits every ``batch_size`` messages and at the end, and aborts the open batch
+on an error, so a killed process loses at most that batch and a re-run skips
+every message already committed (messages are keyed by Message-ID and body
+digest). Retention sweeps every database a bounded step per batch and drops
+what the store's clock (driven by message dates) has left behind.
 
-Time is the store's clock: the latest plausible message Date seen, advancing at
-most ``MAX_ADVANCE`` seconds per message, so neither an archive replayed out of
-order nor a bogus Date years ahead expires fresh keys. Retention sweeps every
-database a bounded step per batch and drops what the clock left behind.
+This module opens stores, checks their meta record and answers questions;
+``shingles.session`` writes.
 """
 
 from __future__ import annotations
@@ -32,14 +32,11 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import heapq
-import ipaddress
-import itertools
 import os
 import struct
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import lmdb
 import numpy
@@ -50,7 +47,6 @@ from shingles.cluster import ID
 from shingles.errors import (
     SchemeMismatchError,
     StoreFormatError,
-    StoreFullError,
     StoreLockedError,
 )
 from shingles.fingerprint import Fingerprint
@@ -58,24 +54,22 @@ from shingles.lexicon import Lexicon
 from shingles.records import (
     AUTH_RESULTS,
     BULK_SIGNS,
-    HOUR_AT,
     RECORD_VERSION,
     IpCounters,
     Stats,
-    pack_index,
-    pack_member,
-    pack_message,
     unpack_index,
     unpack_message,
 )
 from shingles.scheme import DEFAULT_SCHEME, NUM_PERM, Scheme
+
+if TYPE_CHECKING:
+    from shingles.session import Session
 
 __all__ = [
     "SCHEMA_VERSION",
     "IngestSummary",
     "Mailing",
     "MessageRef",
-    "Session",
     "Store",
     "StoreSettings",
     "message_key",
@@ -85,15 +79,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 Mode = Literal["paper", "recall"]
-_T = TypeVar("_T")
 
-#: The clock moves at most this far per message: a real stream advances by
-#: seconds per message, while one bogus Date (the corpus has years 2020 and
-#: 2028 among 2002 mail) must not jump it and expire everything.
-MAX_ADVANCE = 3600
-#: Dates before this (Y2K-buggy years such as 0102) are not believed.
-_PLAUSIBLE_FROM = datetime(1995, 1, 1, tzinfo=timezone.utc).timestamp()
-_HOUR = 3600
 
 _U64 = struct.Struct(">Q")
 _META_U64 = struct.Struct("<Bq")
@@ -104,9 +90,6 @@ _U32LE = struct.Struct("<I")
 
 _DBS = ("meta", "mega", "band", "reps", "imatch", "stats", "parent", "children", "messages",
         "members", "ips")
-#: Databases retention sweeps, each with how to read the hour an entry was last
-#: written (stats: the mailing's last change).
-_SWEPT = ("mega", "band", "imatch", "parent", "messages", "members", "ips", "stats")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,46 +333,6 @@ def message_key(mail: MailLike) -> bytes:
     return h.digest()
 
 
-def _hash(text: str) -> int:
-    return xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
-
-
-def _network(ip: str) -> str | None:
-    """Return the /24 (IPv4) or /48 (IPv6) network of ip as text, or None if not an IP."""
-    head, dot, _ = ip.rpartition(".")
-    if dot and ":" not in ip and head.count(".") == 2:
-        return head
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    prefix = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
-
-
-@dataclasses.dataclass(frozen=True)
-class _Item:
-    """Everything add() needs from one message, computed once (a batch may be replayed)."""
-
-    key: bytes
-    date: float | None
-    message_id: str | None
-    source: str
-    subject: str
-    ip: str | None
-    ip_hash: int | None
-    net_hash: int | None
-    domain: str | None
-    recipients: tuple[int, ...]
-    spf: str | None
-    dkim: str | None
-    dmarc: str | None
-    bulk_signs: tuple[str, ...]
-    direct: tuple[tuple[str, bytes], ...]
-    bands: tuple[bytes, ...]
-    minhashes: bytes
-
-
 class Store:
     """An LMDB directory of mailings; many readers, one writer at a time.
 
@@ -533,6 +476,8 @@ class Store:
 
     def session(self) -> Session:
         """Return a bulk-insert session (a context manager); raise OSError if readonly."""
+        from shingles.session import Session  # it builds on this module
+
         if self.readonly:
             raise PermissionError(f"{self.path} is open read-only")
         return Session(self)
@@ -618,7 +563,7 @@ class Store:
             SchemeMismatchError: if the fingerprint's scheme or lexicon is not the store's.
         """
         self._check_fingerprint(fingerprint)
-        item_direct, item_bands = _keys(fingerprint, self.settings)
+        item_direct, item_bands = keys_of(fingerprint, self.settings)
         with self._read() as txn:
             for db, key in item_direct:
                 raw = txn.get(key, db=self._dbs[db])
@@ -628,7 +573,7 @@ class Store:
             for key in item_bands:
                 raw = txn.get(key, db=self._dbs["band"])
                 root = self._root(txn, unpack_index(raw)[0]) if raw else None
-                if root is not None and _resembles(
+                if root is not None and resembles(
                         txn.get(ID.pack(root), db=self._dbs["reps"]),
                         fingerprint.minhash_bytes, self.settings.threshold):
                     return root
@@ -690,7 +635,7 @@ def _settings_from(matching: str) -> StoreSettings:
                          representatives=int(words["reps"]))
 
 
-def _keys(fp: Fingerprint, settings: StoreSettings
+def keys_of(fp: Fingerprint, settings: StoreSettings
           ) -> tuple[tuple[tuple[str, bytes], ...], tuple[bytes, ...]]:
     """Return (keys that match outright as (database, key), LSH band keys to confirm).
 
@@ -711,408 +656,10 @@ def _keys(fp: Fingerprint, settings: StoreSettings
     return tuple(direct), tuple(bands)
 
 
-def _resembles(reps: bytes | None, minhashes: bytes, threshold: float) -> bool:
+def resembles(reps: bytes | None, minhashes: bytes, threshold: float) -> bool:
     """Return whether minhashes agree with one stored representative in threshold of places."""
     if not reps or not minhashes:
         return False
     stored = numpy.frombuffer(reps, "<u8", offset=1).reshape(-1, NUM_PERM)
     same = (stored == numpy.frombuffer(minhashes, "<u8")).sum(axis=1)
     return bool(same.max() >= threshold * NUM_PERM)
-
-
-class Session:
-    """Bulk insertion: commits every batch_size messages and on success, aborts on error.
-
-    Use it as a context manager (``with store.session() as s: s.add(mail, fp)``).
-    Leaving the block by an exception aborts only the open batch; earlier
-    batches are committed and durable.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._env = store._env
-        self._dbs = store._dbs
-        self._settings = store.settings
-        self._txn: Any = None
-        self._pending: list[_Item] = []
-        self._bumps: list[tuple[int, int, int]] = []
-        self._done = IngestSummary()
-        self._reset_batch()
-
-    def _reset_batch(self) -> None:
-        self._batch: dict[str, int] = dict.fromkeys(
-            ("messages", "added", "duplicates", "unsigned", "new_mailings", "merges"), 0)
-        self._writes: dict[str, int] = dict.fromkeys(_SWEPT, 0)
-        self._stats: dict[int, Stats | None] = {}
-        self._dirty: set[int] = set()
-        self._ips: dict[str, IpCounters] = {}
-        self._clock = 0
-        self._next_id = 0
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self._abort()
-
-    @property
-    def summary(self) -> IngestSummary:
-        """Return the counts over the batches committed so far."""
-        return self._done
-
-    # -- the batch --------------------------------------------------------
-
-    def _begin(self) -> Any:
-        if self._txn is None:
-            try:
-                self._txn = self._env.begin(write=True)
-            except lmdb.MapResizedError:  # cannot happen for the one writer; be safe
-                self._env.set_mapsize(0)
-                self._txn = self._env.begin(write=True)
-            meta = self._dbs["meta"]
-            self._clock = _meta_int(self._txn.get(b"clock", db=meta), 0)
-            self._next_id = _meta_int(self._txn.get(b"next", db=meta), 1)
-        return self._txn
-
-    def _rollback(self) -> None:
-        """Abort the open transaction and forget the batch's caches (not its inputs)."""
-        if self._txn is not None:
-            try:
-                self._txn.abort()
-            except lmdb.Error:  # a transaction whose commit failed is already gone
-                pass
-            self._txn = None
-        self._reset_batch()
-
-    def _abort(self) -> None:
-        self._rollback()
-        self._pending.clear()
-        self._bumps.clear()
-
-    def add(self, mail: MailLike, fingerprint: Fingerprint) -> int | None:
-        """Return the mailing id the message is filed in, or None if it has no signature.
-
-        A message already in the store (same Message-ID and body) is counted
-        once: the second add returns its mailing and changes nothing.
-
-        Raises:
-            SchemeMismatchError: if the fingerprint's scheme or lexicon is not the store's.
-            StoreFullError: if the map cannot grow any more.
-        """
-        self._store._check_fingerprint(fingerprint)
-        item = self._item(mail, fingerprint)
-        result = self._run(lambda: self._apply(item))
-        self._pending.append(item)
-        if len(self._pending) >= self._settings.batch_size:
-            self.commit()
-        return result
-
-    def bump(self, mailing: int, *, complaints: int = 0, traps: int = 0) -> None:
-        """Add to a mailing's complaint and spam-trap counters; raise KeyError if unknown."""
-        if complaints < 0 or traps < 0:
-            raise ValueError("complaints and traps only go up")
-        self._run(lambda: self._apply_bump(mailing, complaints, traps))
-        self._bumps.append((mailing, complaints, traps))
-
-    def commit(self) -> None:
-        """Write the open batch and make it durable; raise StoreFullError if the map is full."""
-        if self._txn is None and not self._pending and not self._bumps:
-            return
-        self._run(self._finish)
-        self._done = self._done + IngestSummary(**self._batch, batches=1)
-        self._pending.clear()
-        self._bumps.clear()
-        self._reset_batch()
-        self._grow_early()
-
-    def _run(self, step: Callable[[], _T]) -> _T:
-        """Return step() run in the open batch; when the map is full, grow it and retry.
-
-        What the batch did so far is redone first: its inputs are kept and add()
-        is deterministic, so the replay gives the same mailing ids.
-        """
-        while True:
-            try:
-                self._begin()
-                return step()
-            except lmdb.MapFullError:
-                self._rollback()
-                self._grow()
-                self._begin()
-                for item in self._pending:
-                    self._apply(item)
-                for bump in self._bumps:
-                    self._apply_bump(*bump)
-
-    def _grow(self) -> None:
-        size = self._env.info()["map_size"]
-        if size >= self._settings.max_map_size:
-            raise StoreFullError(
-                f"{self._store.path}: the LMDB map is full at {size} bytes and may not grow "
-                "past max_map_size; raise StoreSettings.max_map_size, or shorten "
-                "retention_days so old mailings make room") from None
-        self._env.set_mapsize(min(2 * size, self._settings.max_map_size))
-
-    def _grow_early(self) -> None:
-        """Double the map between batches when it is 3/4 full, so batches rarely replay."""
-        info = self._env.info()
-        used = (info["last_pgno"] + 1) * self._env.stat()["psize"]
-        if used * 4 > info["map_size"] * 3 and info["map_size"] < self._settings.max_map_size:
-            self._env.set_mapsize(min(2 * info["map_size"], self._settings.max_map_size))
-
-    def _finish(self) -> None:
-        txn = self._txn
-        stats_db = self._dbs["stats"]
-        self._writes["stats"] += len(self._dirty)
-        for mailing in self._dirty:
-            stats = self._stats[mailing]
-            if stats is None:
-                txn.delete(ID.pack(mailing), db=stats_db)
-            else:
-                txn.put(ID.pack(mailing), stats.pack(), db=stats_db)
-        ips = self._dbs["ips"]
-        for address, counters in self._ips.items():
-            txn.put(address.encode(), counters.pack(), db=ips)
-        meta = self._dbs["meta"]
-        txn.put(b"clock", _META_U64.pack(RECORD_VERSION, self._clock), db=meta)
-        txn.put(b"next", _META_U64.pack(RECORD_VERSION, self._next_id), db=meta)
-        if self._settings.retention_days and self._clock:
-            cutoff = self._clock // _HOUR - int(self._settings.retention_days * 24)
-            for name in _SWEPT:
-                self._sweep(name, cutoff, 2 * self._writes[name] + 64)
-        txn.commit()
-        self._txn = None
-
-    # -- one message -------------------------------------------------------
-
-    def _item(self, mail: MailLike, fp: Fingerprint) -> _Item:
-        ip = mail.source_ip or None
-        net = _network(ip) if ip else None
-        domain = mail.from_domain
-        if not domain and mail.envelope_sender and "@" in mail.envelope_sender:
-            domain = mail.envelope_sender.rpartition("@")[2]
-        direct, bands = _keys(fp, self._settings)
-        return _Item(
-            key=message_key(mail),
-            date=mail.date.timestamp() if mail.date is not None else None,
-            message_id=mail.message_id, source=mail.source, subject=mail.subject,
-            ip=ip, ip_hash=_hash(ip) if ip else None, net_hash=_hash(net) if net else None,
-            domain=domain.lower() if domain else None,
-            recipients=tuple(_hash(r.lower()) for r in mail.recipients),
-            spf=mail.spf, dkim=mail.dkim, dmarc=mail.dmarc,
-            bulk_signs=tuple(sorted(mail.bulk_signs)),
-            direct=direct, bands=bands, minhashes=fp.minhash_bytes,
-        )
-
-    def _tick(self, date: float | None) -> tuple[int, int]:
-        """Advance the clock by a message's Date; return (clock hour, the message's time)."""
-        wall = time.time()
-        if date is not None and not _PLAUSIBLE_FROM <= date <= wall + 86400:
-            date = None
-        if self._clock == 0:
-            self._clock = int(date if date is not None else wall)
-        elif date is not None and date > self._clock:
-            self._clock = int(min(date, self._clock + MAX_ADVANCE))
-        # Reports show the message's own (plausible) Date; only retention runs
-        # by the guarded clock.
-        seen = int(date) if date is not None else self._clock
-        return self._clock // _HOUR, seen
-
-    def _stats_of(self, mailing: int) -> Stats | None:
-        if mailing not in self._stats:
-            raw = self._txn.get(ID.pack(mailing), db=self._dbs["stats"])
-            self._stats[mailing] = Stats.unpack(raw) if raw is not None else None
-        return self._stats[mailing]
-
-    def _root(self, mailing: int) -> int | None:
-        """Return the live root of mailing (None if it expired), compressing the path."""
-        root = cluster.find(self._txn, self._dbs["parent"], mailing)
-        return root if self._stats_of(root) is not None else None
-
-    def _apply(self, item: _Item) -> int | None:
-        txn = self._txn
-        self._batch["messages"] += 1
-        raw = txn.get(item.key, db=self._dbs["messages"])
-        if raw is not None:
-            self._batch["duplicates"] += 1
-            mailing = unpack_message(raw)[0]
-            return self._root(mailing) if mailing else None
-        self._batch["added"] += 1
-        hour, seen = self._tick(item.date)
-        root = self._file(item, hour, seen) if item.direct or item.bands else None
-        if root is None:
-            self._batch["unsigned"] += 1
-        txn.put(item.key, pack_message(root or 0, hour, item.message_id, item.source),
-                db=self._dbs["messages"])
-        self._writes["messages"] += 1
-        if root is not None:
-            txn.put(ID.pack(root) + item.key, pack_member(hour), db=self._dbs["members"])
-            self._writes["members"] += 1
-        if item.ip:
-            stats = self._stats.get(root) if root is not None else None
-            self._count_ip(item, hour, clustered=stats is not None and stats.size > 1)
-        return root
-
-    def _file(self, item: _Item, hour: int, seen: int) -> int:
-        """Return the mailing the message joins (starting or merging mailings as needed)."""
-        txn = self._txn
-        found: list[tuple[Any, bytes, int, int]] = []  # database, key, existing id, hour
-        # The keys of a copy nearly all name one mailing: find its root once.
-        roots: dict[int, int | None] = {0: None}
-        matched: dict[int, None] = {}
-        rejected: set[int] = set()
-        dbs = self._dbs
-        for name, key in item.direct:
-            db = dbs[name]
-            raw = txn.get(key, db=db)
-            old, old_hour = _INDEX.unpack(raw)[1:] if raw else (0, 0)
-            found.append((name, key, old, old_hour))
-            if old not in roots:
-                roots[old] = self._root(old)
-            root = roots[old]
-            if root is not None:
-                matched[root] = None
-        for key in item.bands:
-            raw = txn.get(key, db=dbs["band"])
-            old, old_hour = _INDEX.unpack(raw)[1:] if raw else (0, 0)
-            found.append(("band", key, old, old_hour))
-            if old not in roots:
-                roots[old] = self._root(old)
-            root = roots[old]
-            if root is None or root in matched or root in rejected:
-                continue
-            if _resembles(txn.get(ID.pack(root), db=dbs["reps"]), item.minhashes,
-                          self._settings.threshold):
-                matched[root] = None
-            else:
-                rejected.add(root)
-        if matched:
-            mailing = self._union(list(matched), hour) if len(matched) > 1 else next(iter(matched))
-        else:
-            mailing = self._next_id
-            self._next_id += 1
-            self._stats[mailing] = Stats(item.subject, item.message_id)
-            self._batch["new_mailings"] += 1
-        stats = self._stats[mailing]
-        assert stats is not None
-        stats.count_message(seen=seen, hour=hour, ip=item.ip_hash, net=item.net_hash,
-                            domain=item.domain, recipients=item.recipients, spf=item.spf,
-                            dkim=item.dkim, dmarc=item.dmarc, bulk_signs=item.bulk_signs)
-        self._dirty.add(mailing)
-        value = pack_index(mailing, hour)
-        writes = self._writes
-        for name, key, old, old_hour in found:
-            if old == mailing and old_hour == hour:
-                continue
-            # Keys of another live mailing (an unconfirmed recall candidate) stay
-            # theirs; every other key now names this mailing at this hour.
-            root = roots[old]
-            if root is not None and root not in matched:
-                continue
-            txn.put(key, value, db=dbs[name])
-            writes[name] += 1
-        if self._settings.mode == "recall" and item.minhashes:
-            self._keep_representative(mailing, item.minhashes)
-        return mailing
-
-    def _union(self, roots: list[int], hour: int) -> int:
-        """Return the surviving root after merging roots (the largest survives)."""
-        sizes = {root: getattr(self._stats_of(root), "size", 0) for root in roots}
-        winner = min(roots, key=lambda r: (-sizes[r], r))
-        survivor = self._stats[winner]
-        assert survivor is not None
-        reps_db = self._dbs["reps"]
-        for loser in roots:
-            if loser == winner:
-                continue
-            survivor.merge(self._stats[loser])  # type: ignore[arg-type]
-            self._stats[loser] = None
-            self._dirty.add(loser)
-            cluster.link(self._txn, self._dbs["parent"], self._dbs["children"], loser, winner,
-                         hour)
-            self._writes["parent"] += 1
-            theirs = self._txn.get(ID.pack(loser), db=reps_db)
-            if theirs:
-                self._txn.delete(ID.pack(loser), db=reps_db)
-                mine = self._txn.get(ID.pack(winner), db=reps_db) or bytes([RECORD_VERSION])
-                room = self._settings.representatives * _REP_BYTES + 1 - len(mine)
-                if room > 0:
-                    self._txn.put(ID.pack(winner), mine + theirs[1:1 + room], db=reps_db)
-            self._batch["merges"] += 1
-        self._dirty.add(winner)
-        return winner
-
-    def _keep_representative(self, mailing: int, minhashes: bytes) -> None:
-        reps_db = self._dbs["reps"]
-        mine = self._txn.get(ID.pack(mailing), db=reps_db) or bytes([RECORD_VERSION])
-        if len(mine) < 1 + self._settings.representatives * _REP_BYTES:
-            self._txn.put(ID.pack(mailing), mine + minhashes, db=reps_db)
-
-    def _count_ip(self, item: _Item, hour: int, *, clustered: bool) -> None:
-        assert item.ip is not None
-        counters = self._ips.get(item.ip)
-        if counters is None:
-            raw = self._txn.get(item.ip.encode(), db=self._dbs["ips"])
-            counters = IpCounters.unpack(raw) if raw else IpCounters(first_hour=hour)
-            self._ips[item.ip] = counters
-            self._writes["ips"] += 1
-        counters.messages += 1
-        counters.clustered += clustered
-        counters.spf_failed += (item.spf or "").lower() in ("fail", "softfail")
-        counters.last_hour = max(counters.last_hour, hour)
-
-    def _apply_bump(self, mailing: int, complaints: int, traps: int) -> None:
-        root = self._root(mailing)
-        if root is None:
-            raise KeyError(mailing)
-        stats = self._stats[root]
-        assert stats is not None
-        stats.complaints += complaints
-        stats.traps += traps
-        self._dirty.add(root)
-
-    # -- retention ---------------------------------------------------------
-
-    def _sweep(self, name: str, cutoff: int, budget: int) -> None:
-        """Drop the entries of one database last written before cutoff, looking at budget.
-
-        The cursor position is kept in meta, so consecutive batches walk the
-        whole database round and round; each pass deletes what has expired.
-        The scan is one C-level iteration reading a u32 at a fixed offset: it
-        runs over about two entries per entry written, so it must be cheap.
-        """
-        txn = self._txn
-        meta = self._dbs["meta"]
-        mark = b"sweep/" + name.encode()
-        start = txn.get(mark, db=meta)
-        cursor = txn.cursor(db=self._dbs[name])
-        if not (cursor.set_range(bytes(start[1:])) if start else cursor.first()):
-            cursor.first()  # the mark's key and all after it are gone: go round
-        at, unpack = HOUR_AT[name], _U32LE.unpack_from
-        seen = list(itertools.islice(cursor.iternext(), budget))
-        if len(seen) < budget and cursor.first():  # past the end: go round once more
-            seen += itertools.islice(cursor.iternext(), budget - len(seen))
-        expired = {key for key, value in seen if unpack(value, at)[0] < cutoff}
-        if cursor.key() and cursor.next():
-            txn.put(mark, bytes([RECORD_VERSION]) + cursor.key(), db=meta)
-        else:
-            txn.delete(mark, db=meta)  # reached the end: the next pass starts at the top
-        db = self._dbs[name]
-        for key in expired:
-            txn.delete(key, db=db)
-            if name == "stats":
-                txn.delete(key, db=self._dbs["reps"])
-                cluster.drop_children(txn, self._dbs["children"], ID.unpack(key)[0])
-
-
-def _meta_int(raw: bytes | None, default: int) -> int:
-    if raw is None:
-        return default
-    version, value = _META_U64.unpack(raw)
-    if version != RECORD_VERSION:
-        raise StoreFormatError(f"meta record version {version} is unknown")
-    return int(value)
-

@@ -18,7 +18,8 @@ import pytest
 from shingles import DEFAULT_SCHEME, Fingerprint, Scheme, SchemeMismatchError, fingerprint
 from shingles.errors import ShinglesError, StoreFullError, StoreLockedError
 from shingles.records import unpack_index
-from shingles.store import MAX_ADVANCE, Store, StoreSettings
+from shingles.session import MAX_ADVANCE
+from shingles.store import Store, StoreSettings
 
 WORDS = [a + b + c for a in "bdfgklmnprst" for b in "aeiou" for c in "lmnrst"]
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -64,9 +65,11 @@ def mail(i: int, text: str, **fields: object) -> FakeMail:
     return FakeMail(source=f"test:{i}", message_id=f"<{i}@test>", text=text, **fields)  # type: ignore[arg-type]
 
 
-def fake_fp(megas: tuple[int, ...] = (), imatch: tuple[int, ...] = ()) -> Fingerprint:
+def fake_fp(megas: tuple[int, ...] = (), imatch: tuple[int, ...] = (),
+            minhashes: tuple[int, ...] = ()) -> Fingerprint:
     """Return a fingerprint with chosen keys, to steer clustering exactly."""
-    return Fingerprint(scheme=DEFAULT_SCHEME.id, tokens=100, shingles=100, minhash_bytes=b"",
+    return Fingerprint(scheme=DEFAULT_SCHEME.id, tokens=100, shingles=100,
+                       minhash_bytes=struct.pack(f"<{len(minhashes)}Q", *minhashes),
                        supershingle_bytes=b"",
                        megashingle_bytes=struct.pack(f"<{len(megas)}Q", *megas), imatch=imatch)
 
@@ -398,3 +401,19 @@ def test_recall_lookup_confirms_by_resemblance(tmp_path: pathlib.Path) -> None:
         far = fingerprint(mutate(base, 0.6, seed=3))
         assert store.lookup(near) == mid
         assert store.lookup(far) is None
+
+
+def test_recall_finds_every_stored_message_by_its_own_fingerprint(tmp_path: pathlib.Path) -> None:
+    # Each of 21 mailings shares one band of 4 min-hashes with the last message
+    # and nothing else: all its bands lead to candidates it does not resemble.
+    target = tuple(range(1, 85))
+    with Store(tmp_path / "r", settings=StoreSettings(mode="recall")) as store:
+        with store.session() as s:
+            others = []
+            for band in range(21):
+                values = [10_000 * (band + 1) + i for i in range(84)]
+                values[4 * band:4 * band + 4] = target[4 * band:4 * band + 4]
+                others.append(s.add(mail(band, f"m{band}"), fake_fp(minhashes=tuple(values))))
+            last = s.add(mail(99, "last"), fake_fp(minhashes=target))
+        assert last is not None and last not in others and len(set(others)) == 21
+        assert store.lookup(fake_fp(minhashes=target)) == last
