@@ -22,13 +22,13 @@ from email.utils import getaddresses, parseaddr, parsedate_tz
 
 __all__ = [
     "addresses",
-    "known_charset",
     "boundary_of",
     "content_type_of",
     "decode_bytes",
     "decode_words",
     "first_address",
     "header_text",
+    "known_charset",
     "msg_ids",
     "param_of",
     "parse_date",
@@ -137,8 +137,7 @@ _COMMENT = re.compile(r"\([^()]*\)")
 
 def _clean_address(addr: str) -> str | None:
     addr = addr.strip().strip("<>").strip().lower()
-    if addr.startswith("mailto:"):
-        addr = addr[7:]
+    addr = addr.removeprefix("mailto:")
     return addr or None
 
 
@@ -215,11 +214,13 @@ def parse_date(text: str) -> datetime | None:
     if not text:
         return None
     m = _DATE.match(text)
-    if m and m.group(7) and _MONTHS.get(m.group(2).lower()):
-        offset = int(m.group(8)) * 3600 + int(m.group(9)) * 60
-        return _make_date(int(m.group(3)), _MONTHS[m.group(2).lower()], int(m.group(1)),
-                          int(m.group(4)), int(m.group(5)), int(m.group(6) or 0),
-                          -offset if m.group(7) == "-" else offset)
+    if m:
+        day, mon, year, hh, mm, ss, sign, zh, zm = m.groups()
+        month = _MONTHS.get(mon.lower())
+        if sign and month:
+            offset = int(zh) * 3600 + int(zm) * 60
+            return _make_date(int(year), month, int(day), int(hh), int(mm), int(ss or 0),
+                              -offset if sign == "-" else offset)
     try:
         parts = parsedate_tz(text)
     except (ValueError, IndexError, TypeError):

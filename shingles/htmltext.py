@@ -15,6 +15,8 @@ import re
 
 from selectolax.lexbor import LexborHTMLParser
 
+from shingles._lean import lean
+
 __all__ = ["html_to_text"]
 
 _NEVER_SHOWN_TAGS = ["script", "style", "head", "title", "template", "noscript", "object",
@@ -22,16 +24,25 @@ _NEVER_SHOWN_TAGS = ["script", "style", "head", "title", "template", "noscript",
 _HIDDEN = ("[hidden], [style*='display:none' i], [style*='display: none' i], "
            "[style*='visibility:hidden' i], [style*='visibility: hidden' i], "
            "[style*='font-size:0' i], [style*='font-size: 0' i]")
-_BLOCK = ("p, div, br, li, tr, td, th, h1, h2, h3, h4, h5, h6, table, ul, ol, pre, hr, "
-          "section, article, header, footer, dd, dt, center")
-_BEFORE_BLOCK = re.compile(
-    r"<(?=/?(?:p|div|br|li|tr|td|th|h[1-6]|table|ul|ol|pre|hr|section|article|header|footer|"
-    r"dd|dt|center|blockquote)[\s/>])", re.IGNORECASE)
-_BLOCK_TAGS = frozenset(tag.strip() for tag in _BLOCK.split(","))
+_BLOCK_NAMES = ("p", "div", "br", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
+                "table", "ul", "ol", "pre", "hr", "section", "article", "header", "footer", "dd",
+                "dt", "center", "blockquote")
+_BLOCK_TAGS = frozenset(_BLOCK_NAMES)
+# ASCII case-blind by hand: re.IGNORECASE would also fold "ı" and "ſ" into tag names.
+_BEFORE_BLOCK = re.compile("<(?=/?(?:" + "|".join(
+    "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in name) for name in _BLOCK_NAMES)
+    + r")[\s/>])")
+
+
+def _mark_blocks_py(markup: str) -> str:
+    """Return markup with a line break put before each block-level tag."""
+    return _BEFORE_BLOCK.sub("\n<", markup)
+
+
 _FONT_ZERO = re.compile(r"font-size\s*:\s*0+(?:\.0*)?(?:px|pt|em|%)?\s*(?:;|$)", re.IGNORECASE)
 
 
-def _tidy(text: str) -> str:
+def _tidy_py(text: str) -> str:
     """Return text with runs of white space made one space and blank-line runs one blank line."""
     # str.split() beats a regex over every character by a factor of four here.
     out: list[str] = []
@@ -60,11 +71,16 @@ def _link_host(href: str) -> str | None:
     return host or None
 
 
+# The compiled twins when built (shingles._mime), else these plain-Python ones.
+_mark_blocks = lean.mark_blocks if lean else _mark_blocks_py
+_tidy = lean.tidy if lean else _tidy_py
+
+
 def html_to_text(markup: str) -> tuple[str, str]:
     """Return (visible text, text of blockquotes) of an HTML document; never raise."""
     # A line break before each block tag, put in the markup itself: one regex pass
     # costs far less than finding and editing each block element in the tree.
-    tree = LexborHTMLParser(_BEFORE_BLOCK.sub("\n<", markup))
+    tree = LexborHTMLParser(_mark_blocks(markup))
     root = tree.body or tree.root
     if root is None:
         return "", ""

@@ -18,27 +18,17 @@ from __future__ import annotations
 import binascii
 import email.parser
 import hashlib
-import os
 import re
 from email import policy as email_policy
 from typing import Any
 
 from shingles import headers as hv
 from shingles.config import DEFAULT_CONFIG, Config, Limits
-from shingles.errors import BackendError, MailParseError, MessageTooLargeError
+from shingles._lean import lean as _lean
+from shingles.errors import MailParseError, MessageTooLargeError
 from shingles.htmltext import html_to_text
 from shingles.mail import Attachment, Mail
 from shingles.senders import parse_received, sender_facts
-
-try:
-    if os.environ.get("SHINGLES_PUREPYTHON"):
-        raise ImportError("SHINGLES_PUREPYTHON is set")
-    import shingles._mime as _lean
-except ImportError as exc:  # no compiled module: the standard parser does all the work
-    if os.environ.get("SHINGLES_REQUIRE_EXT") and not os.environ.get("SHINGLES_PUREPYTHON"):
-        raise BackendError(f"the compiled splitter shingles._mime failed to import ({exc}); "
-                           "reinstall with a C compiler, or unset SHINGLES_REQUIRE_EXT") from exc
-    _lean = None  # type: ignore[assignment]
 
 __all__ = ["LEAN_AVAILABLE", "looks_like_mail", "parse", "split_quoted", "tree_of"]
 
@@ -154,13 +144,23 @@ def _decode_transfer(body: bytes, cte: str, defects: list[str]) -> bytes:
 class _Walk:
     """Collects the visible text, quoted text, attachments and defects of a tree."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits,
+                 top: tuple[Node, dict[str, bytes]] | None = None) -> None:
+        """Args: limits: the caps; top: (top node, its first value by lower-case name)."""
         self.limits = limits
+        self.top = top
         self.text: list[str] = []
         self.quoted: list[str] = []
         self.attachments: list[Attachment] = []
         self.defects: list[str] = []
         self.parts = 0
+
+    def field(self, node: Node, name: str) -> str | None:
+        """Return the first field name of node, decoded (the top node's from an index)."""
+        if self.top is not None and node is self.top[0]:
+            value = self.top[1].get(name)
+            return hv.header_text(value) if value is not None else None
+        return _first(node[0], name)
 
     def visit(self, node: Node, default: str, depth: int, show: bool, quoted: bool) -> None:
         self.parts += 1
@@ -169,7 +169,7 @@ class _Walk:
                 self.defects.append(f"more than {self.limits.max_parts} parts; rest ignored")
             return
         headers, body, children, _ = node
-        ctype_value = _first(headers, "content-type")
+        ctype_value = self.field(node, "content-type")
         ctype = hv.content_type_of(ctype_value, default)
         if body is None:
             if depth >= self.limits.max_depth:
@@ -188,7 +188,7 @@ class _Walk:
                 self.visit(child, child_default, depth + 1,
                            show and (chosen is None or i == chosen), quoted)
             return
-        disposition = _first(headers, "content-disposition")
+        disposition = self.field(node, "content-disposition")
         filename = hv.param_of(disposition, "filename") or hv.param_of(ctype_value, "name")
         if filename and "=?" in filename:
             filename = hv.decode_words(filename)
@@ -196,7 +196,7 @@ class _Walk:
             disposition and disposition.lower().startswith("attachment"))
         if as_text and not show:
             return  # an alternative nobody sees
-        cte = (_first(headers, "content-transfer-encoding") or "").lower()
+        cte = (self.field(node, "content-transfer-encoding") or "").lower()
         data = _decode_transfer(body, cte, self.defects)
         if not as_text:
             self.attachments.append(Attachment(filename, ctype, len(data),
@@ -236,12 +236,9 @@ def _displayable(node: Node, default: str) -> bool:
 
 # Where the new text ends: a signature delimiter, a forwarded or "original" message, a
 # list footer. Literal searches first (str.find is fast; a regex visits every character).
-_CUT_MARKS = ("\n-- \n", "\n--\n", "Original Message", "Forwarded message",
-              "Begin forwarded message:", "____________________")
 _CUT_LINE = re.compile(r"(?:-- ?|[ \t]*-{5,}[ \t]*(?:Original Message|Forwarded message).*|"
                        r"[ \t]*_{20,}[ \t]*|Begin forwarded message:.*)", re.IGNORECASE)
 _RULE = re.compile(r"[ \t]*(?:_{10,}|={10,}|-{10,})[ \t]*")
-_RULE_MARKS = ("__________", "==========", "----------")
 _FOOTER_WORDS = ("list", "unsubscribe", "http")
 _ATTRIBUTION = re.compile(r"\b(?:wrote|writes|schrieb|a écrit|escribió)\s*:$", re.IGNORECASE)
 
@@ -253,8 +250,12 @@ def split_quoted(text: str) -> tuple[str, str]:
     from a signature delimiter ("-- "), an "Original Message" or forwarded-message
     line, and a list footer (a rule line near the end followed by list words).
     """
-    cut_marks = text.startswith("--") or any(mark in text for mark in _CUT_MARKS)
-    rule_marks = any(mark in text for mark in _RULE_MARKS)
+    # Plain substring tests, written out: most texts have no marker and return here.
+    cut_marks = ("--" in text and (text.startswith("--") or "\n-- \n" in text
+                                   or "\n--\n" in text or "Forwarded message" in text)) \
+        or "Original Message" in text or "Begin forwarded message:" in text \
+        or "____________________" in text
+    rule_marks = "__________" in text or "==========" in text or "----------" in text
     if not cut_marks and not rule_marks and ">" not in text:
         return text.strip(), ""
     lines = text.split("\n")
@@ -332,7 +333,7 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
     date = hv.parse_date(date_text) if date_text else None
     if date_text and date is None:
         defects.append("unreadable Date")
-    walk = _Walk(limits)
+    walk = _Walk(limits, (tree, raw_first))
     walk.visit(tree, "text/plain", 0, True, False)
     defects.extend(walk.defects)
     reply_to = first.get("in-reply-to")

@@ -53,7 +53,7 @@ def test_compressed_mbox_reads_like_the_plain_one(compress: object, tmp_path: pa
 
 def test_stream_split_in_tiny_chunks_equals_whole_file(monkeypatch: pytest.MonkeyPatch) -> None:
     # Separators that straddle chunk borders must still be found.
-    import shingles.mailio as mailio
+    from shingles import mailio
 
     monkeypatch.setattr(mailio, "CHUNK", 7)
     data = (DATA / "quirks.mbox").read_bytes()

@@ -274,3 +274,18 @@ def test_corpus_lean_and_standard_parsers_agree_on_every_message() -> None:
             handed_back += LEAN_AVAILABLE and tree_of(raw.data)[1] == "email"
     assert total == 1897 + 4149
     assert handed_back < total * 0.05  # the lean path really is the common path
+
+
+HTMLISH = st.lists(st.sampled_from(
+    list("<>/ \t\n\r\x0b\x1c\x85\u00a0\u2028\u0130\u0131\u017f")
+    + ["<p>", "</div>", "<BR/>", "<td ", "<h7>", "<pre\n", "<li", "<Table>", "<sectio>",
+       "<blockquote>", "x", "é", "😀"]), max_size=60).map("".join)
+
+
+@needs_lean
+@given(HTMLISH | st.text(max_size=80))
+def test_compiled_text_helpers_equal_their_python_twins(text: str) -> None:
+    from shingles import _mime, htmltext
+
+    assert _mime.mark_blocks(text) == htmltext._mark_blocks_py(text)
+    assert _mime.tidy(text) == htmltext._tidy_py(text)
