@@ -146,3 +146,37 @@ def test_corpus_count_and_bytes_equal_mailbox_module(name: str, tmp_path: pathli
     ours = list(read_raw(packed))
     assert len(ours) == len(ref) == {"spam": 1897, "ham": 4149}[name]
     assert all(r.data == data for r, (_, data) in zip(ours, ref))  # type: ignore[union-attr]
+
+
+class _MadeUpMbox(io.RawIOBase):
+    """An mbox stream of n messages of about 10 kB, made as it is read."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.i, self.buf = n, 0, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        while len(self.buf) < len(buffer) and self.i < self.n:
+            self.i += 1
+            self.buf += (b"From x Mon Mar  2 10:00:00 2026\nFrom: x@example.org\n"
+                         b"Subject: m%d\n\n" % self.i) + b"word " * 2000 + b"\n\n"
+        k = min(len(buffer), len(self.buf))
+        buffer[:k] = self.buf[:k]
+        self.buf = self.buf[k:]
+        return k
+
+
+def test_memory_stays_flat_however_long_the_mbox() -> None:
+    import tracemalloc
+
+    stream = io.BufferedReader(_MadeUpMbox(2000))  # ~20 MB of mbox
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in read_raw(stream))  # type: ignore[arg-type]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 2000
+    assert peak < 8 << 20  # a few 1 MiB chunks and one message, not the 20 MB stream
