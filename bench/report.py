@@ -1,0 +1,275 @@
+"""The harness's output: results.json (every figure), report.md (tables), PNG plots, and the
+headline table on the terminal."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+from typing import Any
+
+HEADLINE = (("substitute", 0.05, "5% subst"), ("substitute", 0.10, "10% subst"),
+            ("substitute", 0.20, "20% subst"), ("greeting+token", 0.0, "greet+token"))
+
+
+def _f(x: Any, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    """Return a Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_f(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def headline_rows(results: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Return the headline table: target recall per engine beside false merges."""
+    header = ["engine"] + [h for _, _, h in HEADLINE] + ["false merges", "glued pairs",
+                                                         "threads glued"]
+    recall = results.get("recall", {}).get("rows", [])
+    merges = results.get("false_merges", {}).get("engines", {})
+    engines = list(dict.fromkeys([r["engine"] for r in recall] + list(merges)))
+    rows: list[list[Any]] = []
+    for name in engines:
+        row: list[Any] = [name]
+        for kind, rate, _ in HEADLINE:
+            hit = [r for r in recall if r["engine"] == name and r["kind"] == kind
+                   and r["rate"] == rate]
+            row.append(hit[0]["target_recall"] if hit else None)
+        m = merges.get(name)
+        row += [m["false_merges"], m["glued_pairs"], m["threads"]["share"]] if m else [None] * 3
+        rows.append(row)
+    from bench.recall import PEER, TARGETS
+
+    rows.append(["target (recall mode)"] + [TARGETS[(k, r)] for k, r, _ in HEADLINE]
+                + [0, None, None])
+    rows.append(["peer fuzzy hash"] + [PEER[(k, r)] for k, r, _ in HEADLINE]
+                + [None, None, 0.38])
+    return header, rows
+
+
+def print_headline(results: dict[str, Any], console: Any = None) -> None:
+    """Print the headline table to the terminal (rich when available)."""
+    header, rows = headline_rows(results)
+    try:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title="copy judged against its base: recall; false merges among distinct "
+                  "corpus messages")
+        for h in header:
+            t.add_column(h, justify="left" if h == "engine" else "right")
+        for row in rows:
+            t.add_row(*(_f(c) for c in row))
+        (console or Console()).print(t)
+    except ImportError:
+        print(table(header, rows))
+
+
+def _recall_table(rec: dict[str, Any]) -> str:
+    ks = rec["ks"]
+    header = ["engine", "kind", "rate", "copy->base recall", "wrong base", "p", "sqrt(p)"]
+    for k in ks:
+        header += [f"R(k={k})", f"bound k={k}", f"mailings R<bound k={k}"]
+    rows = []
+    for r in rec["rows"]:
+        row = [r["engine"], r["kind"], r["rate"], r["target_recall"], r["wrong_base"], r["p"],
+               r["sqrt_p"]]
+        for k in ks:
+            row += [r[f"R{k}"], r[f"bound{k}"], r[f"violations{k}"]]
+        rows.append(row)
+    return table(header, rows)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """Return report.md."""
+    out = [f"# shingles bench harness report ({results['mode']} run)", "",
+           f"Commit measured: `{results['commit']}`{' (with uncommitted changes)' if results.get('dirty') else ''}; "
+           f"backend {results['backend']}; scheme `{results['scheme']}`; seed {results['seed']}; "
+           f"run took {results['seconds']:.0f} s on {results['cpus']} CPU(s).", ""]
+    header, rows = headline_rows(results)
+    out += ["## Headline", "", "Recall: each copy judged against its base alone (a store of the "
+            "bases only; Store.lookup). False merges: glued pairs of distinct corpus messages "
+            "whose texts share little (estimated resemblance < 0.2) or have no min-hashes; "
+            "see the false-merge section for every class.", "", table(header, rows), ""]
+    rec = results.get("recall")
+    if rec:
+        held = "HELD" if rec["bound_held_everywhere"] else "DID NOT HOLD"
+        out += ["## Recall against the bound", "",
+                f"{rec['mailings']} mailings per condition, each a base and {rec['copies']} "
+                f"copies (M = {rec['copies'] + 1}); c = k / M. Per mailing: R >= R_min(p, c), "
+                f"the least R with R^2 - cR + c >= p: **{held} on every mailing of every row** "
+                "(last columns count the mailings where it failed). The R, p and bound columns "
+                "are means over the mailings; the bound column is R_min at the mean p, which "
+                "by convexity can sit a hair above the mean R even when every mailing holds.",
+                "", f"Bases merged with each other in the bases-only store: "
+                f"{rec['merged_bases']}", "", _recall_table(rec), ""]
+    tune = results.get("tuning")
+    if tune:
+        out += ["## Recall-mode settings tried", "",
+                "Copy->base recall on the headline conditions beside false merges among the "
+                "distinct corpus messages, per StoreSettings (bands x rows, threshold).", "",
+                table(*headline_rows({"recall": {"rows": tune["recall"]},
+                                      "false_merges": tune["false_merges"]})), ""]
+    curve = results.get("curve")
+    if curve:
+        out += ["## The 2-of-6 curve and I-Match", "",
+                f"{curve['pairs']} pairs (copies with {curve['rates']} of words substituted); "
+                f"lexicon of {curve['lexicon_terms']} terms from the corpus. Chi-square of the "
+                f"2-of-6 rule against P(J) over {curve['bins_fitted']} bins: "
+                f"{curve['chi2']:.1f} (95% critical {curve['critical_95']:.1f}): "
+                f"{'agrees' if curve['fit_agrees'] else 'DISAGREES'}.", "",
+                table(["J bin", "pairs", "mean J", "measured", "P(J)", "error", "z"],
+                      [[f"[{r['j_low']:.2f}, {r['j_high']:.2f})", r["pairs"], r["mean_j"],
+                        r["measured"], r["expected"], r["binomial_error"], r["z"]]
+                       for r in curve["two_of_six"]]), "",
+                table(["J bin", "pairs", "mean J", "2-of-6", "P(J)", "I-Match K=0",
+                       "I-Match K=10", "paper rule (mega or I-Match)", "pairs with signatures"],
+                      [[f"[{r['j_low']:.2f}, {r['j_high']:.2f})", r["pairs"], r["mean_j"],
+                        r["two_of_six"], r["p_j"], r["imatch_k0"], r["imatch_k10"],
+                        r["paper_rule"], r["with_imatch_signature"]] for r in curve["imatch"]]),
+                ""]
+    fm = results.get("false_merges")
+    if fm:
+        out += ["## False merges among distinct corpus messages", "",
+                f"{fm['messages']} distinct messages, {fm['pairs']} pairs.", ""]
+        classes = list(next(iter(fm["engines"].values()))["by_class"])
+        out.append(table(["engine", "glued pairs", "share of pairs", "messages in glued mailings"]
+                         + classes + ["thread posts glued / with an earlier post"],
+                         [[n, e["glued_pairs"], f"{e['share_of_pairs']:.2e}",
+                           e["messages_in_glued_mailings"], *e["by_class"].values(),
+                           f"{e['threads']['glued']} / "
+                           f"{e['threads']['posts_with_earlier_thread_post']} = "
+                           f"{e['threads']['share']:.3f}"] for n, e in fm["engines"].items()]))
+        for name, e in fm["engines"].items():
+            out += ["", f"### {name}: glued pairs with the least resemblance", "",
+                    table(["a", "b", "r", "class", "subject a", "subject b"],
+                          [[x["a"], x["b"], x["r"], x["class"], x["subject_a"], x["subject_b"]]
+                           for x in e["lowest_examples"]]), "", "Largest mailings: " + "; ".join(
+                        f"{m['size']} x \"{m['subject']}\"" for m in e["largest_mailings"]), "",
+                    "Thread posts glued: " + ("; ".join(e["threads"]["examples"]) or "none")]
+        out.append("")
+    sp = results.get("speed")
+    if sp:
+        out += ["## Speed and size", "", "Signature only (text -> signature, one core):", "",
+                table(["engine", "us/message", "messages/s", "MB/s", "ours faster by"],
+                      [[n, r["us_per_message"], r["messages_per_s"], r["mb_per_s"],
+                        r["ours_faster_by"]] for n, r in sp["signature_only"].items()]), "",
+                f"End to end on {sp['end_to_end_messages']} messages of the labelled stream "
+                "(read + parse + sign + file/index; one fresh process each):", "",
+                table(["engine", "messages/s per core", "ours (paper) faster by",
+                       "RSS after imports MB", "peak RSS MB", "index bytes/message"],
+                      [[r["engine"], r.get("messages_per_cpu_second"),
+                        r.get("ours_paper_faster_by"),
+                        r.get("rss_after_imports_bytes", 0) / 2**20,
+                        r.get("peak_rss_bytes", 0) / 2**20, r.get("index_bytes_per_message")]
+                       if "error" not in r else [r["engine"], r["error"], "", "", "", ""]
+                       for r in sp["end_to_end"]]), ""]
+    eff = results.get("effectiveness")
+    if eff:
+        out += ["## Effectiveness over one labelled stream", "", eff["note"], "",
+                table(["engine", "judge", "spam", "missed spam", "effectiveness",
+                       "legit+personal", "false positives", "held"],
+                      [[r["engine"], r["judge"], r["spam"], r["missed"], r["effectiveness"],
+                        r["legit"], r["false_positives"], r["held"]] for r in eff["rows"]]), ""]
+    out += ["## Plots", ""] + [f"![{p}]({p})" for p in results.get("plots", [])] + [""]
+    return "\n".join(out)
+
+
+def plots(results: dict[str, Any], out: pathlib.Path) -> list[str]:
+    """Write the PNG plots; return their file names (none when matplotlib is missing)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("bench: matplotlib is not installed, no plots: pip install '.[bench]'")
+        return []
+    from bench.bench_core import p_two_of_six
+    from bench.recall import r_min
+
+    names: list[str] = []
+
+    def save(fig: Any, name: str) -> None:
+        for ax in fig.axes:
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        names.append(name)
+
+    rec = results.get("recall")
+    if rec:
+        engines = list(rec["points"])
+        fig, axes = plt.subplots(1, len(engines), figsize=(5 * len(engines), 4.5), squeeze=False)
+        m = rec["copies"] + 1
+        grid = [i / 200 for i in range(201)]
+        for ax, name in zip(axes[0], engines):
+            pts = rec["points"][name]
+            ax.scatter([math.sqrt(p) for p, _ in pts], [r for _, r in pts], s=6, alpha=0.3,
+                       label="one mailing (k=3)")
+            ax.plot([math.sqrt(p) for p in grid], [math.sqrt(p) for p in grid], "k--",
+                    label="R = sqrt(p)")
+            ax.plot([math.sqrt(p) for p in grid], [r_min(p, 3 / m) for p in grid], "r-",
+                    label=f"bound, c = 3/{m}")
+            ax.set(title=name, xlabel="sqrt(p)", ylabel="recall R (clusters >= 3)")
+        save(fig, "recall_vs_sqrt_p.png")
+
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        for name in engines:
+            rows = sorted((r["rate"], r["target_recall"]) for r in rec["rows"]
+                          if r["engine"] == name and r["kind"] == "substitute")
+            ax.plot([x for x, _ in rows], [y for _, y in rows], "o-", label=name)
+        from bench.recall import PEER, TARGETS
+
+        for source, style in ((TARGETS, "k^"), (PEER, "gx")):
+            pts = [(r, v) for (k, r), v in source.items() if k == "substitute"]
+            ax.plot([x for x, _ in pts], [y for _, y in pts], style,
+                    label="target" if source is TARGETS else "peer")
+        ax.set(xlabel="share of words substituted", ylabel="copy -> base recall")
+        save(fig, "recall_by_rate.png")
+    curve = results.get("curve")
+    if curve:
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        bins = curve["imatch"]
+        xs = [b["mean_j"] for b in bins]
+        grid = [i / 200 for i in range(201)]
+        ax.plot(grid, [p_two_of_six(j) for j in grid], "k-", label="P(J) = 2 of 6")
+        errors = [math.sqrt(max(b["p_j"] * (1 - b["p_j"]), 1e-9) / b["pairs"]) for b in bins]
+        ax.errorbar(xs, [b["two_of_six"] for b in bins], yerr=errors, fmt="o",
+                    label="2 of 6 measured")
+        ax.plot(xs, [b["imatch_k0"] for b in bins], "s--", label="I-Match K=0")
+        ax.plot(xs, [b["imatch_k10"] for b in bins], "d--", label="I-Match K=10")
+        ax.plot(xs, [b["paper_rule"] for b in bins], "^:", label="mega or I-Match K=10")
+        ax.set(xlabel="Jaccard resemblance J of the shingle sets", ylabel="share of pairs matched")
+        save(fig, "two_of_six.png")
+    sp = results.get("speed")
+    if sp:
+        rows = [r for r in sp["end_to_end"] if "error" not in r]
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        ax.barh([r["engine"] for r in rows], [r["messages_per_cpu_second"] for r in rows])
+        ax.set(xlabel="messages/s per core, end to end")
+        save(fig, "speed.png")
+    eff = results.get("effectiveness")
+    if eff and eff.get("daily"):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for name, series in eff["daily"].items():
+            ax.plot(range(len(series)), series, label=name)
+        ax.set(xlabel="day", ylabel="missed spam per day (7-day mean)")
+        save(fig, "missed_spam_per_day.png")
+    return names
+
+
+def write(results: dict[str, Any], out: pathlib.Path) -> None:
+    """Write plots, results.json and report.md into out."""
+    out.mkdir(parents=True, exist_ok=True)
+    results["plots"] = plots(results, out)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    (out / "report.md").write_text(markdown(results))
