@@ -31,16 +31,17 @@ SIZES = {
 }
 
 
-def _commit() -> tuple[str, bool]:
+def _commit() -> tuple[str, list[str]]:
+    """Return the commit measured and the tracked code files that differ from it."""
     root = pathlib.Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "bench", "shingles",
-                                     "ext"], cwd=root, capture_output=True, text=True,
-                                    check=True).stdout.strip())
+        dirty = subprocess.run(["git", "diff", "--name-only", "HEAD", "--", "bench", "shingles",
+                                "ext", "setup.py"], cwd=root, capture_output=True, text=True,
+                               check=True).stdout.split()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown", False
+        return "unknown", []
     return head, dirty
 
 

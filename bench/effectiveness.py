@@ -132,7 +132,8 @@ def run(engines: list[Engine], bases: list[Base], vocab: Vocabulary, days: int, 
         for name, judged in judgements.items():
             spam = [v for label, v, _ in judged if label == "spam"]
             missed = sum(v not in SPAM_VERDICTS for v in spam)
-            legit = [v for label, v, _ in judged if label != "spam"]
+            legit = {lab: [v for label, v, _ in judged if label == lab]
+                     for lab in ("bulk-legit", "personal")}
             per_day = [0] * days
             for label, v, when in judged:
                 if label == "spam" and v not in SPAM_VERDICTS:
@@ -143,8 +144,12 @@ def run(engines: list[Engine], bases: list[Base], vocab: Vocabulary, days: int, 
             daily[key] = week
             rows.append({"engine": engine.name, "judge": name, "spam": len(spam),
                          "missed": missed, "effectiveness": 1 - missed / max(1, len(spam)),
-                         "legit": len(legit),
-                         "false_positives": sum(v in SPAM_VERDICTS for v in legit),
+                         "bulk_legit": len(legit["bulk-legit"]),
+                         "false_positives_bulk_legit": sum(v in SPAM_VERDICTS
+                                                           for v in legit["bulk-legit"]),
+                         "personal": len(legit["personal"]),
+                         "false_positives_personal": sum(v in SPAM_VERDICTS
+                                                         for v in legit["personal"]),
                          "held": holds[name]})
         if progress:
             progress.advance(task)

@@ -10,8 +10,9 @@ resemblance r of the two texts (share of equal min-hashes): r >= 0.5 is a
 near-duplicate (as alike as copies with ~10% of words changed), 0.2 <= r < 0.5
 a loose match (a template or a long shared part), r < 0.2 texts that share
 little (glued through a chain of others, or by I-Match alone), and pairs with
-a text too short for min-hashes (glued by I-Match alone). The lowest-r pairs
-are listed for inspection.
+a text too short for min-hashes (glued by I-Match alone). "False merges" in
+the tables are the last two classes; pairs of a ham and a spam message are
+counted apart (surely false). The lowest-r pairs are listed for inspection.
 
 Threads: a ham message from a mailing list (List-Id, List-Unsubscribe or
 Precedence: list/bulk) with an earlier message of its thread in the set
@@ -119,8 +120,10 @@ def run(engines: list[Engine], progress: Any = None, examples: int = 12) -> dict
             ids = engine.file(store, mails, fps)
         pairs = glued_pairs(ids, [fp.minhash_bytes for fp in fps])
         counts = dict.fromkeys(CLASSES, 0)
-        for _, _, r in pairs:
+        mixed = 0  # a ham message glued to a spam message: surely false
+        for i, j, r in pairs:
             counts[_classify(r)] += 1
+            mixed += sources[i][:4] != sources[j][:4]
         lowest = sorted(pairs, key=lambda p: (p[2] is not None, p[2] or 0.0))[:examples]
         sizes: dict[int, list[int]] = defaultdict(list)
         for n, mailing in enumerate(ids):
@@ -134,6 +137,7 @@ def run(engines: list[Engine], progress: Any = None, examples: int = 12) -> dict
             "messages_in_glued_mailings": glued_messages,
             "by_class": counts,
             "false_merges": counts[CLASSES[2]] + counts[CLASSES[3]],
+            "ham_with_spam_pairs": mixed,
             "lowest_examples": [
                 {"a": sources[i], "b": sources[j], "r": r, "class": _classify(r),
                  "subject_a": mails[i].subject[:60], "subject_b": mails[j].subject[:60]}

@@ -89,7 +89,9 @@ def _recall_table(rec: dict[str, Any]) -> str:
 def markdown(results: dict[str, Any]) -> str:
     """Return report.md."""
     out = [f"# shingles bench harness report ({results['mode']} run)", "",
-           f"Commit measured: `{results['commit']}`{' (with uncommitted changes)' if results.get('dirty') else ''}; "
+           f"Commit measured: `{results['commit']}`"
+           + (f" (with uncommitted changes in {', '.join(results['dirty'])})"
+              if results.get("dirty") else "") + "; "
            f"backend {results['backend']}; scheme `{results['scheme']}`; seed {results['seed']}; "
            f"run took {results['seconds']:.0f} s on {results['cpus']} CPU(s).", ""]
     header, rows = headline_rows(results)
@@ -140,9 +142,10 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{fm['messages']} distinct messages, {fm['pairs']} pairs.", ""]
         classes = list(next(iter(fm["engines"].values()))["by_class"])
         out.append(table(["engine", "glued pairs", "share of pairs", "messages in glued mailings"]
-                         + classes + ["thread posts glued / with an earlier post"],
+                         + classes + ["ham with spam", "thread posts glued / with an earlier post"],
                          [[n, e["glued_pairs"], f"{e['share_of_pairs']:.2e}",
                            e["messages_in_glued_mailings"], *e["by_class"].values(),
+                           e["ham_with_spam_pairs"],
                            f"{e['threads']['glued']} / "
                            f"{e['threads']['posts_with_earlier_thread_post']} = "
                            f"{e['threads']['share']:.3f}"] for n, e in fm["engines"].items()]))
@@ -174,9 +177,11 @@ def markdown(results: dict[str, Any]) -> str:
     if eff:
         out += ["## Effectiveness over one labelled stream", "", eff["note"], "",
                 table(["engine", "judge", "spam", "missed spam", "effectiveness",
-                       "legit+personal", "false positives", "held"],
+                       "legit bulk", "of it called spam", "personal", "of it called spam",
+                       "held"],
                       [[r["engine"], r["judge"], r["spam"], r["missed"], r["effectiveness"],
-                        r["legit"], r["false_positives"], r["held"]] for r in eff["rows"]]), ""]
+                        r["bulk_legit"], r["false_positives_bulk_legit"], r["personal"],
+                        r["false_positives_personal"], r["held"]] for r in eff["rows"]]), ""]
     out += ["## Plots", ""] + [f"![{p}]({p})" for p in results.get("plots", [])] + [""]
     return "\n".join(out)
 
