@@ -214,10 +214,12 @@ cdef extern from "Python.h":
     bint Py_UNICODE_ISSPACE(Py_UCS4 ch) nogil
     object PyUnicode_FromKindAndData(int kind, const void *buffer, Py_ssize_t size)
 
-cdef tuple BLOCK_TAGS = (
-    "p", "div", "br", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul",
-    "ol", "pre", "hr", "section", "article", "header", "footer", "dd", "dt", "center",
-    "blockquote")
+cdef const char *BLOCK_TAGS[26]
+BLOCK_TAGS[:] = [
+    b"p", b"div", b"br", b"li", b"tr", b"td", b"th", b"h1", b"h2", b"h3", b"h4", b"h5", b"h6",
+    b"table", b"ul", b"ol", b"pre", b"hr", b"section", b"article", b"header", b"footer", b"dd",
+    b"dt", b"center", b"blockquote"]
+cdef int N_BLOCK_TAGS = 26
 
 
 cdef inline unsigned int ascii_lower(Py_UCS4 c) noexcept nogil:
@@ -225,21 +227,29 @@ cdef inline unsigned int ascii_lower(Py_UCS4 c) noexcept nogil:
     return u + 32 if 65 <= u <= 90 else u
 
 
-cdef bint block_tag_at(int kind, void *data, Py_ssize_t i, Py_ssize_t n):
+cdef bint block_tag_at(int kind, void *data, Py_ssize_t i, Py_ssize_t n) noexcept:
     """Return whether a block tag name, then white space, "/" or ">", starts at i."""
-    cdef Py_ssize_t j, m
+    cdef Py_ssize_t j
+    cdef int t
+    cdef const char *tag
     cdef Py_UCS4 c
-    for tag in BLOCK_TAGS:
-        m = len(<str>tag)
-        if i + m >= n:
+    if i >= n:
+        return False
+    cdef unsigned int first = ascii_lower(PyUnicode_READ(kind, data, i))
+    for t in range(N_BLOCK_TAGS):
+        tag = BLOCK_TAGS[t]
+        if <unsigned int>tag[0] != first:
             continue
-        for j in range(m):
-            if ascii_lower(PyUnicode_READ(kind, data, i + j)) != <unsigned int>(<str>tag)[j]:
+        j = 1
+        while tag[j] != 0:
+            if i + j >= n or ascii_lower(PyUnicode_READ(kind, data, i + j)) != <unsigned int>tag[j]:
                 break
+            j += 1
         else:
-            c = PyUnicode_READ(kind, data, i + m)
-            if Py_UNICODE_ISSPACE(c) or c == 47 or c == 62:  # "/" ">"
-                return True
+            if i + j < n:
+                c = PyUnicode_READ(kind, data, i + j)
+                if Py_UNICODE_ISSPACE(c) or c == 47 or c == 62:  # "/" ">"
+                    return True
     return False
 
 
