@@ -289,3 +289,31 @@ def test_compiled_text_helpers_equal_their_python_twins(text: str) -> None:
 
     assert _mime.mark_blocks(text) == htmltext._mark_blocks_py(text)
     assert _mime.tidy(text) == htmltext._tidy_py(text)
+
+
+SAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "sample.mbox"
+
+
+def test_cli_parse_prints_one_json_line_per_message(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from shingles.cli import main
+
+    assert main(["parse", str(SAMPLE), "--fields", "subject", "source_ip", "text"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(records) == 14
+    assert records[0]["source"] == f"{SAMPLE}:0"
+    assert set(records[0]) == {"source", "message_id", "subject", "source_ip", "text"}
+    assert records[0]["subject"] == "Riverside Garden: March news"
+    assert records[0]["source_ip"] == "192.0.2.10" and records[0]["text"].startswith("Hello")
+
+
+def test_cli_parse_error_records_and_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from shingles.cli import main
+
+    assert main(["parse", str(DATA / "bad_among_good.mbox")]) == 1
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert ["error" in r for r in records] == [False, True, False, True, False]
+    assert all(r["source"].startswith(str(DATA / "bad_among_good.mbox") + ":") for r in records)
