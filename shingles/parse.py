@@ -192,7 +192,8 @@ class _Walk:
         filename = hv.param_of(disposition, "filename") or hv.param_of(ctype_value, "name")
         if filename and "=?" in filename:
             filename = hv.decode_words(filename)
-        as_text = ctype in ("text/plain", "text/html") and not filename and not (
+        # A named text part without "attachment" is shown inline by mail clients.
+        as_text = ctype in ("text/plain", "text/html") and not (
             disposition and disposition.lower().startswith("attachment"))
         if as_text and not show:
             return  # an alternative nobody sees
@@ -273,7 +274,8 @@ def split_quoted(text: str) -> tuple[str, str]:
                 old.append(new.pop(j))
             old.append(line)
             continue
-        if cut_marks and first in ("-", "_", "B") and _CUT_LINE.fullmatch(line.rstrip("\r")):
+        if cut_marks and first in ("-", "_", "B") and _CUT_LINE.fullmatch(line.rstrip("\r")) \
+                and (first != "_" or _header_follows(lines, i)):
             old.extend(lines[i:])
             break
         if rule_marks and first in ("_", "=", "-") and n - i <= 15 and _RULE.fullmatch(line):
@@ -283,9 +285,19 @@ def split_quoted(text: str) -> tuple[str, str]:
                 break
         new.append(line)
     kept = "\n".join(new).strip()
+    if not kept:
+        # Nothing new: not a reply but a message that is all quote (a spam trick) or
+        # all signature. The reader sees it, so it is the text.
+        return text.strip(), ""
     while "\n\n\n" in kept:  # the blank lines around a removed quote
         kept = kept.replace("\n\n\n", "\n\n")
     return kept, "\n".join(old).strip()
+
+
+def _header_follows(lines: list[str], i: int) -> bool:
+    """Return whether a quoted-message header ("From: ...") follows line i (Outlook's rule)."""
+    following = [line.strip() for line in lines[i + 1:i + 6] if line.strip()][:2]
+    return any(line.lower().startswith(("from:", "von:", "de:")) for line in following)
 
 
 def _build(source: str, size: int, tree: Node, config: Config) -> Mail:

@@ -317,3 +317,19 @@ def test_cli_parse_error_records_and_exit_status(capsys: pytest.CaptureFixture[s
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert ["error" in r for r in records] == [False, True, False, True, False]
     assert all(r["source"].startswith(str(DATA / "bad_among_good.mbox") + ":") for r in records)
+
+
+def test_a_message_that_is_all_quote_keeps_it_as_text() -> None:
+    # Quoting a whole spam (or one rule line at its top) must not empty its text.
+    assert split_quoted("> buy now\n> cheap\n") == ("> buy now\n> cheap", "")
+    deco = "______________________\n\nLOWEST RATES\n______________________\napply now"
+    assert split_quoted(deco) == (deco, "")
+    outlook = "Fine.\n\n________________________________\nFrom: Bob\nSent: Monday\n\nold"
+    assert split_quoted(outlook) == ("Fine.", outlook[7:])
+
+
+def test_named_inline_html_part_is_text_not_an_attachment() -> None:
+    raw = msg("From: a@example.org", "Content-Type: text/html",
+              'Content-Disposition: inline; filename="offer.html"', body="<p>Cheap offer</p>")
+    mail = both(raw)
+    assert mail.text == "Cheap offer" and mail.attachments == ()
