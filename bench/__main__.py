@@ -25,7 +25,7 @@ from typing import Any
 PARTS = ("recall", "tune", "curve", "false-merges", "speed", "effectiveness")
 #: (quick, full) sizes.
 SIZES = {
-    "recall_bases": (60, 300), "copies": (10, 20), "tune_bases": (60, 200),
+    "recall_bases": (60, 300), "copies": (10, 30), "tune_bases": (60, 200),
     "curve_per_rate": (120, 600), "speed_messages": (2000, 12000),
     "stream_days": (28, 56),
 }
@@ -91,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"mode": "quick" if args.quick else "full", "commit": commit,
                                "dirty": dirty, "backend": shingles.BACKEND,
                                "scheme": DEFAULT_SCHEME.id, "seed": args.seed,
-                               "cpus": os.cpu_count(), "sizes": size, "parts": parts}
+                               "cpus": os.cpu_count(), "sizes": size, "parts": parts,
+                               "shingles_path": os.path.dirname(shingles.__file__)}
     say(f"shingles bench: {results['mode']} run of {', '.join(parts)}; backend "
-        f"{shingles.BACKEND}; commit {commit[:10]}{'+' if dirty else ''}")
+        f"{shingles.BACKEND} from {results['shingles_path']}; commit "
+        f"{commit[:10]}{'+' if dirty else ''}")
     bases = load_bases()
     vocab = Vocabulary.of(bases)
     say(f"corpus: {len(bases)} distinct bases of >= 100 words")

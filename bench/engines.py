@@ -104,9 +104,13 @@ ENGINES = (
     Engine("recall 42x2 t=0.25", StoreSettings(mode="recall", bands=42, rows=2, threshold=0.25)),
 )
 
-#: Recall-mode settings tried against the targets (python -m bench recall --tune).
+#: Recall-mode settings tried against the targets (the "tune" part): (bands, rows,
+#: threshold, representatives).
 TUNING = tuple(
-    Engine(f"recall {b}x{r} t={t}", StoreSettings(mode="recall", bands=b, rows=r, threshold=t))
-    for b, r, t in ((21, 4, 0.5), (21, 4, 0.4), (28, 3, 0.4), (28, 3, 0.3), (42, 2, 0.3),
-                    (42, 2, 0.25), (42, 2, 0.2), (84, 1, 0.2))
+    Engine(f"recall {b}x{r} t={t}" + (f" reps={k}" if k != 3 else ""),
+           StoreSettings(mode="recall", bands=b, rows=r, threshold=t, representatives=k))
+    for b, r, t, k in ((21, 4, 0.5, 3), (21, 4, 0.4, 3), (21, 4, 0.25, 3), (28, 3, 0.4, 3),
+                       (28, 3, 0.3, 3), (28, 3, 0.25, 3), (42, 2, 0.3, 3), (42, 2, 0.3, 8),
+                       (42, 2, 0.28, 3), (42, 2, 0.27, 3), (42, 2, 0.25, 3), (42, 2, 0.25, 1),
+                       (42, 2, 0.25, 8), (42, 2, 0.2, 3), (84, 1, 0.2, 3))
 )

@@ -138,7 +138,7 @@ def run(engines: list[Engine], bases: list[Base], vocab: Vocabulary, copies: int
                     row[f"violations{k}"] = sum(s < -1e-12 for s in slack)
                     row[f"min_slack{k}"] = min(slack)
                 rows.append(row)
-                points[engine.name] += [(f["p"], f["R3"]) for f in per]
+                points[engine.name] += [(round(f["p"], 4), round(f["R3"], 4)) for f in per]
             if progress:
                 progress.advance(task)
         for ix in index.values():

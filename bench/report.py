@@ -16,7 +16,7 @@ def _f(x: Any, digits: int = 3) -> str:
     if x is None:
         return "-"
     if isinstance(x, float):
-        return f"{x:.{digits}f}"
+        return f"{x + 0.0 if abs(x) >= 0.5 * 10 ** -digits else 0.0:.{digits}f}"
     return str(x)
 
 
@@ -99,6 +99,10 @@ def markdown(results: dict[str, Any]) -> str:
             "bases only; Store.lookup). False merges: glued pairs of distinct corpus messages "
             "whose texts share little (estimated resemblance < 0.2) or have no min-hashes; "
             "see the false-merge section for every class.", "", table(header, rows), ""]
+    if results.get("recall"):
+        wrong = max(r["wrong_base"] for r in results["recall"]["rows"])
+        out += [f"Copies that landed in another base's mailing: at most {wrong:.4f} of the "
+                "copies of any row (engine x mutation).", ""]
     rec = results.get("recall")
     if rec:
         held = "HELD" if rec["bound_held_everywhere"] else "DID NOT HOLD"
