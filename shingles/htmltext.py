@@ -4,9 +4,10 @@ Lexbor (through selectolax) parses the HTML as a browser would, so broken
 markup, entities and unclosed comments come out as a browser shows them. We
 drop what is never shown (script, style, head, comments, templates) and what
 is hidden by markup (the hidden attribute, display:none, visibility:hidden,
-zero font size), which is where hash-busters hide. Link host names stay as
-words, because a mailing's links are part of what makes it one. Blockquotes
-are quoted text, not new text.
+zero font size), which is where hash-busters hide. The host names of links,
+images and frames stay as words, because a mailing's links are part of what
+makes it one (and all that image-only mail has). Blockquotes are quoted text,
+not new text.
 """
 
 from __future__ import annotations
@@ -84,8 +85,14 @@ def html_to_text(markup: str) -> tuple[str, str]:
     root = tree.body or tree.root
     if root is None:
         return "", ""
-    tree.strip_tags(_NEVER_SHOWN_TAGS)
     low = markup.lower()
+    # Image and frame sources name hosts too: image-only mail stays comparable. Before
+    # the strip below, which removes frames (the host text stays beside them).
+    for node in tree.css("img[src], iframe[src]") if "src" in low else ():
+        host = _link_host(node.attributes.get("src") or "")
+        if host:
+            node.insert_after(f" {host} ")
+    tree.strip_tags(_NEVER_SHOWN_TAGS)
     # Each CSS query walks the whole tree: skip those whose markup cannot be there.
     hidden = tree.css(_HIDDEN) if ("hidden" in low or ("display" in low and "none" in low)
                                    or "font-size:0" in low or "font-size: 0" in low) else ()
@@ -110,5 +117,8 @@ def html_to_text(markup: str) -> tuple[str, str]:
     for node in tree.css("blockquote") if "<blockquote" in low else ():
         quoted.append(node.text(deep=True, separator=" "))
         node.decompose()
-    text = root.text(deep=True, separator="", strip=False)
-    return _tidy(text), _tidy("\n".join(quoted))
+    text = _tidy(root.text(deep=True, separator="", strip=False))
+    if not text and quoted:
+        # All in blockquotes: a layout trick of HTML mail, not a reply. It is what shows.
+        return _tidy("\n".join(quoted)), ""
+    return text, _tidy("\n".join(quoted))

@@ -171,6 +171,10 @@ class _Walk:
         headers, body, children, _ = node
         ctype_value = self.field(node, "content-type")
         ctype = hv.content_type_of(ctype_value, default)
+        if " " in ctype or "\t" in ctype:  # "text/plain charset=x": a ";" forgotten
+            ctype = ctype.split(None, 1)[0]
+        if body is not None and ctype.startswith(("multipart/", "message/")):
+            ctype = "text/plain"  # a multipart without a usable boundary: its raw body
         if body is None:
             if depth >= self.limits.max_depth:
                 self.defects.append(f"multipart nested deeper than {self.limits.max_depth}")

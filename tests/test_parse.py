@@ -333,3 +333,14 @@ def test_named_inline_html_part_is_text_not_an_attachment() -> None:
               'Content-Disposition: inline; filename="offer.html"', body="<p>Cheap offer</p>")
     mail = both(raw)
     assert mail.text == "Cheap offer" and mail.attachments == ()
+
+
+def test_html_all_in_a_blockquote_and_image_only_html_still_have_text() -> None:
+    from shingles.htmltext import html_to_text
+
+    assert html_to_text("<body><blockquote><p>Best price!</p></blockquote></body>") == (
+        "Best price!", "")
+    assert html_to_text("<p>Yes.</p><blockquote>old</blockquote>") == ("Yes.", "old")
+    text, _ = html_to_text("<body><img src='http://IMG.Example.net/a.gif'>"
+                           "<iframe src='https://frame.example.org/x'></iframe></body>")
+    assert text.split() == ["img.example.net", "frame.example.org"]
