@@ -45,8 +45,18 @@ def raw_messages(name: str) -> Iterator[bytes]:
         yield message[message.index(b"\n") + 1:]  # drop the mbox separator line
 
 
-def bodies(names: tuple[str, ...] = ("ham", "spam")) -> list[str]:
-    """Return the visible text of every corpus message, as the engine fingerprints it."""
+def bodies(names: tuple[str, ...] = ("ham", "spam"), quoted: bool = True) -> list[str]:
+    """Return the visible body text of every corpus message.
+
+    With quoted=True the quoted replies and signatures that the parser sets apart
+    are included (the whole body a recipient sees); with False only the new text,
+    which is what the engine fingerprints.
+    """
     from shingles.parse import parse
 
-    return [parse(raw).text for name in names for raw in raw_messages(name)]
+    texts = []
+    for name in names:
+        for raw in raw_messages(name):
+            mail = parse(raw)
+            texts.append(f"{mail.text}\n{mail.quoted}" if quoted and mail.quoted else mail.text)
+    return texts
