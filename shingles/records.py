@@ -16,17 +16,28 @@ Layouts, version 1:
   mailing, messages with SPF fail or softfail, first hour, last hour.
 - mailing statistics: the fixed head ``STATS_HEAD`` (see ``Stats``), then three
   distinct counters (IPs, /24 networks, recipients), the sender domains and
-  the representative subject and Message-ID.
+  the representative subject and Message-ID. Version 2 (``STATS_VERSION``) adds
+  two distinct counters at the end: the /24 networks of the copies that
+  authenticate for their sending domain, and those of the others; version 1
+  records read as having none.
 - distinct counter: u8 kind; kind 0: u8 n, n x u64 hashes (exact); kind 1:
   ``HLL_REGISTERS`` bytes of HyperLogLog registers.
+- zone counters (verdict engine, per source IP): ``<BIdd`` version, hour of the
+  last update, messages and messages in spam mailings, both decayed to that hour.
+- held message: ``<BIqQ`` version, hour, deadline (unix seconds), mailing id at
+  hold; then the facts to judge it again as UTF-8 JSON.
+- verdict: ``<BI`` version, hour; then the verdict record as UTF-8 JSON (its
+  reasons vary in number and kind, which a fixed layout cannot hold).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import struct
 from collections.abc import Iterable
+from typing import Any
 
 from shingles.errors import StoreFormatError
 
@@ -38,14 +49,22 @@ __all__ = [
     "DistinctCounter",
     "IpCounters",
     "Stats",
+    "pack_held",
     "pack_index",
     "pack_member",
+    "pack_verdict",
+    "pack_zone",
+    "unpack_held",
+    "unpack_verdict",
+    "unpack_zone",
     "pack_message",
     "unpack_index",
     "unpack_message",
 ]
 
 RECORD_VERSION = 1
+#: Statistics records have their own version: 2 added the per-identity networks.
+STATS_VERSION = 2
 
 #: Result names counted per mailing for SPF, DKIM and DMARC, in record order;
 #: two more slots follow: any other word, and no result at all.
@@ -56,6 +75,9 @@ BULK_SIGNS = ("list-unsubscribe", "list-unsubscribe-post", "list-id", "precedenc
               "feedback-id")
 
 INDEX = struct.Struct("<BQI")
+ZONE = struct.Struct("<BIdd")
+HELD = struct.Struct("<BIqQ")
+VERDICT = struct.Struct("<BI")
 MEMBER = struct.Struct("<BI")
 IP = struct.Struct("<BIIIII")
 _U8 = struct.Struct("<B")
@@ -72,7 +94,7 @@ _TOUCHED_AT = struct.calcsize("<BQIqq")
 #: change), by database: index values and messages at 9, members at 1, IP
 #: counters (last hour) at 17, statistics (touched) in the head.
 HOUR_AT = {"mega": 9, "band": 9, "imatch": 9, "parent": 9, "messages": 9, "members": 1,
-           "ips": 17, "stats": _TOUCHED_AT}
+           "ips": 17, "stats": _TOUCHED_AT, "zone": 1, "held": 1, "verdicts": 1}
 
 #: Distinct values are kept exactly up to this many, then estimated.
 EXACT_CAP = 32
@@ -87,10 +109,10 @@ TOP_DOMAINS = 8
 MAX_TEXT = 255
 
 
-def _check(data: bytes, version: int, what: str) -> None:
-    if version != RECORD_VERSION:
+def _check(data: bytes, version: int, what: str, newest: int = RECORD_VERSION) -> None:
+    if not 1 <= version <= newest:
         raise StoreFormatError(f"{what} record version {version} is unknown "
-                               f"(this shingles reads version {RECORD_VERSION})")
+                               f"(this shingles reads versions 1 to {newest})")
 
 
 def pack_str(text: str | None) -> bytes:
@@ -129,6 +151,43 @@ def unpack_message(data: bytes) -> tuple[int, int, str | None, str]:
     message_id, offset = unpack_str(data, INDEX.size)
     source, _ = unpack_str(data, offset)
     return mailing, hour, message_id or None, source
+
+
+def pack_zone(hour: int, messages: float, spam: float) -> bytes:
+    """Return a zone counters record."""
+    return ZONE.pack(RECORD_VERSION, hour, messages, spam)
+
+
+def unpack_zone(data: bytes) -> tuple[int, float, float]:
+    """Return (hour, messages, spam) of a zone record; raise StoreFormatError if unknown."""
+    version, hour, messages, spam = ZONE.unpack(data)
+    _check(data, version, "zone")
+    return hour, messages, spam
+
+
+def pack_held(hour: int, deadline: int, mailing: int, facts: dict[str, Any]) -> bytes:
+    """Return a held-message record."""
+    return HELD.pack(RECORD_VERSION, hour, deadline, mailing) + json.dumps(facts).encode()
+
+
+def unpack_held(data: bytes) -> tuple[int, int, int, dict[str, Any]]:
+    """Return (hour, deadline, mailing, facts) of a held record."""
+    version, hour, deadline, mailing = HELD.unpack_from(data)
+    _check(data, version, "held")
+    return hour, deadline, mailing, json.loads(data[HELD.size:])
+
+
+def pack_verdict(hour: int, record: dict[str, Any]) -> bytes:
+    """Return a verdict record."""
+    return VERDICT.pack(RECORD_VERSION, hour) + json.dumps(record).encode()
+
+
+def unpack_verdict(data: bytes) -> dict[str, Any]:
+    """Return the verdict record in data; raise StoreFormatError if the version is unknown."""
+    version, _ = VERDICT.unpack_from(data)
+    _check(data, version, "verdict")
+    record: dict[str, Any] = json.loads(data[VERDICT.size:])
+    return record
 
 
 def pack_member(hour: int) -> bytes:
@@ -281,6 +340,8 @@ class Stats:
         "dmarc",
         "domains",
         "first_seen",
+        "anon_nets",
+        "auth_nets",
         "ips",
         "last_seen",
         "merged",
@@ -312,6 +373,10 @@ class Stats:
         self.ips = DistinctCounter()
         self.nets = DistinctCounter()
         self.rcpts = DistinctCounter()
+        # Networks per sender identity: copies that authenticate for their domain,
+        # and the rest, so forged copies cannot spread a genuine mailing's count.
+        self.auth_nets = DistinctCounter()
+        self.anon_nets = DistinctCounter()
         self.domains: dict[str, int] = {}
         self.other_domains = 0
         self.subject = subject
@@ -319,7 +384,8 @@ class Stats:
 
     def count_message(self, *, seen: int, hour: int, ip: int | None, net: int | None,
                       domain: str | None, recipients: Iterable[int], spf: str | None,
-                      dkim: str | None, dmarc: str | None, bulk_signs: Iterable[str]) -> None:
+                      dkim: str | None, dmarc: str | None, bulk_signs: Iterable[str],
+                      authenticated: bool = False) -> None:
         """Count one message; ip, net and recipients are hashes, seen is unix seconds."""
         self.size += 1
         self.first_seen = seen if self.size == 1 else min(self.first_seen, seen)
@@ -329,6 +395,7 @@ class Stats:
             self.ips.add(ip)
         if net is not None:
             self.nets.add(net)
+            (self.auth_nets if authenticated else self.anon_nets).add(net)
         for rcpt in recipients:
             self.recipients += 1
             self.rcpts.add(rcpt)
@@ -361,6 +428,8 @@ class Stats:
         self.ips.merge(other.ips)
         self.nets.merge(other.nets)
         self.rcpts.merge(other.rcpts)
+        self.auth_nets.merge(other.auth_nets)
+        self.anon_nets.merge(other.anon_nets)
         counts = dict(self.domains)
         for domain, n in other.domains.items():
             counts[domain] = counts.get(domain, 0) + n
@@ -370,7 +439,7 @@ class Stats:
 
     def pack(self) -> bytes:
         """Return the record bytes."""
-        parts = [STATS_HEAD.pack(RECORD_VERSION, self.size, self.merged, self.first_seen,
+        parts = [STATS_HEAD.pack(STATS_VERSION, self.size, self.merged, self.first_seen,
                                  self.last_seen, self.touched, self.recipients,
                                  self.complaints, self.traps, *self.spf, *self.dkim,
                                  *self.dmarc, *self.bulk),
@@ -380,14 +449,14 @@ class Stats:
             parts.append(pack_str(domain))
             parts.append(_U32.pack(n))
         parts += [_U32.pack(self.other_domains), pack_str(self.subject),
-                  pack_str(self.message_id)]
+                  pack_str(self.message_id), self.auth_nets.pack(), self.anon_nets.pack()]
         return b"".join(parts)
 
     @classmethod
     def unpack(cls, data: bytes) -> Stats:
         """Return the statistics in data; raise StoreFormatError if the version is unknown."""
         head = STATS_HEAD.unpack_from(data)
-        _check(data, head[0], "statistics")
+        _check(data, head[0], "statistics", STATS_VERSION)
         stats = cls()
         (stats.size, stats.merged, stats.first_seen, stats.last_seen, stats.touched,
          stats.recipients, stats.complaints, stats.traps) = head[1:9]
@@ -410,4 +479,7 @@ class Stats:
         stats.subject, offset = unpack_str(data, offset + 4)
         message_id, offset = unpack_str(data, offset)
         stats.message_id = message_id or None
+        if head[0] >= 2:
+            stats.auth_nets, offset = DistinctCounter.unpack(data, offset)
+            stats.anon_nets, offset = DistinctCounter.unpack(data, offset)
         return stats

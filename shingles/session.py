@@ -40,7 +40,8 @@ from shingles.records import (
     unpack_message,
 )
 from shingles.scheme import NUM_PERM
-from shingles.store import IngestSummary, MailLike, keys_of, message_key, resembles
+from shingles.senders import authenticates
+from shingles.store import IngestSummary, MailLike, Mailing, keys_of, message_key, resembles
 
 if TYPE_CHECKING:
     from shingles.store import Store
@@ -62,7 +63,8 @@ _REP_BYTES = 8 * NUM_PERM
 _INDEX = struct.Struct("<BQI")  # records.pack_index, unpacked without its checks: hot
 _U32LE = struct.Struct("<I")
 #: Databases retention sweeps (records.HOUR_AT says where each keeps its hour).
-_SWEPT = ("mega", "band", "imatch", "parent", "messages", "members", "ips", "stats")
+_SWEPT = ("mega", "band", "imatch", "parent", "messages", "members", "ips", "stats", "zone",
+          "held", "verdicts")
 
 
 def _hash(text: str) -> int:
@@ -100,6 +102,7 @@ class _Item:
     dkim: str | None
     dmarc: str | None
     bulk_signs: tuple[str, ...]
+    authenticated: bool
     direct: tuple[tuple[str, bytes], ...]
     bands: tuple[bytes, ...]
     minhashes: bytes
@@ -121,6 +124,10 @@ class Session:
         self._txn: Any = None
         self._pending: list[_Item] = []
         self._bumps: list[tuple[int, int, int]] = []
+        self._records: list[tuple[str, bytes, bytes | None]] = []  # the engine's, to replay
+        #: (database, signature position, earlier mailing) of each key of the last
+        #: added message that found a mailing: what explanations show.
+        self.last_matches: tuple[tuple[str, int, int], ...] = ()
         self._done = IngestSummary()
         self._reset_batch()
 
@@ -176,6 +183,7 @@ class Session:
         self._rollback()
         self._pending.clear()
         self._bumps.clear()
+        self._records.clear()
 
     def add(self, mail: MailLike, fingerprint: Fingerprint) -> int | None:
         """Return the mailing id the message is filed in, or None if it has no signature.
@@ -188,12 +196,45 @@ class Session:
             StoreFullError: if the map cannot grow any more.
         """
         self._store._check_fingerprint(fingerprint)
+        self.last_matches = ()
         item = self._item(mail, fingerprint)
         result = self._run(lambda: self._apply(item))
         self._pending.append(item)
         if len(self._pending) >= self._settings.batch_size:
             self.commit()
         return result
+
+    def mailing(self, mailing: int) -> Mailing | None:
+        """Return a mailing as of this session's last add (uncommitted counts included)."""
+        root = self._run(lambda: self._root(mailing))
+        stats = self._stats_of(root) if root is not None else None
+        return Mailing.from_stats(root, stats) if root is not None and stats else None
+
+    @property
+    def now(self) -> datetime:
+        """Return the store clock (guarded message time) as the last add advanced it."""
+        return datetime.fromtimestamp(self._clock or time.time(), timezone.utc)
+
+    def get(self, name: str, key: bytes) -> bytes | None:
+        """Return a record of one of the engine's databases in the open batch, or None."""
+        return self._run(lambda: self._txn.get(key, db=self._dbs[name]))
+
+    def put(self, name: str, key: bytes, value: bytes) -> None:
+        """Write a record of the engine's databases (zone, held, verdicts) in the open batch."""
+        self._run(lambda: self._write_record(name, key, value))
+        self._records.append((name, key, value))  # after: a replay inside _run skips it
+        self._writes[name] += 1
+
+    def delete(self, name: str, key: bytes) -> None:
+        """Delete a record of the engine's databases in the open batch, if it is there."""
+        self._run(lambda: self._write_record(name, key, None))
+        self._records.append((name, key, None))
+
+    def _write_record(self, name: str, key: bytes, value: bytes | None) -> None:
+        if value is None:
+            self._txn.delete(key, db=self._dbs[name])
+        else:
+            self._txn.put(key, value, db=self._dbs[name])
 
     def bump(self, mailing: int, *, complaints: int = 0, traps: int = 0) -> None:
         """Add to a mailing's complaint and spam-trap counters; raise KeyError if unknown."""
@@ -204,12 +245,13 @@ class Session:
 
     def commit(self) -> None:
         """Write the open batch and make it durable; raise StoreFullError if the map is full."""
-        if self._txn is None and not self._pending and not self._bumps:
+        if self._txn is None and not self._pending and not self._bumps and not self._records:
             return
         self._run(self._finish)
         self._done = self._done + IngestSummary(**self._batch, batches=1)
         self._pending.clear()
         self._bumps.clear()
+        self._records.clear()
         self._reset_batch()
         self._grow_early()
 
@@ -231,6 +273,8 @@ class Session:
                     self._apply(item)
                 for bump in self._bumps:
                     self._apply_bump(*bump)
+                for record in self._records:
+                    self._write_record(*record)
 
     def _grow(self) -> None:
         size = self._env.info()["map_size"]
@@ -289,6 +333,8 @@ class Session:
             recipients=tuple(_hash(r.lower()) for r in mail.recipients),
             spf=mail.spf, dkim=mail.dkim, dmarc=mail.dmarc,
             bulk_signs=tuple(sorted(mail.bulk_signs)),
+            authenticated=authenticates(mail.spf, getattr(mail, "spf_domain", None), mail.dkim,
+                                        getattr(mail, "dkim_domains", ()), domain),
             direct=direct, bands=bands, minhashes=fp.minhash_bytes,
         )
 
@@ -374,6 +420,9 @@ class Session:
                 matched[root] = None
             else:
                 rejected.add(root)
+        self.last_matches = tuple(
+            (name, _position(name, key), old) for name, key, old, _ in found
+            if old in roots and roots[old] in matched)
         if matched:
             mailing = self._union(list(matched), hour) if len(matched) > 1 else next(iter(matched))
         else:
@@ -385,7 +434,8 @@ class Session:
         assert stats is not None
         stats.count_message(seen=seen, hour=hour, ip=item.ip_hash, net=item.net_hash,
                             domain=item.domain, recipients=item.recipients, spf=item.spf,
-                            dkim=item.dkim, dmarc=item.dmarc, bulk_signs=item.bulk_signs)
+                            dkim=item.dkim, dmarc=item.dmarc, bulk_signs=item.bulk_signs,
+                            authenticated=item.authenticated)
         self._dirty.add(mailing)
         value = pack_index(mailing, hour)
         writes = self._writes
@@ -489,6 +539,15 @@ class Session:
             if name == "stats":
                 txn.delete(key, db=self._dbs["reps"])
                 cluster.drop_children(txn, self._dbs["children"], ID.unpack(key)[0])
+
+
+def _position(name: str, key: bytes) -> int:
+    """Return which signature a key is: mega-shingle pair 0..14, I-Match lexicon, or band."""
+    if name == "mega":
+        return key[7] >> 4
+    if name == "imatch":
+        return key[7]
+    return key[0]
 
 
 def _meta_int(raw: bytes | None, default: int) -> int:

@@ -76,7 +76,8 @@ __all__ = [
 ]
 
 #: Version of the database layout as a whole; bump it when a database changes meaning.
-SCHEMA_VERSION = 1
+#: 2: the engine's databases (zone, held, verdicts) joined the mailing store's.
+SCHEMA_VERSION = 2
 
 Mode = Literal["paper", "recall"]
 
@@ -89,7 +90,9 @@ _INDEX = struct.Struct("<BQI")  # records.pack_index, unpacked without its check
 _U32LE = struct.Struct("<I")
 
 _DBS = ("meta", "mega", "band", "reps", "imatch", "stats", "parent", "children", "messages",
-        "members", "ips")
+        "members", "ips",
+        # The verdict engine's: suspicious-zone counters per IP, held messages, verdicts.
+        "zone", "held", "verdicts")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,6 +220,10 @@ class Mailing:
         distinct_recipients: Distinct recipient addresses (estimated past 32).
         subject, message_id: Of the representative (first) message.
         complaints, traps: Counters bumped through ``Store.bump``.
+        authenticated_networks: Distinct /24 networks of the copies that
+            authenticate for their sending domain (SPF pass or DKIM pass, aligned).
+        other_networks: Distinct /24 networks of the other copies. Verdicts judge
+            each identity's spread apart (see shingles.judge).
     """
 
     id: int
@@ -240,6 +247,8 @@ class Mailing:
     message_id: str | None
     complaints: int
     traps: int
+    authenticated_networks: int = 0
+    other_networks: int = 0
 
     @classmethod
     def from_stats(cls, mailing: int, stats: Stats) -> Mailing:
@@ -264,6 +273,8 @@ class Mailing:
             recipients=stats.recipients, distinct_recipients=stats.rcpts.count(),
             subject=stats.subject, message_id=stats.message_id,
             complaints=stats.complaints, traps=stats.traps,
+            authenticated_networks=stats.auth_nets.count(),
+            other_networks=stats.anon_nets.count(),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -584,6 +595,18 @@ class Store:
         with self._read() as txn:
             raw = txn.get(address.encode(), db=self._dbs["ips"])
         return IpCounters.unpack(raw) if raw else None
+
+    def record(self, name: str, key: bytes) -> bytes | None:
+        """Return a committed record of the engine's databases (zone, held, verdicts)."""
+        with self._read() as txn:
+            raw = txn.get(key, db=self._dbs[name])
+        return bytes(raw) if raw is not None else None
+
+    def records(self, name: str) -> Iterator[tuple[bytes, bytes]]:
+        """Yield the committed (key, value) records of one of the engine's databases."""
+        with self._read() as txn:
+            items = [(bytes(k), bytes(v)) for k, v in txn.cursor(db=self._dbs[name])]
+        yield from items
 
     def sizes(self) -> dict[str, int]:
         """Return the bytes each database occupies (pages x page size), and "file"."""

@@ -44,7 +44,11 @@ def test_version_1_records_still_load() -> None:
     assert stats.ips.exact == {7} and stats.nets.exact == {8} and stats.rcpts.exact == {9}
     assert stats.domains == {"ex.com": 1} and stats.subject == "Sale"
     assert stats.message_id == "<1@x>"
-    assert stats.pack() == LEGACY_STATS
+    assert stats.auth_nets.count() == stats.anon_nets.count() == 0  # not kept in version 1
+    # Written back as version 2: the version-1 layout, then the per-identity networks.
+    repacked = stats.pack()
+    assert repacked[0] == 2 and repacked[1:len(LEGACY_STATS)] == LEGACY_STATS[1:]
+    assert Stats.unpack(repacked).pack() == repacked
     assert unpack_index(LEGACY_INDEX) == (5, 472_222)
     assert unpack_message(LEGACY_MESSAGE) == (5, 472_222, "<1@x>", "box:3")
     assert IpCounters.unpack(LEGACY_IP) == IpCounters(3, 1, 2, 472_000, 472_222)
