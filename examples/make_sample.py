@@ -5,8 +5,9 @@ deterministic (fixed seed), so the committed file never drifts.
 
 It holds three kinds of mail, the kinds shingles must tell apart:
 - a legitimate newsletter: 4 copies from one sender network, personalised
-  greetings, list headers;
-- a spam run: 6 copies from 6 networks, with random "hash-buster" tokens,
+  greetings, list headers, SPF pass recorded by our MX (mx.shingles.test, the
+  authserv-id that examples/shingles.toml trusts);
+- a spam run: 25 copies from 25 networks, with random "hash-buster" tokens,
   Cyrillic look-alike letters and changed order numbers;
 - personal mail: 4 unrelated notes, two of them very short.
 """
@@ -96,15 +97,18 @@ def main() -> None:
                            NEWSLETTER.format(name=name), START + timedelta(minutes=i),
                            "192.0.2.10", n,
                            {"List-Id": "<news.garden.example>",
-                            "List-Unsubscribe": "<mailto:leave@garden.example>"}))
-    for i in range(6):
+                            "List-Unsubscribe": "<mailto:leave@garden.example>",
+                            "Authentication-Results": "mx.shingles.test; spf=pass "
+                                                      "smtp.mailfrom=news@garden.example"}))
+    for i in range(25):
         n += 1
         token = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
         body = SPAM.format(o=rnd.choice(["o", "\u043e"]), a=rnd.choice(["a", "\u0430"]),
                            order=rnd.randint(100000, 999999), token=token)
         out.append(message(f"sales{rnd.randint(1, 999)}@pharma{i}.example",
                            f"Your order {rnd.randint(1000, 9999)} is waiting", body,
-                           START + timedelta(hours=1, minutes=7 * i), f"198.51.100.{20 + 31 * i}", n))
+                           START + timedelta(hours=1, minutes=2 * i), f"198.51.{100 + i}.{20 + i}",
+                           n))
     for i, (sender, subject, body) in enumerate(PERSONAL):
         n += 1
         out.append(message(sender, subject, body, START + timedelta(hours=2, minutes=i),

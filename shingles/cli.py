@@ -7,16 +7,17 @@ on stdout, the rest went on); 2 bad usage or an unusable option file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from shingles import _backend
 from shingles.config import Config, load_config
-from shingles.engine import ingest
+from shingles.engine import Engine, Verdict, ingest
 from shingles.errors import ShinglesError
 from shingles.fingerprint import fingerprint
 from shingles.headers import decode_bytes
@@ -189,6 +190,60 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_INPUT_ERRORS if report.errors else EXIT_OK
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    lexicon = Lexicon.load(args.lexicon) if args.lexicon else None
+    scheme = _scheme(args)
+    tally: dict[str, int] = {}
+    errors = 0
+    with Store(args.store, scheme=scheme, lexicon=lexicon,
+               settings=_store_settings(args)) as store:
+        engine = Engine(store, config, scheme=scheme, lexicon=lexicon, backend=args.backend)
+        progress = _progress()
+        with progress if progress is not None else contextlib.nullcontext():
+            task = progress.add_task("scan", total=None) if progress is not None else None
+            for result in engine.scan(read(args.paths, config)):
+                if isinstance(result, Verdict):
+                    tally[result.verdict] = tally.get(result.verdict, 0) + 1
+                else:
+                    errors += 1
+                _emit(result.to_json(), sys.stdout)
+                if progress is not None:
+                    progress.advance(task)
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(tally.items()))
+    print(f"shingles: {sum(tally.values())} messages judged ({counts or 'none'}), "
+          f"{errors} unreadable", file=sys.stderr)
+    return EXIT_INPUT_ERRORS if errors else EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    with Store(args.store, readonly=True) as store:
+        try:
+            explained = Engine(store, scheme=_stored_scheme(store)).explain(args.message_id)
+        except KeyError as exc:
+            return die(str(exc.args[0]))
+    print(json.dumps(explained, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def cmd_rescan(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    now = datetime.fromisoformat(args.now) if args.now else None
+    if now is not None and now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    with Store(args.store) as store:
+        changed = Engine(store, config, scheme=_stored_scheme(store)).rescan(now)
+    for verdict in changed:
+        _emit(verdict.to_json(), sys.stdout)
+    print(f"shingles: {len(changed)} held messages judged again", file=sys.stderr)
+    return EXIT_OK
+
+
+def _stored_scheme(store: Store) -> Scheme:
+    """Return the Scheme a store was made with (its id names every parameter)."""
+    return Scheme.from_id(store.scheme_id)
+
+
 _MAILING_COLUMNS = ("id", "size", "ips", "/24s", "domains", "spf+", "spf-", "bulk",
                     "first seen", "last seen", "subject")
 
@@ -224,13 +279,13 @@ def cmd_mailings(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_store_verbs(verbs: Any) -> None:
-    defaults = StoreSettings()
-    p = verbs.add_parser("ingest", help="file messages into a mailing store")
+def _add_store_options(p: argparse.ArgumentParser, defaults: StoreSettings) -> None:
+    """Options of the verbs that file messages into a store (ingest, scan)."""
     p.add_argument("paths", nargs="+", metavar="PATH|-",
                    help="mbox (also .gz/.bz2/.xz), maildir, .eml or a folder of them; - is stdin")
     p.add_argument("--store", required=True, metavar="DIR", help="the store (created if missing)")
-    p.add_argument("--config", metavar="FILE", help="TOML configuration (trusted zone, limits)")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML configuration (trusted zone, thresholds, SPF, limits)")
     p.add_argument("--lexicon", metavar="FILE", help="lexicon for I-Match signatures")
     p.add_argument("--mode", choices=("paper", "recall"), default=None,
                    help="matching rule of a new store: 'paper' (2 of 6 super-shingles, "
@@ -243,9 +298,32 @@ def _add_store_verbs(verbs: Any) -> None:
     p.add_argument("--batch", type=int, default=None, metavar="N",
                    help=f"messages per transaction: a crash loses at most one batch "
                         f"(default {defaults.batch_size})")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--backend", choices=("auto", "cython", "python"), default="auto")
     _add_scheme_options(p)
+
+
+def _add_verdict_verbs(verbs: Any) -> None:
+    p = verbs.add_parser("scan", help="judge each message: one JSON verdict per line")
+    _add_store_options(p, StoreSettings())
+    p.set_defaults(run=cmd_scan)
+
+    p = verbs.add_parser("explain", help="why a scanned message got its verdict (JSON)")
+    p.add_argument("message_id", metavar="MESSAGE-ID")
+    p.add_argument("--store", required=True, metavar="DIR")
+    p.set_defaults(run=cmd_explain)
+
+    p = verbs.add_parser("rescan", help="judge held messages again; print the changed verdicts")
+    p.add_argument("--store", required=True, metavar="DIR")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (thresholds)")
+    p.add_argument("--now", metavar="TIME", help="ISO 8601 time to judge at (default: now)")
+    p.set_defaults(run=cmd_rescan)
+
+
+def _add_store_verbs(verbs: Any) -> None:
+    defaults = StoreSettings()
+    p = verbs.add_parser("ingest", help="file messages into a mailing store")
+    _add_store_options(p, defaults)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(run=cmd_ingest)
 
     p = verbs.add_parser("mailings", help="list the mailings of a store, largest first")
@@ -296,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(run=cmd_lexicon_info)
     _add_store_verbs(verbs)
+    _add_verdict_verbs(verbs)
     return parser
 
 

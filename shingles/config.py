@@ -10,6 +10,15 @@
     [limits]
     max_message_bytes = 134217728
 
+    [judge]                       # verdict thresholds: see shingles.judge.JudgeSettings
+    spam_min_networks = 20
+    legit_max_networks = 3
+
+    [spf]                         # live SPF when no trusted header gives a result
+    live = false
+    nameservers = ["127.0.0.1"]
+    timeout = 3.0
+
 Later stages add their own sections (thresholds and the like) beside these.
 Settings are changed with ``dataclasses.replace``, never in place.
 """
@@ -20,9 +29,11 @@ import dataclasses
 import ipaddress
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from shingles.errors import ConfigError
+from shingles.judge import JudgeSettings
+from shingles.spf import SpfSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -114,15 +125,19 @@ class Config:
 
     senders: SendersConfig = SendersConfig()
     limits: Limits = Limits()
+    judge: JudgeSettings = JudgeSettings()
+    spf: SpfSettings = SpfSettings()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
         """Return the config a TOML-shaped mapping describes; raise ConfigError if it is invalid."""
-        unknown = set(data) - {"senders", "limits"}
+        unknown = set(data) - {"senders", "limits", "judge", "spf"}
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
         return cls(senders=_senders(data.get("senders", {})),
-                   limits=_limits(data.get("limits", {})))
+                   limits=_limits(data.get("limits", {})),
+                   judge=_plain("judge", JudgeSettings, data.get("judge", {})),
+                   spf=_plain("spf", SpfSettings, data.get("spf", {})))
 
 
 def _strings(section: str, key: str, value: Any) -> tuple[str, ...]:
@@ -168,6 +183,29 @@ def _limits(data: Mapping[str, Any]) -> Limits:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"[limits] {key} must be a positive integer")
     return Limits(**data)
+
+
+_T = TypeVar("_T")
+
+
+def _plain(section: str, kind: type[_T], data: Mapping[str, Any]) -> _T:
+    """Return a settings dataclass from a section of plain values typed like its defaults."""
+    defaults = kind()
+    _check_keys(section, data, {f.name for f in dataclasses.fields(kind)})  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        default = getattr(defaults, key)
+        if isinstance(default, tuple):
+            value = _strings(section, key, value)
+        elif isinstance(default, bool) != isinstance(value, bool) or not isinstance(
+                value, (int, float) if isinstance(default, float) else type(default)):
+            raise ConfigError(f"[{section}] {key} must be of type {type(default).__name__}, "
+                              f"not {value!r}")
+        values[key] = value
+    try:
+        return kind(**values)
+    except ValueError as exc:
+        raise ConfigError(f"[{section}] {exc}") from None
 
 
 def load_config(path: str | None) -> Config:

@@ -8,17 +8,33 @@ stdin and a caller's own source.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
-from collections.abc import Callable, Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from typing import Any, Protocol
 
 from shingles._backend import BackendName
+from shingles.config import DEFAULT_CONFIG, Config
+from shingles.errors import SchemeMismatchError
 from shingles.fingerprint import fingerprint
+from shingles.judge import MailingFacts, Reason, SourceFacts, VerdictName, decayed, judge
 from shingles.lexicon import Lexicon
+from shingles.records import (
+    pack_held,
+    pack_verdict,
+    pack_zone,
+    unpack_held,
+    unpack_verdict,
+    unpack_zone,
+)
 from shingles.scheme import DEFAULT_SCHEME, Scheme
-from shingles.store import IngestSummary, MailLike, Store
+from shingles.senders import authenticates
+from shingles.session import Session
+from shingles.spf import check_spf
+from shingles.store import IngestSummary, MailLike, Mailing, Store, message_key
 
-__all__ = ["ErrorRecord", "IngestReport", "ingest"]
+__all__ = ["Engine", "ErrorRecord", "IngestReport", "Verdict", "ingest"]
 
 
 class ErrorRecord(Protocol):
@@ -29,6 +45,8 @@ class ErrorRecord(Protocol):
 
     @property
     def error(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,3 +99,233 @@ def ingest(store: Store, records: Iterable[MailLike | ErrorRecord], *,
             if on_message is not None:
                 on_message()
     return IngestReport(session.summary, errors, time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------- verdicts
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """The judgement on one message, with everything that decided it.
+
+    Attributes:
+        source: Where the message was read.
+        message_id: Its Message-ID.
+        verdict: personal, bulk-legit, bulk-spam, suspicious-source, hold or allowlisted.
+        score: 0 (surely wanted) to 1 (surely spam).
+        reasons: The rules that counted, with their figures and thresholds.
+        mailing: The mailing id, or None when the message has no signature.
+        mailing_size: Copies in the mailing, this one included.
+        source_ip: The IP that handed the message to our first trusted hop.
+        spf: The SPF result used, and spf_origin where it came from: "header"
+            (a trusted Authentication-Results or Received-SPF), "live" (checked
+            now), or "none".
+        hold_until: For "hold": when to rescan at the latest.
+        previous: For rescans: the verdict this one replaces.
+    """
+
+    source: str
+    message_id: str | None
+    verdict: VerdictName
+    score: float
+    reasons: tuple[Reason, ...]
+    mailing: int | None
+    mailing_size: int
+    source_ip: str | None
+    spf: str | None
+    spf_origin: str
+    hold_until: datetime | None = None
+    previous: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the verdict as JSON-ready data (times in ISO 8601)."""
+        out = dataclasses.asdict(self)
+        out["reasons"] = [reason.to_json() for reason in self.reasons]
+        out["hold_until"] = self.hold_until.isoformat() if self.hold_until else None
+        return out
+
+
+def _verdict_key(message_id: str | None, key: bytes) -> bytes:
+    """Return the verdicts-database key: the Message-ID when there is one (explain asks by it)."""
+    return b"id:" + message_id.strip().lower().encode() if message_id else b"key:" + key
+
+
+class Engine:
+    """Judge messages as they are filed: parse -> fingerprint -> store -> verdict.
+
+    Args:
+        store: The store mailings accumulate in (opened for writing to scan).
+        config: Trusted zone, thresholds, live SPF; ``shingles.config.load_config``.
+        lexicon: I-Match lexicon, or None.
+    """
+
+    def __init__(self, store: Store, config: Config = DEFAULT_CONFIG, *,
+                 scheme: Scheme | None = None, lexicon: Lexicon | None = None,
+                 backend: BackendName = "auto") -> None:
+        self.store = store
+        self.config = config
+        self.lexicon = lexicon
+        self.backend = backend
+        self.scheme = _scheme_of(store, scheme)
+
+    def scan(self, records: Iterable[MailLike | ErrorRecord]) -> Iterator[Verdict | ErrorRecord]:
+        """Yield a Verdict per message (error records pass through), in one store session.
+
+        Batches commit as the store's settings say, and at the end; a verdict is
+        yielded before its batch commits, so stop reading and the open batch is lost
+        (its messages are judged again when the stream is scanned again).
+        """
+        with self.store.session() as session:
+            for record in records:
+                if hasattr(record, "error"):
+                    yield record  # type: ignore[misc]
+                else:
+                    yield self._scan_one(session, record)
+
+    def scan_one(self, mail: MailLike) -> Verdict:
+        """Return the verdict on one message, committed to the store at once."""
+        return next(iter(self.scan([mail])))  # type: ignore[return-value]
+
+    def _scan_one(self, session: Session, mail: MailLike) -> Verdict:
+        spf, spf_domain, origin = mail.spf, getattr(mail, "spf_domain", None), "header"
+        if spf is None:
+            origin = "none"
+            if self.config.spf.live:
+                check = check_spf(mail.source_ip, mail.envelope_sender,
+                                  getattr(mail, "helo", None), self.config.spf)
+                spf, spf_domain, origin = check.result, check.domain, "live"
+                if dataclasses.is_dataclass(mail):
+                    mail = dataclasses.replace(mail, spf=spf, spf_domain=spf_domain)
+        fp = fingerprint(mail.text, self.scheme, self.lexicon, backend=self.backend)
+        mailing = session.add(mail, fp)
+        view = session.mailing(mailing) if mailing is not None else None
+        authenticated = authenticates(spf, spf_domain, mail.dkim,
+                                      getattr(mail, "dkim_domains", ()), mail.from_domain)
+        facts = _facts(view, authenticated, mail.bulk_signs) if view else None
+        now = session.now
+        zone_key = mail.source_ip.encode() if mail.source_ip else None
+        source = self._zone(session, zone_key, now) if zone_key else None
+        judgement = judge(facts, source, now, self.config.judge)
+        if zone_key is not None:
+            self._count_zone(session, zone_key, source, now, judgement.verdict == "bulk-spam")
+        key = message_key(mail)
+        verdict = Verdict(
+            source=mail.source, message_id=mail.message_id, verdict=judgement.verdict,
+            score=judgement.score, reasons=judgement.reasons, mailing=view.id if view else None,
+            mailing_size=view.size if view else 1, source_ip=mail.source_ip, spf=spf,
+            spf_origin=origin, hold_until=judgement.hold_until)
+        hour = int(now.timestamp()) // 3600
+        if judgement.hold_until is not None and view is not None:
+            held = {"source": mail.source, "message_id": mail.message_id,
+                    "ip": mail.source_ip, "spf": spf, "spf_origin": origin,
+                    "authenticated": authenticated, "honest_signs": sorted(mail.bulk_signs)}
+            session.put("held", key, pack_held(hour, int(judgement.hold_until.timestamp()),
+                                               view.id, held))
+        record = {**verdict.to_json(),
+                  "matched": [list(match) for match in session.last_matches]}
+        session.put("verdicts", _verdict_key(mail.message_id, key), pack_verdict(hour, record))
+        return verdict
+
+    def _zone(self, session: Session, key: bytes, now: datetime) -> SourceFacts | None:
+        raw = session.get("zone", key)
+        if raw is None:
+            return None
+        hour, messages, spam = unpack_zone(bytes(raw))
+        age = now - datetime.fromtimestamp(hour * 3600, timezone.utc)
+        half_life = self.config.judge.suspicious_half_life_days
+        return SourceFacts(key.decode(), decayed(messages, age, half_life),
+                           decayed(spam, age, half_life))
+
+    def _count_zone(self, session: Session, key: bytes, source: SourceFacts | None,
+                    now: datetime, spam: bool) -> None:
+        messages = (source.messages if source else 0.0) + 1
+        spam_messages = (source.spam_messages if source else 0.0) + (1 if spam else 0)
+        session.put("zone", key, pack_zone(int(now.timestamp()) // 3600, messages,
+                                           spam_messages))
+
+    def rescan(self, now: datetime | None = None) -> list[Verdict]:
+        """Judge held messages again; return the verdicts that changed (``previous`` set).
+
+        A held message is judged again when its deadline has passed or its mailing
+        has grown since; past the deadline it gets a final verdict (never "hold").
+        """
+        changed = []
+        with self.store.session() as session:
+            when = now or datetime.now(timezone.utc)
+            for key, value in self.store.records("held"):
+                _, deadline, mailing, held = unpack_held(value)
+                view = session.mailing(mailing)
+                due = when.timestamp() >= deadline
+                facts = (_facts(view, held["authenticated"], held["honest_signs"])
+                         if view else None)
+                source = self._zone(session, held["ip"].encode(), when) if held["ip"] else None
+                judgement = judge(facts, source, when, self.config.judge, allow_hold=not due)
+                if judgement.verdict == "hold":
+                    continue
+                session.delete("held", key)
+                verdict = Verdict(
+                    source=held["source"], message_id=held["message_id"],
+                    verdict=judgement.verdict, score=judgement.score,
+                    reasons=judgement.reasons, mailing=view.id if view else None,
+                    mailing_size=view.size if view else 1, source_ip=held["ip"],
+                    spf=held["spf"], spf_origin=held["spf_origin"], previous="hold")
+                hour = int(when.timestamp()) // 3600
+                session.put("verdicts", _verdict_key(held["message_id"], key),
+                            pack_verdict(hour, {**verdict.to_json(), "matched": []}))
+                changed.append(verdict)
+        return changed
+
+    def explain(self, message_id: str) -> dict[str, Any]:
+        """Return why a message got its verdict: the verdict and its reasons, the keys
+        that matched earlier mailings, the mailing's statistics and its first messages.
+
+        Raises:
+            KeyError: if no scanned message has that Message-ID.
+        """
+        raw = self.store.record("verdicts", _verdict_key(message_id, b""))
+        if raw is None:
+            raise KeyError(f"no scanned message has Message-ID {message_id}")
+        record = unpack_verdict(raw)
+        matched = record.pop("matched", [])
+        out: dict[str, Any] = {"verdict": record}
+        if record.get("mailing") is not None:
+            mailing = self.store.mailing(record["mailing"])
+            out["mailing"] = mailing.to_json()
+            out["messages"] = [dataclasses.asdict(ref) for ref in
+                               itertools.islice(self.store.messages(mailing.id), 20)]
+        out["matched"] = [{"signature": _signature_name(name, position), "mailing": mailing_id}
+                          for name, position, mailing_id in matched]
+        return out
+
+
+def _signature_name(name: str, position: int) -> str:
+    if name == "mega":
+        i, j = _PAIRS[position]
+        return f"mega-shingle {position} (super-shingles {i} and {j})"
+    if name == "imatch":
+        return "I-Match main lexicon" if position == 0 else f"I-Match sub-lexicon {position}"
+    return f"LSH band {position}"
+
+
+_PAIRS = [(i, j) for i in range(6) for j in range(i + 1, 6)]
+
+
+def _facts(view: Mailing, authenticated: bool, signs: Iterable[str]) -> MailingFacts:
+    spf = dict(view.spf)
+    failed = spf.get("fail", 0) + spf.get("softfail", 0)
+    return MailingFacts(
+        size=view.size,
+        networks=view.authenticated_networks if authenticated else view.other_networks,
+        authenticated=authenticated, honest_signs=tuple(sorted(signs)),
+        spf_fail_share=failed / view.size if view.size else 0.0,
+        complaints=view.complaints, traps=view.traps,
+        first_seen=view.first_seen, last_seen=view.last_seen)
+
+
+def _scheme_of(store: Store, scheme: Scheme | None) -> Scheme:
+    """Return the scheme to fingerprint with: the given one, or the one the store records."""
+    chosen = scheme or Scheme.from_id(store.scheme_id)
+    if chosen.id != store.scheme_id:
+        raise SchemeMismatchError(f"the store was made with {store.scheme_id!r}, not "
+                                  f"{chosen.id!r}: pass the store's Scheme to Engine")
+    return chosen

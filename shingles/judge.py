@@ -7,14 +7,19 @@ is tested with plain values and a controlled clock.
 
 The rules, in the order they are tried:
 1. Young mailing (fewer than ``bulk_min_size`` copies): ``personal``, unless the
-   source IP is in the suspicious zone (``suspicious-source``), or the mailing
-   already came from several networks or grows fast (``hold``, to be rescanned).
+   source IP is in the suspicious zone (``suspicious-source``), or unauthenticated
+   copies already came from several networks or arrive fast (``hold``, to be
+   rescanned once more is known; authenticated senders are accountable and never
+   held).
 2. Mailing from too many networks of its identity (``spam_min_networks``), or
    with complaints / spam-trap hits: ``bulk-spam``; failed SPF adds to the score.
 3. Mailing from one or a few networks (``legit_max_networks``) with honest signs
    (authenticated sender, list headers): ``bulk-legit``.
-4. Anything between: ``bulk-spam`` when the score reaches 0.5, else
-   ``bulk-legit``; a source in the suspicious zone makes it ``suspicious-source``.
+4. A source in the suspicious zone: ``suspicious-source``.
+5. Score 0.5 or more (the spread past ``legit_max_networks``, failed SPF): ``bulk-spam``.
+6. An unauthenticated mailing without honest signs spreading over several
+   networks, not yet far enough to be spam: ``hold`` until the deadline.
+7. Anything else (e.g. notices from one network without list headers): ``bulk-legit``.
 
 "Networks of its identity": copies that authenticate for the sending domain
 (SPF pass or an aligned DKIM pass) are counted apart from the rest, so forged
@@ -157,8 +162,11 @@ def _suspicious(source: SourceFacts | None, s: JudgeSettings) -> Reason | None:
 
 
 def judge(mailing: MailingFacts | None, source: SourceFacts | None, now: datetime,
-          settings: JudgeSettings = JudgeSettings()) -> Judgement:
-    """Return the verdict on one message; see the module docstring for the rules."""
+          settings: JudgeSettings = JudgeSettings(), *, allow_hold: bool = True) -> Judgement:
+    """Return the verdict on one message; see the module docstring for the rules.
+
+    allow_hold=False gives the final verdict of a held message whose deadline passed.
+    """
     s = settings
     suspicious = _suspicious(source, s)
     if mailing is None or mailing.size < s.bulk_min_size:
@@ -167,7 +175,8 @@ def judge(mailing: MailingFacts | None, source: SourceFacts | None, now: datetim
                           f"{size} cop{'y' if size == 1 else 'ies'}: not (yet) a mailing")]
         if suspicious:
             return Judgement("suspicious-source", 0.6, (suspicious, *reasons))
-        if mailing is not None and mailing.size >= 2:
+        if allow_hold and mailing is not None and mailing.size >= 2 \
+                and not mailing.authenticated:
             hold = _hold_reason(mailing, s)
             if hold is not None:
                 return Judgement("hold", 0.5, (hold, *reasons),
@@ -200,8 +209,14 @@ def judge(mailing: MailingFacts | None, source: SourceFacts | None, now: datetim
         return Judgement("bulk-legit", round(score, 4), tuple(reasons))
     if suspicious:
         return Judgement("suspicious-source", max(score, 0.6), (suspicious, *reasons))
-    verdict: VerdictName = "bulk-spam" if score >= 0.5 else "bulk-legit"
-    return Judgement(verdict, round(score, 4), tuple(reasons))
+    if score >= 0.5:
+        return Judgement("bulk-spam", round(score, 4), tuple(reasons))
+    if allow_hold and not honest and mailing.networks >= s.hold_min_networks:
+        reasons.append(Reason("spreading", mailing.networks, s.hold_min_networks,
+                              "no honest bulk signs and spreading: held for more evidence"))
+        return Judgement("hold", max(round(score, 4), 0.3), tuple(reasons),
+                         hold_until=now + timedelta(minutes=s.hold_minutes))
+    return Judgement("bulk-legit", round(score, 4), tuple(reasons))
 
 
 def _hold_reason(mailing: MailingFacts, s: JudgeSettings) -> Reason | None:

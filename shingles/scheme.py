@@ -11,6 +11,7 @@ import functools
 from typing import Literal
 
 from shingles._unicode_tables import UNICODE_VERSION
+from shingles.errors import SchemeMismatchError
 
 __all__ = [
     "Scheme",
@@ -87,6 +88,24 @@ class Scheme:
             f"shingles/{SCHEME_VERSION} w={self.window} perm={NUM_PERM} "
             f"bands={BANDS}x{ROWS} min={self.min_shingles} {self.token_id}"
         )
+
+    @classmethod
+    def from_id(cls, scheme_id: str) -> Scheme:
+        """Return the Scheme whose ``id`` is scheme_id; raise SchemeMismatchError if none is.
+
+        Stores record the id; this gives tools the scheme to fingerprint with.
+        """
+        fields = dict(part.split("=", 1) for part in scheme_id.split() if "=" in part)
+        try:
+            scheme = cls(window=int(fields["w"]), min_shingles=int(fields["min"]),
+                         digits=fields["digits"],  # type: ignore[arg-type]
+                         seed=int(fields["seed"], 16))
+        except (KeyError, ValueError) as exc:
+            raise SchemeMismatchError(f"not a scheme id of this shingles: {scheme_id!r}") from exc
+        if scheme.id != scheme_id:
+            raise SchemeMismatchError(f"scheme {scheme_id!r} is not this shingles' "
+                                      f"(it would be {scheme.id!r})")
+        return scheme
 
     @functools.cached_property
     def token_id(self) -> str:

@@ -40,9 +40,11 @@ def test_identical_mail_from_many_networks_is_spam_with_its_figures() -> None:
 
 def test_failed_spf_and_complaints_push_towards_spam() -> None:
     middle = facts(networks=10, authenticated=False, honest_signs=())
-    assert judge(middle, None, NOW).verdict == "bulk-legit"
-    assert judge(facts(networks=10, authenticated=False, honest_signs=(), spf_fail_share=1.0),
-                 None, NOW).score > judge(middle, None, NOW).score
+    assert judge(middle, None, NOW).verdict == "hold"  # spreading, not yet spam
+    failing = facts(networks=10, authenticated=False, honest_signs=(), spf_fail_share=1.0)
+    assert judge(failing, None, NOW).score > judge(middle, None, NOW).score
+    assert judge(facts(networks=14, authenticated=False, honest_signs=()), None,
+                 NOW).verdict == "bulk-spam"
     complained = judge(facts(complaints=5, size=100), None, NOW)
     assert complained.verdict == "bulk-spam"
     assert any(r.rule == "complaints" for r in complained.reasons)
@@ -50,14 +52,28 @@ def test_failed_spf_and_complaints_push_towards_spam() -> None:
 
 
 def test_young_mailing_from_several_networks_is_held_until_a_deadline() -> None:
-    verdict = judge(facts(size=2, networks=2), None, NOW)
+    verdict = judge(facts(size=2, networks=2, authenticated=False), None, NOW)
     assert verdict.verdict == "hold"
     assert verdict.hold_until == NOW + timedelta(minutes=SETTINGS.hold_minutes)
+    # Past the deadline (rescan) a held message gets a final verdict.
+    final = judge(facts(size=2, networks=2, authenticated=False), None, NOW, allow_hold=False)
+    assert final.verdict == "personal"
+
+
+def test_authenticated_senders_are_not_held() -> None:
+    assert judge(facts(size=2, networks=2), None, NOW).verdict == "personal"
+
+
+def test_few_networks_without_honest_signs_is_low_scored_bulk() -> None:
+    notices = judge(facts(networks=1, authenticated=False, honest_signs=()), None, NOW)
+    assert notices.verdict == "bulk-legit" and notices.score == 0.0
 
 
 def test_young_mailing_growing_fast_is_held_but_a_slow_pair_is_personal() -> None:
-    fast = facts(size=2, first_seen=NOW - timedelta(seconds=30), last_seen=NOW)
-    slow = facts(size=2, first_seen=NOW - timedelta(days=2), last_seen=NOW)
+    fast = facts(size=2, first_seen=NOW - timedelta(seconds=30), last_seen=NOW,
+                 authenticated=False)
+    slow = facts(size=2, first_seen=NOW - timedelta(days=2), last_seen=NOW,
+                 authenticated=False)
     assert judge(fast, None, NOW).verdict == "hold"
     assert judge(slow, None, NOW).verdict == "personal"
 
