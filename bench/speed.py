@@ -127,6 +127,18 @@ def _measure(name: str, mbox: str, work: str) -> dict[str, Any]:
             "index_bytes": size, "index_bytes_per_message": size / n}
 
 
+def _result(name: str, child: Any, queue: Any) -> dict[str, Any]:
+    """Return what the child put on queue, or an error row if it died without a word."""
+    import queue as queues
+
+    while True:
+        try:
+            return queue.get(timeout=2)
+        except queues.Empty:
+            if not child.is_alive():
+                return {"engine": name, "error": f"the process died (exit code {child.exitcode})"}
+
+
 def end_to_end(bases: list[Base], messages: int, seed: int, progress: Any = None
                ) -> list[dict[str, Any]]:
     """Return one row per engine (PEERS) over the first `messages` of a labelled stream."""
@@ -147,7 +159,7 @@ def end_to_end(bases: list[Base], messages: int, seed: int, progress: Any = None
             work = os.path.join(disk, f"store{number}")
             child = context.Process(target=_child, args=(name, mbox, work, queue))
             child.start()
-            rows.append(queue.get())
+            rows.append(_result(name, child, queue))
             child.join()
             if progress:
                 progress.advance(task)
