@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, settings
 
 import shingles
 from shingles._backend import BackendName
+from shingles.spf import SpfSettings
 
 settings.register_profile("dev", max_examples=100, deadline=None)
 # CI: two cores, the whole suite under ten minutes, so fewer but still random examples.
@@ -53,3 +54,33 @@ def corpus_dir() -> pathlib.Path | None:
         if (path / "ham.mbox.gz").exists():
             return path
     return None
+
+
+# Test zones with SPF records, served on 127.0.0.1 by the `dns` fixture.
+DNS_ZONE = """
+legit.example.      300 IN TXT "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all"
+soft.example.       300 IN TXT "v=spf1 ip4:192.0.2.10 ~all"
+neutral.example.    300 IN TXT "v=spf1 ?all"
+include.example.    300 IN TXT "v=spf1 include:legit.example -all"
+mx.example.         300 IN TXT "v=spf1 mx -all"
+mx.example.         300 IN MX  10 mail.mx.example.
+mail.mx.example.    300 IN A   198.51.100.7
+broken.example.     300 IN TXT "v=spf1 ip4:192.0.2.0/24 frobnicate -all"
+helo.example.       300 IN TXT "v=spf1 a -all"
+helo.example.       300 IN A   203.0.113.9
+nospf.example.      300 IN A   203.0.113.1
+"""
+
+
+@pytest.fixture(scope="session")
+def dns() -> Iterator[SpfSettings]:
+    """A real DNS server (dnslib's) on an ephemeral UDP port of 127.0.0.1, serving DNS_ZONE."""
+    server_module = pytest.importorskip("dnslib.server")
+    zones = pytest.importorskip("dnslib.zoneresolver")
+    server = server_module.DNSServer(zones.ZoneResolver(DNS_ZONE), address="127.0.0.1", port=0)
+    server.start_thread()
+    try:
+        port = server.server.server_address[1]
+        yield SpfSettings(live=True, nameservers=("127.0.0.1",), port=port, timeout=2.0)
+    finally:
+        server.stop()

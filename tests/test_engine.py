@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import random
 from collections import Counter
@@ -15,6 +16,7 @@ from shingles.engine import Engine, Verdict
 from shingles.mail import Mail
 from shingles.parse import parse
 from shingles.records import ZONE
+from shingles.spf import SpfSettings
 from shingles.store import Store, StoreSettings
 
 CONFIG = Config(senders=SendersConfig(authserv_ids=("mx.shingles.test",)))
@@ -144,3 +146,18 @@ def test_zone_counters_stay_fixed_size_however_much_one_ip_sends(
     list(eng.scan(stream))
     record = eng.store.record("zone", b"198.51.100.99")
     assert record is not None and len(record) == ZONE.size
+
+
+def test_live_spf_from_the_local_dns_server_makes_a_newsletter_legit(
+        tmp_path: pathlib.Path, dns: SpfSettings) -> None:
+    config = dataclasses.replace(CONFIG, spf=dns)
+    eng = Engine(Store(tmp_path / "store"), config)
+    # No Authentication-Results: the engine asks DNS. legit.example allows 192.0.2.0/24.
+    copies = [message(i, "192.0.2.10", f"Hi {i},\n{NEWSLETTER}", sender="news@legit.example",
+                      lists=True, minutes=i) for i in range(5)]
+    verdicts = [v for v in eng.scan(copies) if isinstance(v, Verdict)]
+    assert all(v.spf == "pass" and v.spf_origin == "live" for v in verdicts)
+    assert [v.verdict for v in verdicts][2:] == ["bulk-legit"] * 3
+    assert "authenticated" in verdicts[-1].reasons[-1].says
+    forged = message(99, "203.0.113.50", f"Hi x,\n{NEWSLETTER}", sender="news@legit.example")
+    assert next(iter(eng.scan([forged]))).spf == "fail"  # type: ignore[union-attr]

@@ -3,42 +3,15 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 
 from shingles.spf import SpfSettings, check_spf
 
-dnslib_server = pytest.importorskip("dnslib.server")
-zoneresolver = pytest.importorskip("dnslib.zoneresolver")
+pytest.importorskip("dnslib.server")
 pytest.importorskip("spf")
 
-ZONE = """
-legit.example.      300 IN TXT "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all"
-soft.example.       300 IN TXT "v=spf1 ip4:192.0.2.10 ~all"
-neutral.example.    300 IN TXT "v=spf1 ?all"
-include.example.    300 IN TXT "v=spf1 include:legit.example -all"
-mx.example.         300 IN TXT "v=spf1 mx -all"
-mx.example.         300 IN MX  10 mail.mx.example.
-mail.mx.example.    300 IN A   198.51.100.7
-broken.example.     300 IN TXT "v=spf1 ip4:192.0.2.0/24 frobnicate -all"
-helo.example.       300 IN TXT "v=spf1 a -all"
-helo.example.       300 IN A   203.0.113.9
-nospf.example.      300 IN A   203.0.113.1
-"""
-
-
-@pytest.fixture(scope="module")
-def dns() -> Iterator[SpfSettings]:
-    """A real DNS server on an ephemeral UDP port of 127.0.0.1, serving ZONE."""
-    server = dnslib_server.DNSServer(zoneresolver.ZoneResolver(ZONE), address="127.0.0.1",
-                                     port=0)
-    server.start_thread()
-    try:
-        port = server.server.server_address[1]
-        yield SpfSettings(live=True, nameservers=("127.0.0.1",), port=port, timeout=2.0)
-    finally:
-        server.stop()
+# The zones are conftest.DNS_ZONE, served by the `dns` fixture.
 
 
 @pytest.mark.parametrize("ip, sender, helo, expected", [
