@@ -84,3 +84,12 @@ def dns() -> Iterator[SpfSettings]:
         yield SpfSettings(live=True, nameservers=("127.0.0.1",), port=port, timeout=2.0)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def corpus() -> pathlib.Path:
+    """The real corpus folder; tests that take it skip, saying why, when it is absent."""
+    path = corpus_dir()
+    if path is None:
+        pytest.skip("no corpus at ../shared/corpus and $SHINGLES_CORPUS is not set")
+    return path
