@@ -26,6 +26,7 @@ from shingles.mail import Mail, MailError
 from shingles.mailio import parse_record, read, read_raw
 from shingles.parse import looks_like_mail
 from shingles.scheme import DEFAULT_SCHEME, Scheme
+from shingles.social import SocialGraph
 from shingles.store import Mailing, Store, StoreSettings
 
 EXIT_OK, EXIT_INPUT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -239,6 +240,48 @@ def cmd_rescan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _when(text: str | None) -> datetime:
+    now = datetime.fromisoformat(text) if text else datetime.now(timezone.utc)
+    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+
+def cmd_allowlist(args: argparse.Namespace) -> int:
+    graph = SocialGraph(load_config(args.config).social)
+    now = _when(args.now)
+    if args.pin or args.remove:
+        with Store(args.store) as store, store.session() as session:
+            for other in args.pin:
+                graph.pin(session, args.user, other, now)
+            for other in args.remove:
+                graph.remove(session, args.user, other)
+    with Store(args.store, readonly=True) as store:
+        entries = graph.allowlist(store, args.user, now)
+    if args.json:
+        for entry in entries:
+            _emit(entry.to_json(), sys.stdout)
+        return EXIT_OK
+    print(f"{'correspondent':40} {'level':7} {'messages':>8} {'weight':>7} "
+          f"{'last contact':16} pinned")
+    for e in entries:
+        print(f"{e.correspondent:40} {e.level:7} {e.messages:8d} {e.weight:7.2f} "
+              f"{e.last_contact:%Y-%m-%d %H:%M} {'yes' if e.pinned else ''}")
+    return EXIT_OK
+
+
+def cmd_trusted_domains(args: argparse.Namespace) -> int:
+    graph = SocialGraph(load_config(args.config).social)
+    with Store(args.store, readonly=True) as store:
+        domains = graph.trusted_domains(store)
+    if args.json:
+        for domain in domains:
+            _emit(domain.to_json(), sys.stdout)
+        return EXIT_OK
+    for d in domains:
+        mark = "trusted" if d.trusted else "-"
+        print(f"{d.domain:32} {mark:8} {d.why}; networks: {', '.join(d.networks) or 'none'}")
+    return EXIT_OK
+
+
 def _stored_scheme(store: Store) -> Scheme:
     """Return the Scheme a store was made with (its id names every parameter)."""
     return Scheme.from_id(store.scheme_id)
@@ -319,6 +362,27 @@ def _add_verdict_verbs(verbs: Any) -> None:
     p.set_defaults(run=cmd_rescan)
 
 
+def _add_social_verbs(verbs: Any) -> None:
+    p = verbs.add_parser("allowlist", help="a user's automatic allowlist, with its evidence")
+    p.add_argument("user", metavar="USER", help="a local address")
+    p.add_argument("--store", required=True, metavar="DIR")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration ([social] section)")
+    p.add_argument("--json", action="store_true", help="one JSON record per correspondent")
+    p.add_argument("--pin", metavar="ADDRESS", action="append", default=[],
+                   help="keep ADDRESS on the list whatever its age")
+    p.add_argument("--remove", metavar="ADDRESS", action="append", default=[],
+                   help="take ADDRESS off the list")
+    p.add_argument("--now", metavar="TIME", help="ISO 8601 time to judge freshness at")
+    p.set_defaults(run=cmd_allowlist)
+
+    p = verbs.add_parser("trusted-domains", help="domains local users write to, and which are "
+                                                 "trusted")
+    p.add_argument("--store", required=True, metavar="DIR")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration ([social] section)")
+    p.add_argument("--json", action="store_true", help="one JSON record per domain")
+    p.set_defaults(run=cmd_trusted_domains)
+
+
 def _add_store_verbs(verbs: Any) -> None:
     defaults = StoreSettings()
     p = verbs.add_parser("ingest", help="file messages into a mailing store")
@@ -375,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_lexicon_info)
     _add_store_verbs(verbs)
     _add_verdict_verbs(verbs)
+    _add_social_verbs(verbs)
     return parser
 
 

@@ -19,6 +19,9 @@
     nameservers = ["127.0.0.1"]
     timeout = 3.0
 
+    [social]                      # allowlists: see shingles.social.SocialSettings
+    local_domains = ["example.org"]
+
 Later stages add their own sections (thresholds and the like) beside these.
 Settings are changed with ``dataclasses.replace``, never in place.
 """
@@ -33,6 +36,7 @@ from typing import Any, TypeVar
 
 from shingles.errors import ConfigError
 from shingles.judge import JudgeSettings
+from shingles.social import SocialSettings
 from shingles.spf import SpfSettings
 
 if sys.version_info >= (3, 11):
@@ -127,17 +131,19 @@ class Config:
     limits: Limits = Limits()
     judge: JudgeSettings = JudgeSettings()
     spf: SpfSettings = SpfSettings()
+    social: SocialSettings = SocialSettings()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
         """Return the config a TOML-shaped mapping describes; raise ConfigError if it is invalid."""
-        unknown = set(data) - {"senders", "limits", "judge", "spf"}
+        unknown = set(data) - {"senders", "limits", "judge", "spf", "social"}
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
         return cls(senders=_senders(data.get("senders", {})),
                    limits=_limits(data.get("limits", {})),
                    judge=_plain("judge", JudgeSettings, data.get("judge", {})),
-                   spf=_plain("spf", SpfSettings, data.get("spf", {})))
+                   spf=_plain("spf", SpfSettings, data.get("spf", {})),
+                   social=_plain("social", SocialSettings, data.get("social", {})))
 
 
 def _strings(section: str, key: str, value: Any) -> tuple[str, ...]:

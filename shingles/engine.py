@@ -8,6 +8,7 @@ stdin and a caller's own source.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -15,10 +16,18 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from shingles._backend import BackendName
-from shingles.config import DEFAULT_CONFIG, Config
+from shingles.config import DEFAULT_CONFIG, Config, SendersConfig
 from shingles.errors import SchemeMismatchError
 from shingles.fingerprint import fingerprint
-from shingles.judge import MailingFacts, Reason, SourceFacts, VerdictName, decayed, judge
+from shingles.judge import (
+    Judgement,
+    MailingFacts,
+    Reason,
+    SourceFacts,
+    VerdictName,
+    decayed,
+    judge,
+)
 from shingles.lexicon import Lexicon
 from shingles.records import (
     pack_held,
@@ -29,8 +38,10 @@ from shingles.records import (
     unpack_zone,
 )
 from shingles.scheme import DEFAULT_SCHEME, Scheme
-from shingles.senders import authenticates
+from shingles.identity import authenticates
+from shingles.senders import source_hop
 from shingles.session import Session
+from shingles.social import SocialGraph
 from shingles.spf import check_spf
 from shingles.store import IngestSummary, MailLike, Mailing, Store, message_key
 
@@ -167,6 +178,7 @@ class Engine:
         self.lexicon = lexicon
         self.backend = backend
         self.scheme = _scheme_of(store, scheme)
+        self.social = SocialGraph(config.social)
 
     def scan(self, records: Iterable[MailLike | ErrorRecord]) -> Iterator[Verdict | ErrorRecord]:
         """Yield a Verdict per message (error records pass through), in one store session.
@@ -175,18 +187,34 @@ class Engine:
         yielded before its batch commits, so stop reading and the open batch is lost
         (its messages are judged again when the stream is scanned again).
         """
+        # Trusted domains' networks count as ours when finding a message's source;
+        # taken once per scan from what is committed.
+        trusted = self.social.trusted_networks(self.store) if self.config.social.local_domains else ()
+        senders = (dataclasses.replace(
+            self.config.senders, trusted_networks=self.config.senders.trusted_networks
+            + tuple(ipaddress.ip_network(n) for n in trusted)) if trusted else None)
         with self.store.session() as session:
             for record in records:
                 if hasattr(record, "error"):
                     yield record  # type: ignore[misc]
                 else:
-                    yield self._scan_one(session, record)
+                    yield self._scan_one(session, record, senders)
 
     def scan_one(self, mail: MailLike) -> Verdict:
         """Return the verdict on one message, committed to the store at once."""
         return next(iter(self.scan([mail])))  # type: ignore[return-value]
 
-    def _scan_one(self, session: Session, mail: MailLike) -> Verdict:
+    def _scan_one(self, session: Session, mail: MailLike,
+                  senders: SendersConfig | None = None) -> Verdict:
+        notes: list[Reason] = []
+        if senders is not None and mail.source_ip and dataclasses.is_dataclass(mail):
+            index = source_hop(getattr(mail, "hops", ()), senders)
+            ip = mail.hops[index].from_ip if index is not None else None
+            if ip != mail.source_ip:
+                notes.append(Reason("trusted-domain-hop", 1, 1,
+                                    f"{mail.source_ip} belongs to a trusted domain: the "
+                                    f"source is the hop before it ({ip or 'none'})"))
+                mail = dataclasses.replace(mail, source_ip=ip)
         spf, spf_domain, origin = mail.spf, getattr(mail, "spf_domain", None), "header"
         if spf is None:
             origin = "none"
@@ -206,6 +234,8 @@ class Engine:
         zone_key = mail.source_ip.encode() if mail.source_ip else None
         source = self._zone(session, zone_key, now) if zone_key else None
         judgement = judge(facts, source, now, self.config.judge)
+        if self.config.social.local_domains:
+            judgement = self._social(session, mail, now, judgement, notes)
         if zone_key is not None:
             self._count_zone(session, zone_key, source, now, judgement.verdict == "bulk-spam")
         key = message_key(mail)
@@ -225,6 +255,27 @@ class Engine:
                   "matched": [list(match) for match in session.last_matches]}
         session.put("verdicts", _verdict_key(mail.message_id, key), pack_verdict(hour, record))
         return verdict
+
+    def _social(self, session: Session, mail: MailLike, now: datetime, judgement: Judgement,
+                notes: list[Reason]) -> Judgement:
+        """Record outgoing mail's edges, learn verified networks, apply the allowlists."""
+        social = self.social
+        if social.is_outgoing(mail):
+            notes += social.record_outgoing(session, mail, now)
+            return dataclasses.replace(judgement, reasons=(*notes, *judgement.reasons))
+        social.learn_networks(session, mail, now)
+        allowance = social.allowance(session, mail, now)
+        reasons = (*notes, *judgement.reasons)
+        if allowance is None:
+            return dataclasses.replace(judgement, reasons=reasons)
+        if allowance.level == "direct":
+            return Judgement("allowlisted", 0.0, (allowance.reason, *reasons))
+        if allowance.level == "second-degree":
+            verdict = "personal" if judgement.verdict == "suspicious-source" else judgement.verdict
+            score = round(judgement.score * self.config.social.second_degree_discount, 4)
+            return dataclasses.replace(judgement, verdict=verdict, score=score,
+                                       reasons=(allowance.reason, *reasons))
+        return dataclasses.replace(judgement, reasons=(*reasons, allowance.reason))
 
     def _zone(self, session: Session, key: bytes, now: datetime) -> SourceFacts | None:
         raw = session.get("zone", key)

@@ -24,7 +24,7 @@ from shingles.config import SendersConfig, host_matches
 from shingles.headers import parse_date
 from shingles.mail import Hop
 
-__all__ = ["SenderFacts", "aligned", "authenticates", "parse_received", "sender_facts"]
+__all__ = ["SenderFacts", "parse_received", "sender_facts"]
 
 _RESULTS = {"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"}
 _ALIASES = {"hardfail": "fail", "error": "temperror", "unknown": "permerror"}
@@ -233,27 +233,3 @@ def sender_facts(hops: Sequence[Hop], auth_results: Sequence[str],
         source_index=index,
         spf=spf, spf_domain=spf_domain, dkim=dkim, dkim_domains=dkim_domains, dmarc=dmarc)
 
-
-def aligned(domain: str | None, other: str | None) -> bool:
-    """Return whether two domains are one, or one lies under the other (relaxed alignment).
-
-    Without a public-suffix list this is DMARC's relaxed alignment approximated:
-    "mail.shop.example" aligns with "shop.example", never with "example".
-    """
-    if not domain or not other:
-        return False
-    a, b = domain.lower().rstrip("."), other.lower().rstrip(".")
-    short, long = sorted((a, b), key=len)
-    return long == short or (long.endswith("." + short) and "." in short)
-
-
-def authenticates(spf: str | None, spf_domain: str | None, dkim: str | None,
-                  dkim_domains: Sequence[str], from_domain: str | None) -> bool:
-    """Return whether a message authenticates for its sending (From) domain.
-
-    SPF pass for an aligned domain, or DKIM pass with an aligned d=. Copies that
-    do are one sender identity; the rest, whatever From they carry, another.
-    """
-    if spf == "pass" and aligned(spf_domain, from_domain):
-        return True
-    return dkim == "pass" and any(aligned(d, from_domain) for d in dkim_domains)

@@ -40,7 +40,7 @@ from shingles.records import (
     unpack_message,
 )
 from shingles.scheme import NUM_PERM
-from shingles.senders import authenticates
+from shingles.identity import authenticates
 from shingles.store import IngestSummary, MailLike, Mailing, keys_of, message_key, resembles
 
 if TYPE_CHECKING:
@@ -219,11 +219,25 @@ class Session:
         """Return a record of one of the engine's databases in the open batch, or None."""
         return self._run(lambda: self._txn.get(key, db=self._dbs[name]))
 
+    def scan_prefix(self, name: str, prefix: bytes, limit: int = 1000) -> list[tuple[bytes, bytes]]:
+        """Return up to limit (key, value) records of a database whose key starts with prefix."""
+        def step() -> list[tuple[bytes, bytes]]:
+            cursor = self._txn.cursor(db=self._dbs[name])
+            found: list[tuple[bytes, bytes]] = []
+            if cursor.set_range(prefix):
+                for key, value in cursor:
+                    if not bytes(key).startswith(prefix) or len(found) >= limit:
+                        break
+                    found.append((bytes(key), bytes(value)))
+            return found
+        return self._run(step)
+
     def put(self, name: str, key: bytes, value: bytes) -> None:
         """Write a record of the engine's databases (zone, held, verdicts) in the open batch."""
         self._run(lambda: self._write_record(name, key, value))
         self._records.append((name, key, value))  # after: a replay inside _run skips it
-        self._writes[name] += 1
+        if name in self._writes:  # retention sweeps what it writes (not the social graph)
+            self._writes[name] += 1
 
     def delete(self, name: str, key: bytes) -> None:
         """Delete a record of the engine's databases in the open batch, if it is there."""

@@ -76,7 +76,7 @@ __all__ = [
 ]
 
 #: Version of the database layout as a whole; bump it when a database changes meaning.
-#: 2: the engine's databases (zone, held, verdicts) joined the mailing store's.
+#: 2: the verdict engine's and the social graph's databases joined the mailing store's.
 SCHEMA_VERSION = 2
 
 Mode = Literal["paper", "recall"]
@@ -92,7 +92,11 @@ _U32LE = struct.Struct("<I")
 _DBS = ("meta", "mega", "band", "reps", "imatch", "stats", "parent", "children", "messages",
         "members", "ips",
         # The verdict engine's: suspicious-zone counters per IP, held messages, verdicts.
-        "zone", "held", "verdicts")
+        "zone", "held", "verdicts",
+        # The social graph's (shingles.social): author -> recipient edges, recipient
+        # domains of outgoing mail, sending networks per domain, daily new recipients
+        # per author, flagged authors.
+        "edges", "outdomains", "domnets", "authorday", "flagged")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -602,10 +606,17 @@ class Store:
             raw = txn.get(key, db=self._dbs[name])
         return bytes(raw) if raw is not None else None
 
-    def records(self, name: str) -> Iterator[tuple[bytes, bytes]]:
-        """Yield the committed (key, value) records of one of the engine's databases."""
+    def records(self, name: str, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Yield the committed (key, value) records of one of the engine's databases
+        whose key starts with prefix."""
         with self._read() as txn:
-            items = [(bytes(k), bytes(v)) for k, v in txn.cursor(db=self._dbs[name])]
+            cursor = txn.cursor(db=self._dbs[name])
+            items = []
+            if cursor.set_range(prefix):
+                for key, value in cursor:
+                    if not bytes(key).startswith(prefix):
+                        break
+                    items.append((bytes(key), bytes(value)))
         yield from items
 
     def sizes(self) -> dict[str, int]:

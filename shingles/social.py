@@ -1,0 +1,376 @@
+"""Adaptive allowlists from the social graph of correspondents (SEED-NOTES section 4).
+
+Outgoing mail (a local author, entering through our own trusted zone) adds
+author -> recipient edges. Incoming mail to a user from someone the user wrote
+to is allowlisted, provided the sender is verified: SPF or DKIM pass for the
+sender's domain, or a source IP inside the networks earlier verified mail of
+that domain came from. A correspondent of a correspondent lowers the score
+instead. Domains that many local users write to, with their verified networks,
+join the trusted zone used to find a message's source IP.
+
+Poisoning resistance: only outgoing mail from inside builds edges, so nobody
+outside can write themselves onto a list; an account that writes to more new
+addresses a day than ``new_recipients_per_day`` stops adding edges and is
+flagged; a domain needs ``trusted_min_authors`` distinct local authors to be
+trusted, so one (compromised) account cannot make it trusted on its own.
+
+All of it lives in the store's LMDB environment (databases edges, outdomains,
+domnets, authorday, flagged), written in the scan's own batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from shingles.judge import Reason, decayed
+from shingles.records import (
+    DistinctCounter,
+    Edge,
+    pack_count,
+    pack_domain_out,
+    pack_networks,
+    unpack_count,
+    unpack_domain_out,
+    unpack_networks,
+)
+from shingles.identity import authenticates
+from shingles.store import MailLike, Store
+
+__all__ = ["AllowEntry", "Allowance", "SocialGraph", "SocialSettings", "TrustedDomain"]
+
+HOUR = 3600
+_SEP = b"\x00"
+
+
+@dataclasses.dataclass(frozen=True)
+class SocialSettings:
+    """The [social] section of the config file.
+
+    Attributes:
+        local_domains: Our users' domains; mail from them, entering from inside, is outgoing.
+        half_life_days: Half-life of an edge's weight.
+        expire_days: Edges with no message for this long are gone (unless pinned).
+        new_recipients_per_day: New recipients an author may add per day; past it the
+            author is flagged (a compromised account) and adds no more edges that day.
+        trusted_min_authors: Distinct local authors writing to a domain before it is trusted.
+        trusted_min_messages: Outgoing messages to a domain before it is trusted.
+        second_degree_discount: Factor on the score of mail from a correspondent
+            of a correspondent.
+    """
+
+    local_domains: tuple[str, ...] = ()
+    half_life_days: float = 90.0
+    expire_days: float = 365.0
+    new_recipients_per_day: int = 200
+    trusted_min_authors: int = 3
+    trusted_min_messages: int = 20
+    second_degree_discount: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.half_life_days <= 0 or self.expire_days <= 0:
+            raise ValueError("half_life_days and expire_days must be positive")
+        if self.new_recipients_per_day < 1 or self.trusted_min_authors < 2:
+            raise ValueError("new_recipients_per_day >= 1 and trusted_min_authors >= 2 needed")
+        if not 0 <= self.second_degree_discount <= 1:
+            raise ValueError("second_degree_discount must be in [0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class AllowEntry:
+    """One correspondent on a user's allowlist, with its evidence."""
+
+    correspondent: str
+    level: str  # "direct"
+    messages: int
+    weight: float
+    first_contact: datetime
+    last_contact: datetime
+    pinned: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the entry as JSON-ready data."""
+        out = dataclasses.asdict(self)
+        out["first_contact"] = self.first_contact.isoformat()
+        out["last_contact"] = self.last_contact.isoformat()
+        out["weight"] = round(self.weight, 4)
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class TrustedDomain:
+    """A domain local users write to, whether it is trusted, and why."""
+
+    domain: str
+    authors: int
+    messages: int
+    networks: tuple[str, ...]
+    trusted: bool
+    why: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the domain as JSON-ready data."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Allowance:
+    """What the social graph says of one incoming message."""
+
+    level: str  # "direct", "second-degree" or "unverified"
+    reason: Reason
+
+
+class _Records(Protocol):
+    def get(self, name: str, key: bytes) -> bytes | None: ...
+    def put(self, name: str, key: bytes, value: bytes) -> None: ...
+    def delete(self, name: str, key: bytes) -> None: ...
+    def scan_prefix(self, name: str, prefix: bytes, limit: int = ...
+                    ) -> list[tuple[bytes, bytes]]: ...
+
+
+def _hour(when: datetime) -> int:
+    return int(when.timestamp()) // HOUR
+
+
+def _at(hour: int) -> datetime:
+    return datetime.fromtimestamp(hour * HOUR, timezone.utc)
+
+
+def _domain(address: str | None) -> str | None:
+    return address.rpartition("@")[2].lower() if address and "@" in address else None
+
+
+def _network(ip: str) -> str:
+    return str(ipaddress.ip_network(f"{ip}/{24 if ':' not in ip else 48}", strict=False))
+
+
+class SocialGraph:
+    """The correspondents graph of a store; write through a Session, read from the Store."""
+
+    def __init__(self, settings: SocialSettings) -> None:
+        self.settings = settings
+        self._local = tuple(d.lower() for d in settings.local_domains)
+
+    # -- classification ------------------------------------------------------
+
+    def is_local(self, address: str | None) -> bool:
+        """Return whether address belongs to one of our users."""
+        return _domain(address) in self._local
+
+    def is_outgoing(self, mail: MailLike) -> bool:
+        """Return whether mail is outgoing: a local author, entered from inside (no
+        outside source IP on its Received chain)."""
+        return self.is_local(getattr(mail, "from_addr", None)) and mail.source_ip is None
+
+    # -- writing ---------------------------------------------------------------
+
+    def record_outgoing(self, records: _Records, mail: MailLike, now: datetime) -> list[Reason]:
+        """Add the mail's author -> recipient edges; return notes (a capped author)."""
+        author = (getattr(mail, "from_addr", None) or "").lower()
+        hour, notes = _hour(now), list[Reason]()
+        day_key = author.encode() + _SEP + str(hour // 24).encode()
+        raw = records.get("authorday", day_key)
+        new_today = unpack_count(raw)[1] if raw else 0
+        for recipient in dict.fromkeys(r.lower() for r in mail.recipients):
+            if recipient == author:
+                continue
+            key = author.encode() + _SEP + recipient.encode()
+            raw = records.get("edges", key)
+            if raw is None:
+                if new_today >= self.settings.new_recipients_per_day:
+                    if not notes:
+                        notes.append(self._flag(records, author, hour, new_today))
+                    continue
+                new_today += 1
+                edge = Edge(hour, hour, 1, 1.0)
+            else:
+                old = Edge.unpack(raw)
+                weight = decayed(old.weight, _at(hour) - _at(old.last_hour),
+                                 self.settings.half_life_days) + 1
+                edge = dataclasses.replace(old, last_hour=hour, messages=old.messages + 1,
+                                           weight=weight)
+            records.put("edges", key, edge.pack())
+            self._count_domain(records, recipient, author, hour)
+        records.put("authorday", day_key, pack_count(hour, new_today))
+        return notes
+
+    def _flag(self, records: _Records, author: str, hour: int, count: int) -> Reason:
+        records.put("flagged", author.encode(), pack_count(hour, count))
+        return Reason("new-recipients-cap", count, self.settings.new_recipients_per_day,
+                      f"{author} wrote to {count} new addresses today: flagged as possibly "
+                      "compromised, no more allowlist edges today")
+
+    def _count_domain(self, records: _Records, recipient: str, author: str, hour: int) -> None:
+        domain = _domain(recipient)
+        if not domain or domain in self._local:
+            return
+        raw = records.get("outdomains", domain.encode())
+        _, messages, authors = unpack_domain_out(raw) if raw else (hour, 0, DistinctCounter())
+        authors.add(hash_address(author))
+        records.put("outdomains", domain.encode(), pack_domain_out(hour, messages + 1, authors))
+
+    def learn_networks(self, records: _Records, mail: MailLike, now: datetime) -> None:
+        """Remember the /24 a verified (authenticated) message of a domain came from."""
+        domain = _domain(getattr(mail, "from_addr", None)) or mail.from_domain
+        if not domain or not mail.source_ip or not _verified_by_auth(mail):
+            return
+        raw = records.get("domnets", domain.encode())
+        networks = unpack_networks(raw)[1] if raw else []
+        network = _network(mail.source_ip)
+        if network in networks:
+            networks.remove(network)
+        networks.append(network)  # the most recent last; the oldest fall off past 255
+        records.put("domnets", domain.encode(), pack_networks(_hour(now), networks))
+
+    # -- judging ----------------------------------------------------------------
+
+    def allowance(self, records: _Records, mail: MailLike, now: datetime) -> Allowance | None:
+        """Return what the graph says of an incoming message, or None if nothing."""
+        sender = (getattr(mail, "from_addr", None) or "").lower()
+        users = [r.lower() for r in mail.recipients if self.is_local(r)]
+        if not sender or not users or self.is_local(sender):
+            return None
+        verified, how = self._verified(records, mail)
+        for user in users:
+            edge = self._edge(records, user, sender, now)
+            if edge is None:
+                continue
+            evidence = (f"{user} wrote to {sender} {edge.messages} time(s), last on "
+                        f"{_at(edge.last_hour):%Y-%m-%d}")
+            if not verified:
+                return Allowance("unverified", Reason(
+                    "allowlist-unverified", edge.messages, 1,
+                    f"{evidence}, but this message is not verified ({how}): not allowlisted"))
+            return Allowance("direct", Reason("allowlist-direct", round(edge.weight, 4), 0,
+                                              f"{evidence}; verified by {how}"))
+        if not verified:
+            return None
+        for user in users:
+            for key, _ in records.scan_prefix("edges", user.encode() + _SEP, 200):
+                friend = key.split(_SEP, 1)[1].decode()
+                if not self.is_local(friend) or self._edge(records, user, friend, now) is None:
+                    continue
+                edge = self._edge(records, friend, sender, now)
+                if edge is not None:
+                    return Allowance("second-degree", Reason(
+                        "allowlist-second-degree", self.settings.second_degree_discount, 1,
+                        f"{user} writes to {friend}, who wrote to {sender} {edge.messages} "
+                        f"time(s); verified by {how}"))
+        return None
+
+    def _verified(self, records: _Records, mail: MailLike) -> tuple[bool, str]:
+        if _verified_by_auth(mail):
+            return True, "SPF or DKIM pass for the sender's domain"
+        domain = _domain(getattr(mail, "from_addr", None))
+        if domain and mail.source_ip:
+            raw = records.get("domnets", domain.encode())
+            if raw and _network(mail.source_ip) in unpack_networks(raw)[1]:
+                return True, f"source IP inside {domain}'s known networks"
+        return False, "no SPF or DKIM pass, source IP outside the sender domain's known networks"
+
+    def _edge(self, records: _Records, user: str, other: str, now: datetime) -> Edge | None:
+        raw = records.get("edges", user.encode() + _SEP + other.encode())
+        if raw is None:
+            return None
+        edge = Edge.unpack(raw)
+        age = now - _at(edge.last_hour)
+        if not edge.pinned and age > timedelta(days=self.settings.expire_days):
+            return None
+        return dataclasses.replace(edge, weight=decayed(edge.weight, age,
+                                                        self.settings.half_life_days))
+
+    # -- reading and managing ----------------------------------------------------
+
+    def allowlist(self, store: Store, user: str, now: datetime) -> list[AllowEntry]:
+        """Return a user's live correspondents, heaviest first."""
+        user = user.lower()
+        reader = _StoreReader(store)
+        entries = []
+        for key, _ in store.records("edges", user.encode() + _SEP):
+            other = key.split(_SEP, 1)[1].decode()
+            edge = self._edge(reader, user, other, now)
+            if edge is not None:
+                entries.append(AllowEntry(other, "direct", edge.messages, edge.weight,
+                                          _at(edge.first_hour), _at(edge.last_hour),
+                                          edge.pinned))
+        return sorted(entries, key=lambda e: (-e.weight, e.correspondent))
+
+    def trusted_domains(self, store: Store) -> list[TrustedDomain]:
+        """Return every domain local users wrote to, the trusted ones first."""
+        s = self.settings
+        found = []
+        for key, value in store.records("outdomains"):
+            domain = key.decode()
+            _, messages, authors = unpack_domain_out(value)
+            raw = store.record("domnets", key)
+            networks = tuple(unpack_networks(raw)[1]) if raw else ()
+            count = authors.count()
+            trusted = count >= s.trusted_min_authors and messages >= s.trusted_min_messages
+            why = (f"{count} local authors (>= {s.trusted_min_authors}) sent {messages} "
+                   f"messages (>= {s.trusted_min_messages})" if trusted else
+                   f"{count} of {s.trusted_min_authors} authors, {messages} of "
+                   f"{s.trusted_min_messages} messages needed")
+            found.append(TrustedDomain(domain, count, messages, networks, trusted, why))
+        return sorted(found, key=lambda d: (not d.trusted, -d.messages, d.domain))
+
+    def trusted_networks(self, store: Store) -> tuple[str, ...]:
+        """Return the verified networks of the trusted domains (for the trusted zone)."""
+        return tuple(n for d in self.trusted_domains(store) if d.trusted for n in d.networks)
+
+    def pin(self, records: _Records, user: str, other: str, now: datetime) -> None:
+        """Keep user -> other on the allowlist whatever its age (adding it if missing)."""
+        key = user.lower().encode() + _SEP + other.lower().encode()
+        raw = records.get("edges", key)
+        edge = Edge.unpack(raw) if raw else Edge(_hour(now), _hour(now), 0, 0.0)
+        records.put("edges", key, dataclasses.replace(edge, pinned=True).pack())
+
+    def remove(self, records: _Records, user: str, other: str) -> None:
+        """Take other off user's allowlist (until the user writes to them again)."""
+        records.delete("edges", user.lower().encode() + _SEP + other.lower().encode())
+
+    def expire(self, records: _Records, store: Store, now: datetime) -> int:
+        """Delete edges older than expire_days (pinned ones stay); return how many."""
+        gone = 0
+        for key, value in store.records("edges"):
+            edge = Edge.unpack(value)
+            if not edge.pinned and now - _at(edge.last_hour) > timedelta(
+                    days=self.settings.expire_days):
+                records.delete("edges", key)
+                gone += 1
+        return gone
+
+
+def _verified_by_auth(mail: MailLike) -> bool:
+    return authenticates(mail.spf, getattr(mail, "spf_domain", None), mail.dkim,
+                         getattr(mail, "dkim_domains", ()),
+                         _domain(getattr(mail, "from_addr", None)) or mail.from_domain)
+
+
+def hash_address(address: str) -> int:
+    """Return a stable 64-bit hash of an address (for distinct counting)."""
+    import xxhash
+
+    return xxhash.xxh3_64_intdigest(address.encode())
+
+
+class _StoreReader:
+    """Committed records of a store, with the read half of a session's record API."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, name: str, key: bytes) -> bytes | None:
+        return self._store.record(name, key)
+
+    def put(self, name: str, key: bytes, value: bytes) -> None:
+        raise TypeError("read-only: write through a store session")
+
+    def delete(self, name: str, key: bytes) -> None:
+        raise TypeError("read-only: write through a store session")
+
+    def scan_prefix(self, name: str, prefix: bytes, limit: int = 1000
+                    ) -> list[tuple[bytes, bytes]]:
+        return list(self._store.records(name, prefix))[:limit]
