@@ -75,7 +75,7 @@ def _recall_table(rec: dict[str, Any]) -> str:
     ks = rec["ks"]
     header = ["engine", "kind", "rate", "copy->base recall", "wrong base", "p", "sqrt(p)"]
     for k in ks:
-        header += [f"R(k={k})", f"bound k={k}", f"mailings R<bound k={k}"]
+        header += [f"R(k={k})", f"bound k={k}", f"R<bound k={k}"]
     rows = []
     for r in rec["rows"]:
         row = [r["engine"], r["kind"], r["rate"], r["target_recall"], r["wrong_base"], r["p"],
@@ -110,9 +110,12 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{rec['mailings']} mailings per condition, each a base and {rec['copies']} "
                 f"copies (M = {rec['copies'] + 1}); c = k / M. Per mailing: R >= R_min(p, c), "
                 f"the least R with R^2 - cR + c >= p: **{held} on every mailing of every row** "
-                "(last columns count the mailings where it failed). The R, p and bound columns "
-                "are means over the mailings; the bound column is R_min at the mean p, which "
-                "by convexity can sit a hair above the mean R even when every mailing holds.",
+                "(the \"R<bound\" columns count the mailings where it failed). R, p and the "
+                "bound are means over the mailings (the bound column is the mean of the "
+                "per-mailing R_min; results.json also has R_min at the mean p, which by "
+                "convexity may sit a hair above the mean R although every mailing holds). "
+                "sqrt(p) is the large-mailing limit c -> 0; with M = copies + 1 it is above "
+                "the exact bound.",
                 "", f"Bases merged with each other in the bases-only store: "
                 f"{rec['merged_bases']}", "", _recall_table(rec), ""]
     tune = results.get("tuning")
