@@ -259,9 +259,16 @@ def mark_blocks(str markup not None):
     cdef void *data = PyUnicode_DATA(markup)
     cdef Py_ssize_t n = len(markup), i, at, last = 0
     cdef Py_UCS4 c
+    cdef const unsigned char *b = <const unsigned char *>data
+    cdef const unsigned char *lt
     pieces = []
     i = 0
     while i < n:
+        if kind == 1:  # Latin-1 text: jump to the next "<" with memchr
+            lt = <const unsigned char *>memchr(b + i, 60, n - i)
+            if lt == NULL:
+                break
+            i = lt - b
         if PyUnicode_READ(kind, data, i) == 60:  # "<"
             at = i + 1
             if at < n and PyUnicode_READ(kind, data, at) == 47:
@@ -317,3 +324,48 @@ def tidy(str text not None):
         return PyUnicode_FromKindAndData(4, buf, out)
     finally:
         free(buf)
+
+
+def marked_lines(str text not None):
+    """Return the indices of the lines (split at "\\n") whose first non-space is one of ">|-_=B".
+
+    The only lines split_quoted must look at: a quote, a signature or cut line, a rule.
+    """
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void *data = PyUnicode_DATA(text)
+    cdef Py_ssize_t n = len(text), i, line = 0
+    cdef Py_UCS4 c
+    cdef bint at_start = True
+    cdef const unsigned char *b
+    cdef const unsigned char *nl
+    found = []
+    if kind == 1:
+        # Latin-1 text: jump from line to line with memchr. The only spaces in it
+        # are 9-13, 28-32, 133 and 160 (Py_UNICODE_ISSPACE), tested as such below.
+        b = <const unsigned char *>data
+        i = 0
+        while i < n:
+            while i < n and Py_UNICODE_ISSPACE(b[i]) and b[i] != 10:
+                i += 1
+            if i < n and b[i] != 10:
+                c = b[i]
+                if c == 62 or c == 124 or c == 45 or c == 95 or c == 61 or c == 66:
+                    found.append(line)
+            if i >= n:
+                break
+            nl = <const unsigned char *>memchr(b + i, 10, n - i)
+            if nl == NULL:
+                break
+            i = (nl - b) + 1
+            line += 1
+        return found
+    for i in range(n):
+        c = PyUnicode_READ(kind, data, i)
+        if c == 10:
+            line += 1
+            at_start = True
+        elif at_start and not Py_UNICODE_ISSPACE(c):
+            at_start = False
+            if c == 62 or c == 124 or c == 45 or c == 95 or c == 61 or c == 66:  # >|-_=B
+                found.append(line)
+    return found

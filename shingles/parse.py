@@ -248,6 +248,34 @@ _FOOTER_WORDS = ("list", "unsubscribe", "http")
 _ATTRIBUTION = re.compile(r"\b(?:wrote|writes|schrieb|a écrit|escribió)\s*:$", re.IGNORECASE)
 
 
+_MARKS = frozenset(">|-_=B")
+
+
+def _cut_marks(text: str) -> bool:
+    """Return whether text holds a marker a cut line (signature, forward) needs."""
+    return ("--" in text and (text.startswith("--") or "\n-- \n" in text
+                              or "\n--\n" in text or "Forwarded message" in text)) \
+        or "Original Message" in text or "Begin forwarded message:" in text \
+        or "____________________" in text
+
+
+def _rule_marks(text: str) -> bool:
+    """Return whether text holds a rule (ten "_", "=" or "-") a list footer needs."""
+    return "__________" in text or "==========" in text or "----------" in text
+
+
+def _marked_lines_py(text: str) -> list[int]:
+    """Return the indices of the lines whose first non-space is one of ">|-_=B".
+
+    Every other line is new text to split_quoted, whatever the text holds.
+    """
+    return [i for i, line in enumerate(text.split("\n")) if line.lstrip()[:1] in _MARKS]
+
+
+# The compiled twin when built (shingles._mime), else the plain-Python one.
+_marked_lines = _lean.marked_lines if _lean is not None else _marked_lines_py
+
+
 def split_quoted(text: str) -> tuple[str, str]:
     """Return (new text, quoted text): quoted replies, signatures and list footers set apart.
 
@@ -256,18 +284,23 @@ def split_quoted(text: str) -> tuple[str, str]:
     line, and a list footer (a rule line near the end followed by list words).
     """
     # Plain substring tests, written out: most texts have no marker and return here.
-    cut_marks = ("--" in text and (text.startswith("--") or "\n-- \n" in text
-                                   or "\n--\n" in text or "Forwarded message" in text)) \
-        or "Original Message" in text or "Begin forwarded message:" in text \
-        or "____________________" in text
-    rule_marks = "__________" in text or "==========" in text or "----------" in text
-    if not cut_marks and not rule_marks and ">" not in text:
-        return text.strip(), ""
+    # With a ">" in the text they are only needed for a line that could be a cut or
+    # a rule, so they are made there (each test is a scan of the whole text).
+    cut_marks: bool | None = None
+    rule_marks: bool | None = None
+    if ">" not in text:
+        cut_marks, rule_marks = _cut_marks(text), _rule_marks(text)
+        if not cut_marks and not rule_marks:
+            return text.strip(), ""
     lines = text.split("\n")
     new: list[str] = []
     old: list[str] = []
     n = len(lines)
-    for i, line in enumerate(lines):
+    last = 0  # lines[last:i] are unmarked: new text, taken over as a slice
+    for i in _marked_lines(text):
+        new.extend(lines[last:i])
+        last = i + 1
+        line = lines[i]
         first = line.lstrip()[:1]
         if first == ">" or (first == "|" and line.lstrip().startswith("|>")):
             # A quoted block: the line before it (blank lines between) may be "X wrote:".
@@ -278,6 +311,11 @@ def split_quoted(text: str) -> tuple[str, str]:
                 old.append(new.pop(j))
             old.append(line)
             continue
+        if first not in ("-", "_", "B", "="):
+            new.append(line)  # "|" not starting "|>"
+            continue
+        if cut_marks is None:
+            cut_marks, rule_marks = _cut_marks(text), _rule_marks(text)
         if cut_marks and first in ("-", "_", "B") and _CUT_LINE.fullmatch(line.rstrip("\r")) \
                 and (first != "_" or _header_follows(lines, i)):
             old.extend(lines[i:])
@@ -288,6 +326,8 @@ def split_quoted(text: str) -> tuple[str, str]:
                 old.extend(lines[i:])
                 break
         new.append(line)
+    else:
+        new.extend(lines[last:])
     kept = "\n".join(new).strip()
     if not kept:
         # Nothing new: not a reply but a message that is all quote (a spam trick) or

@@ -291,6 +291,20 @@ def test_compiled_text_helpers_equal_their_python_twins(text: str) -> None:
     assert _mime.tidy(text) == htmltext._tidy_py(text)
 
 
+QUOTEISH = st.lists(st.sampled_from(
+    list(" \t\n\r\x0b\x1c\x85\u00a0\u3000>|-_=Bbx") + ["> ", "-- ", "é", "😀"]),
+    max_size=60).map("".join)
+
+
+@needs_lean
+@given(QUOTEISH | st.text(max_size=80))
+def test_compiled_marked_lines_equals_its_python_twin(text: str) -> None:
+    from shingles import _mime
+    from shingles.parse import _marked_lines_py
+
+    assert _mime.marked_lines(text) == _marked_lines_py(text)
+
+
 SAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "sample.mbox"
 
 
