@@ -369,3 +369,48 @@ def marked_lines(str text not None):
             if c == 62 or c == 124 or c == 45 or c == 95 or c == 61 or c == 66:  # >|-_=B
                 found.append(line)
     return found
+
+
+# ---------------------------------------------------------------- header index
+# The compiled twin of shingles.parse._index_headers_py (a test holds them equal).
+
+cdef dict HEADER_KEYS = {}  # header name as written -> lower-case, blanks before ":" cut
+cdef frozenset LIST_KEYS = frozenset(("to", "cc", "delivered-to"))
+
+
+cdef str header_key(str name):
+    cdef str key = HEADER_KEYS.get(name)
+    if key is None:
+        key = name.lower()
+        if key and (key[len(key) - 1] == " " or key[len(key) - 1] == "\t"):
+            key = key.rstrip()
+        if len(HEADER_KEYS) < 4096 and len(name) <= 64:  # real names are few and short
+            HEADER_KEYS[name] = key
+    return key
+
+
+def index_headers(tuple headers not None, Py_ssize_t max_headers):
+    """Return the header fields sorted by use, raw (see shingles.parse._index_headers_py)."""
+    cdef list names = [], received = [], received_pos = [], received_spf = []
+    cdef list auth = [], rcpt = []
+    cdef dict raw_first = {}
+    cdef Py_ssize_t pos = 0
+    cdef str key
+    for name, value in headers:
+        if pos >= max_headers:
+            return names, received, received_pos, received_spf, auth, rcpt, raw_first, True
+        key = header_key(name)
+        names.append(key)
+        if key == "received":
+            received.append(value)
+            received_pos.append(pos)
+        elif key == "authentication-results":
+            auth.append(value)
+        elif key == "received-spf":
+            received_spf.append((pos, value))
+        elif key in LIST_KEYS:
+            rcpt.append(value)
+        elif key not in raw_first:
+            raw_first[key] = value
+        pos += 1
+    return names, received, received_pos, received_spf, auth, rcpt, raw_first, False

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import functools
 import re
 from datetime import datetime, timedelta, timezone
 from email.utils import getaddresses, parseaddr, parsedate_tz
@@ -141,10 +142,22 @@ def _clean_address(addr: str) -> str | None:
     return addr or None
 
 
+# Values up to this long are remembered by the parsers below: copies of one mailing
+# repeat their From and Content-Type values, and a long value is rare and unique.
+_CACHED_LEN = 512
+
+
 def first_address(text: str) -> str | None:
     """Return the (first) address in a From/Return-Path value, lower-case, or None."""
     if not text:
         return None
+    if len(text) <= _CACHED_LEN:
+        return _first_address_cached(text)
+    return _first_address(text)
+
+
+def _first_address(text: str) -> str | None:
+    """Return what first_address returns, read afresh (text not empty)."""
     if '"' not in text and "(" not in text and "," not in text:
         found = _ANGLE.findall(text)
         if found:
@@ -160,22 +173,30 @@ def first_address(text: str) -> str | None:
     return _clean_address(addr)
 
 
+_first_address_cached = functools.lru_cache(maxsize=4096)(_first_address)
+
+
 def addresses(values: list[str]) -> list[str]:
     """Return every address in address-list header values, lower-case, in order."""
     out: list[str] = []
     for text in values:
-        if '"' in text or "(" in text or ":" in text or "=?" in text:
-            found = [addr for _, addr in getaddresses([decode_words(text)])]
-        else:
-            found = []
-            for item in text.split(","):
-                angle = _ANGLE.findall(item)
-                found.append(angle[-1] if angle else item)
-        for addr in found:
-            clean = _clean_address(addr)
-            if clean:
-                out.append(clean)
+        out.extend(_addresses_cached(text) if len(text) <= _CACHED_LEN else _addresses_of(text))
     return out
+
+
+def _addresses_of(text: str) -> tuple[str, ...]:
+    """Return the addresses of one address-list value (see addresses)."""
+    if '"' in text or "(" in text or ":" in text or "=?" in text:
+        found = [addr for _, addr in getaddresses([decode_words(text)])]
+    else:
+        found = []
+        for item in text.split(","):
+            angle = _ANGLE.findall(item)
+            found.append(angle[-1] if angle else item)
+    return tuple(clean for clean in map(_clean_address, found) if clean)
+
+
+_addresses_cached = functools.lru_cache(maxsize=4096)(_addresses_of)
 
 
 def msg_ids(text: str) -> tuple[str, ...]:
@@ -219,8 +240,19 @@ def parse_date(text: str) -> datetime | None:
         month = _MONTHS.get(mon.lower())
         if sign and month:
             offset = int(zh) * 3600 + int(zm) * 60
-            return _make_date(int(year), month, int(day), int(hh), int(mm), int(ss or 0),
-                              -offset if sign == "-" else offset)
+            if sign == "-":
+                offset = -offset
+            tz = _ZONES.get(offset)
+            y = int(year)
+            if tz is not None and y >= 100:
+                # The common case written out: _make_date's steps without its call.
+                second = int(ss) if ss else 0
+                try:
+                    return datetime(y, month, int(day), int(hh), int(mm),
+                                    second if second < 59 else 59, tzinfo=tz)
+                except (ValueError, OverflowError):
+                    return None
+            return _make_date(y, month, int(day), int(hh), int(mm), int(ss or 0), offset)
     try:
         parts = parsedate_tz(text)
     except (ValueError, IndexError, TypeError):
@@ -277,6 +309,13 @@ def param_of(value: str | None, name: str) -> str | None:
     """Return parameter name of a header value, unquoted and RFC 2231-decoded, or None."""
     if not value or ";" not in value:
         return None
+    if len(value) <= _CACHED_LEN:
+        return _param_cached(value, name)
+    return _param_of(value, name)
+
+
+def _param_of(value: str, name: str) -> str | None:
+    """Return what param_of returns, read afresh."""
     plain = None
     continued: dict[int, tuple[bool, str]] = {}
     for item in _parseparam(value)[1:]:
@@ -295,6 +334,9 @@ def param_of(value: str | None, name: str) -> str | None:
     if not continued:
         return None
     return _rfc2231(continued)
+
+
+_param_cached = functools.lru_cache(maxsize=4096)(_param_of)
 
 
 def _rfc2231(pieces: dict[int, tuple[bool, str]]) -> str:

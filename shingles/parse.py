@@ -344,40 +344,65 @@ def _header_follows(lines: list[str], i: int) -> bool:
     return any(line.lower().startswith(("from:", "von:", "de:")) for line in following)
 
 
-def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
-    headers, _, _, tree_defects = tree
-    limits = config.limits
-    defects = list(tree_defects)
+HeaderIndex = tuple[list[str], list[bytes], list[int], list[tuple[int, bytes]], list[bytes],
+                    list[bytes], dict[str, bytes], bool]
+
+
+def _index_headers_py(headers: tuple[tuple[str, bytes], ...], max_headers: int) -> HeaderIndex:
+    """Return the header fields sorted by use, raw: one pass over the first max_headers.
+
+    Returns (names, Received values, their positions, (position, Received-SPF value)
+    pairs, Authentication-Results values, To/Cc/Delivered-To values, first value of
+    every other field by name, whether fields past max_headers were left out).
+    Names are lower-case, blanks before the colon cut.
+    """
     names: list[str] = []
-    received: list[str] = []
+    received: list[bytes] = []
     received_pos: list[int] = []
-    received_spf: list[tuple[int, str]] = []
-    auth: list[str] = []
-    rcpt: list[str] = []
-    bulk: set[str] = set()
+    received_spf: list[tuple[int, bytes]] = []
+    auth: list[bytes] = []
+    rcpt: list[bytes] = []
     raw_first: dict[str, bytes] = {}
     for pos, (name, value) in enumerate(headers):
-        if pos >= limits.max_headers:
-            defects.append(f"more than {limits.max_headers} header fields; rest ignored")
-            break
+        if pos >= max_headers:
+            return names, received, received_pos, received_spf, auth, rcpt, raw_first, True
         key = name.lower()
         if key[-1:] in (" ", "\t"):
             key = key.rstrip()
         names.append(key)
         if key == "received":
-            received.append(hv.header_text(value))
+            received.append(value)
             received_pos.append(pos)
         elif key in _LISTS:
             if key == "authentication-results":
-                auth.append(hv.header_text(value))
+                auth.append(value)
             elif key == "received-spf":
-                received_spf.append((pos, hv.header_text(value)))
+                received_spf.append((pos, value))
             else:
-                rcpt.append(hv.header_text(value))
+                rcpt.append(value)
         elif key not in raw_first:
             raw_first[key] = value
-            if key in _BULK:
-                bulk.add(_BULK[key])
+    return names, received, received_pos, received_spf, auth, rcpt, raw_first, False
+
+
+# The compiled twin when built (shingles._mime), else the plain-Python one.
+_index_headers = _lean.index_headers if _lean is not None else _index_headers_py
+
+
+def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
+    headers, _, _, tree_defects = tree
+    limits = config.limits
+    defects = list(tree_defects)
+    names, raw_received, received_pos, raw_spf, raw_auth, raw_rcpt, raw_first, over = \
+        _index_headers(headers, limits.max_headers)
+    if over:
+        defects.append(f"more than {limits.max_headers} header fields; rest ignored")
+    text_of = hv.header_text
+    received = [text_of(value) for value in raw_received]
+    received_spf = [(pos, text_of(value)) for pos, value in raw_spf]
+    auth = [text_of(value) for value in raw_auth]
+    rcpt = [text_of(value) for value in raw_rcpt]
+    bulk = {sign for key, sign in _BULK.items() if key in raw_first}
     # Only the fields we use are decoded: most headers are never read.
     first = {key: hv.header_text(raw_first[key]) for key in _WANTED if key in raw_first}
     if first.get("precedence", "").lower() in ("bulk", "list", "junk"):

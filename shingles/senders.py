@@ -65,34 +65,59 @@ def parse_received(value: str) -> Hop:
     from_host = from_ip = helo = rdns = None
     if head[:4].lower() == "from" and head[4:5] in (" ", "\t", "\n"):
         part = head[5: by.start() if by else len(head)]
-        words = part.split(None, 1)
-        if words:
-            first = words[0].strip("()")
-            if first.startswith("["):
-                from_ip = _ip(first.strip("[]").removeprefix("IPv6:"))
-            else:
-                from_host = first.lower() or None
-        open_at = part.find("[")
-        if from_ip is None and open_at >= 0:
-            close_at = part.find("]", open_at)
-            if close_at > open_at:
-                from_ip = _ip(part[open_at + 1:close_at].removeprefix("IPv6:"))
-            if open_at > 1 and "(" in part:
-                r = _RDNS.search(part)
-                if r:
-                    rdns = r.group(1).lower()
-        if from_ip is None:
-            v4 = _IPV4.search(part)
-            if v4:
-                from_ip = _ip(v4.group(1))
-        if "elo" in part or "ELO" in part:
-            h = _HELO.search(part)
-            if h:
-                helo = (h.group(1) or h.group(2)).strip("[]").lower()
+        from_host, from_ip, helo, rdns = _from_clause(part)
     return Hop(from_host=from_host, from_ip=from_ip,
                by_host=by.group(1).lower() if by else None,
                time=parse_date(when.strip()) if when else None,
                helo=helo or from_host, rdns=rdns)
+
+
+_FROM_CACHE: dict[str, tuple[str | None, str | None, str | None, str | None]] = {}
+
+
+def _from_clause(part: str) -> tuple[str | None, str | None, str | None, str | None]:
+    """Return (from host, IP, HELO, reverse DNS) of a Received header's "from" clause.
+
+    The same relay writes the same clause into many messages, so the answers are
+    kept for up to 4,096 clauses (then the cache starts again).
+    """
+    found = _FROM_CACHE.get(part)
+    if found is None:
+        found = _read_from_clause(part)
+        if len(_FROM_CACHE) >= 4096:
+            _FROM_CACHE.clear()
+        _FROM_CACHE[part] = found
+    return found
+
+
+def _read_from_clause(part: str) -> tuple[str | None, str | None, str | None, str | None]:
+    """Return what _from_clause returns, read afresh."""
+    from_host = from_ip = helo = rdns = None
+    words = part.split(None, 1)
+    if words:
+        first = words[0].strip("()")
+        if first.startswith("["):
+            from_ip = _ip(first.strip("[]").removeprefix("IPv6:"))
+        else:
+            from_host = first.lower() or None
+    open_at = part.find("[")
+    if from_ip is None and open_at >= 0:
+        close_at = part.find("]", open_at)
+        if close_at > open_at:
+            from_ip = _ip(part[open_at + 1:close_at].removeprefix("IPv6:"))
+        if open_at > 1 and "(" in part:
+            r = _RDNS.search(part)
+            if r:
+                rdns = r.group(1).lower()
+    if from_ip is None:
+        v4 = _IPV4.search(part)
+        if v4:
+            from_ip = _ip(v4.group(1))
+    if "elo" in part or "ELO" in part:
+        h = _HELO.search(part)
+        if h:
+            helo = (h.group(1) or h.group(2)).strip("[]").lower()
+    return from_host, from_ip, helo, rdns
 
 
 @dataclasses.dataclass(frozen=True)

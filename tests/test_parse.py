@@ -305,6 +305,23 @@ def test_compiled_marked_lines_equals_its_python_twin(text: str) -> None:
     assert _mime.marked_lines(text) == _marked_lines_py(text)
 
 
+HEADER_NAMES = st.sampled_from(["Received", "received ", "To", "CC\t", "Delivered-To", "From",
+                                "Authentication-Results", "Received-SPF", "List-Id", "X-A",
+                                "x-a", "", " ", "Ä"])
+
+
+@needs_lean
+@given(st.lists(st.tuples(HEADER_NAMES, st.binary(max_size=4)), max_size=12),
+       st.integers(0, 14))
+def test_compiled_header_index_equals_its_python_twin(
+        headers: list[tuple[str, bytes]], max_headers: int) -> None:
+    from shingles import _mime
+    from shingles.parse import _index_headers_py
+
+    assert _mime.index_headers(tuple(headers), max_headers) == \
+        _index_headers_py(tuple(headers), max_headers)
+
+
 SAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "sample.mbox"
 
 
