@@ -271,10 +271,16 @@ def plots(results: dict[str, Any], out: pathlib.Path) -> list[str]:
         save(fig, "speed.png")
     eff = results.get("effectiveness")
     if eff and eff.get("daily"):
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for name, series in eff["daily"].items():
-            ax.plot(range(len(series)), series, label=name)
-        ax.set(xlabel="day", ylabel="missed spam per day (7-day mean)")
+        judges = list(dict.fromkeys(key.split(" / ")[1] for key in eff["daily"]))
+        fig, axes = plt.subplots(1, len(judges), figsize=(5 * len(judges), 4), sharey=True,
+                                 squeeze=False)
+        for ax, judge in zip(axes[0], judges):
+            for key, series in eff["daily"].items():
+                engine, _, which = key.partition(" / ")
+                if which == judge:
+                    ax.plot(range(len(series)), series, label=engine)
+            ax.set(title=f"judge: {judge}", xlabel="day",
+                   ylabel="missed spam per day (7-day mean)")
         save(fig, "missed_spam_per_day.png")
     return names
 
