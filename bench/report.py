@@ -116,6 +116,11 @@ def markdown(results: dict[str, Any]) -> str:
                 "convexity may sit a hair above the mean R although every mailing holds). "
                 "sqrt(p) is the large-mailing limit c -> 0; with M = copies + 1 it is above "
                 "the exact bound.",
+                "", "Mailings (k = 3) whose R falls below sqrt(p), allowed since c = 3/M > 0: "
+                + "; ".join(f"{name} {sum(r < math.sqrt(p) - 1e-9 for p, r in pts)} of {len(pts)}"
+                            for name, pts in rec["points"].items())
+                + ". The mean R also sits below sqrt(mean p) in rows where mailings differ, "
+                "sqrt being concave.",
                 "", f"Bases merged with each other in the bases-only store: "
                 f"{rec['merged_bases']}", "", _recall_table(rec), ""]
     tune = results.get("tuning")
