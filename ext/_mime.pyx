@@ -414,3 +414,133 @@ def index_headers(tuple headers not None, Py_ssize_t max_headers):
             raw_first[key] = value
         pos += 1
     return names, received, received_pos, received_spf, auth, rcpt, raw_first, False
+
+
+# ---------------------------------------------------------------- dates
+# The common RFC 5322 date ("Thu, 22 Aug 2002 07:36:16 -0400 (EDT)") read in C.
+# shingles.headers.parse_date stays the definition: common_date answers only for
+# text of that exact form (ASCII, four-digit year, numeric zone) and returns None
+# for all else, which the caller then hands to parse_date.
+
+from cpython.datetime cimport datetime_new, import_datetime, timedelta_new
+from cpython.datetime cimport timezone_new
+
+import_datetime()
+
+cdef dict DATE_ZONES = {}  # offset in seconds -> tzinfo
+cdef const char *MONTH_NAMES = b"janfebmaraprmayjunjulaugsepoctnovdec"
+
+
+cdef inline Py_UCS4 char_at(int kind, void *data, Py_ssize_t i, Py_ssize_t n) noexcept:
+    return PyUnicode_READ(kind, data, i) if i < n else 0
+
+
+cdef inline int digit_at(int kind, void *data, Py_ssize_t i, Py_ssize_t n) noexcept:
+    return <int>char_at(kind, data, i, n) - 48
+
+
+cdef inline bint is_digit(Py_UCS4 c) noexcept:
+    return 48 <= c <= 57
+
+
+cdef inline bint is_blank(Py_UCS4 c) noexcept:
+    return c == 32 or c == 9
+
+
+cdef inline bint is_letter(Py_UCS4 c) noexcept:
+    return 65 <= c <= 90 or 97 <= c <= 122
+
+
+cdef int short_number(int kind, void *data, Py_ssize_t *i, Py_ssize_t n) noexcept:
+    """Return the one- or two-digit number at i[0] and move past it; -1 if no digit is there."""
+    if not is_digit(char_at(kind, data, i[0], n)):
+        return -1
+    cdef int value = digit_at(kind, data, i[0], n)
+    i[0] += 1
+    if is_digit(char_at(kind, data, i[0], n)):
+        value = value * 10 + digit_at(kind, data, i[0], n)
+        i[0] += 1
+    return value
+
+
+def common_date(str text not None):
+    """Return the aware datetime of a date of the common form, or None (parse_date decides)."""
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void *data = PyUnicode_DATA(text)
+    cdef Py_ssize_t n = len(text), i = 0, k
+    cdef int day, month = 0, year, hh, mm, ss = 0, offset, m
+    cdef Py_UCS4 c
+    cdef char mon[3]
+    while is_blank(char_at(kind, data, i, n)):
+        i += 1
+    if is_letter(char_at(kind, data, i, n)):  # the day name: three letters, "," or blanks
+        if not (is_letter(char_at(kind, data, i + 1, n)) and is_letter(char_at(kind, data, i + 2, n))):
+            return None
+        i += 3
+        if char_at(kind, data, i, n) == 44:  # ","
+            i += 1
+        while is_blank(char_at(kind, data, i, n)):
+            i += 1
+    day = short_number(kind, data, &i, n)
+    if day < 0 or not is_blank(char_at(kind, data, i, n)):
+        return None
+    while is_blank(char_at(kind, data, i, n)):
+        i += 1
+    for k in range(3):
+        c = char_at(kind, data, i + k, n)
+        if not is_letter(c):
+            return None
+        mon[k] = <char>(<int>c | 32)
+    i += 3
+    for m in range(12):
+        if MONTH_NAMES[3 * m] == mon[0] and MONTH_NAMES[3 * m + 1] == mon[1] \
+                and MONTH_NAMES[3 * m + 2] == mon[2]:
+            month = m + 1
+            break
+    if month == 0 or not is_blank(char_at(kind, data, i, n)):
+        return None
+    while is_blank(char_at(kind, data, i, n)):
+        i += 1
+    year = 0
+    for k in range(4):
+        c = char_at(kind, data, i + k, n)
+        if not is_digit(c):
+            return None
+        year = year * 10 + <int>c - 48
+    i += 4
+    if year < 100 or not is_blank(char_at(kind, data, i, n)):
+        return None
+    while is_blank(char_at(kind, data, i, n)):
+        i += 1
+    hh = short_number(kind, data, &i, n)
+    if hh < 0 or char_at(kind, data, i, n) != 58 or not is_digit(char_at(kind, data, i + 1, n)) \
+            or not is_digit(char_at(kind, data, i + 2, n)):
+        return None
+    mm = digit_at(kind, data, i + 1, n) * 10 + digit_at(kind, data, i + 2, n)
+    i += 3
+    if char_at(kind, data, i, n) == 58:
+        if not is_digit(char_at(kind, data, i + 1, n)) or not is_digit(char_at(kind, data, i + 2, n)):
+            return None
+        ss = digit_at(kind, data, i + 1, n) * 10 + digit_at(kind, data, i + 2, n)
+        i += 3
+    while is_blank(char_at(kind, data, i, n)):
+        i += 1
+    c = char_at(kind, data, i, n)
+    if c != 43 and c != 45:  # a numeric zone "+hhmm" or "-hhmm" only
+        return None
+    for k in range(1, 5):
+        if not is_digit(char_at(kind, data, i + k, n)):
+            return None
+    offset = (digit_at(kind, data, i + 1, n) * 10 + digit_at(kind, data, i + 2, n)) * 3600 \
+        + (digit_at(kind, data, i + 3, n) * 10 + digit_at(kind, data, i + 4, n)) * 60
+    if c == 45:
+        offset = -offset
+    tz = DATE_ZONES.get(offset)
+    try:
+        if tz is None:
+            tz = timezone_new(timedelta_new(0, offset, 0), None)
+            if len(DATE_ZONES) < 512:
+                DATE_ZONES[offset] = tz
+        return datetime_new(year, month, day, hh, mm, ss if ss < 59 else 59, 0, tz)
+    except (ValueError, OverflowError):
+        return None

@@ -1,3 +1,4 @@
+from datetime import datetime
 from typing import Any
 
 def split(raw: bytes, max_depth: int = ...) -> tuple[Any, ...] | None: ...
@@ -8,3 +9,4 @@ def index_headers(
     headers: tuple[tuple[str, bytes], ...], max_headers: int
 ) -> tuple[list[str], list[bytes], list[int], list[tuple[int, bytes]], list[bytes], list[bytes],
            dict[str, bytes], bool]: ...
+def common_date(text: str) -> datetime | None: ...

@@ -28,7 +28,7 @@ from shingles._lean import lean as _lean
 from shingles.errors import MailParseError, MessageTooLargeError
 from shingles.htmltext import html_to_text
 from shingles.mail import Attachment, Mail
-from shingles.senders import parse_received, sender_facts
+from shingles.senders import parse_received, read_date, sender_facts
 
 __all__ = ["LEAN_AVAILABLE", "looks_like_mail", "parse", "split_quoted", "tree_of"]
 
@@ -411,7 +411,7 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
     facts = sender_facts(hops, auth, received_spf, received_pos, config.senders)
     from_addr = hv.first_address(first.get("from", ""))
     date_text = first.get("date")
-    date = hv.parse_date(date_text) if date_text else None
+    date = read_date(date_text) if date_text else None
     if date_text and date is None:
         defects.append("unreadable Date")
     walk = _Walk(limits, (tree, raw_first))

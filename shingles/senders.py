@@ -20,6 +20,9 @@ import ipaddress
 import re
 from collections.abc import Sequence
 
+from datetime import datetime
+
+from shingles._lean import lean as _lean
 from shingles.config import SendersConfig, host_matches
 from shingles.headers import parse_date
 from shingles.mail import Hop
@@ -42,6 +45,15 @@ def _ip(text: str) -> str | None:
         return str(ipaddress.ip_address(text))
     except ValueError:
         return None
+
+
+def read_date(text: str) -> datetime | None:
+    """Return headers.parse_date(text); the common form is read by the compiled reader."""
+    if _lean is not None:
+        found = _lean.common_date(text)
+        if found is not None:
+            return found
+    return parse_date(text)
 
 
 def parse_received(value: str) -> Hop:
@@ -68,7 +80,7 @@ def parse_received(value: str) -> Hop:
         from_host, from_ip, helo, rdns = _from_clause(part)
     return Hop(from_host=from_host, from_ip=from_ip,
                by_host=by.group(1).lower() if by else None,
-               time=parse_date(when.strip()) if when else None,
+               time=read_date(when.strip()) if when else None,
                helo=helo or from_host, rdns=rdns)
 
 

@@ -305,6 +305,44 @@ def test_compiled_marked_lines_equals_its_python_twin(text: str) -> None:
     assert _mime.marked_lines(text) == _marked_lines_py(text)
 
 
+DATEISH = st.lists(st.sampled_from(
+    ["Thu, ", "Thu,", "Thu", "thursday, ", "22", "2", "022", " ", "  ", "\t", "\n", "-", "Aug",
+     "aug", "AUGUST", "Fob", "2002", "02", "0099", "20021", "07:36", "7:36:16", ":60", ":5",
+     "25:00", " -0400", "+0000", "+2400", "-9999", " (EDT)", "GMT", "31 Feb", "٣", ""]),
+    max_size=10).map("".join)
+
+
+DATE_SLOTS = st.tuples(*(st.sampled_from(choices) for choices in (
+    ["", " ", "Thu, ", "Thu,", "Sun ", "Thu", "thursday, "], ["1", "22", "31", "0", "022", "٣"],
+    [" ", "  ", "\t", "-", "\n"], ["Aug", "feb", "DEC", "August", "Fob"], [" ", "-", ""],
+    ["2002", "1999", "0099", "02", "20021"], [" ", "\t", ""], ["7", "07", "23", "24", "123"],
+    [":36", ":5", "36"], ["", ":16", ":60", ":7", ":167"], ["", " ", "  "],
+    ["-0400", "+0000", "+2400", "-9999", "+05300", "GMT", "", "+04"], ["", " (EDT)", "x"],
+))).map("".join)
+
+
+@needs_lean
+@given(DATE_SLOTS | DATEISH | st.text(max_size=40))
+def test_compiled_common_date_agrees_with_parse_date(text: str) -> None:
+    from shingles import _mime
+    from shingles.headers import parse_date
+
+    found = _mime.common_date(text)
+    if found is not None:  # None: not the common form, parse_date decides
+        expected = parse_date(text)
+        assert found == expected and repr(found) == repr(expected)
+
+
+def test_common_dates_are_read_by_the_compiled_reader() -> None:
+    from shingles import _mime
+    from shingles.senders import read_date
+
+    text = "Thu, 22 Aug 2002 07:36:16 -0400 (EDT)"
+    assert read_date(text) == read_date("22 Aug 2002 11:36:16 +0000")
+    if LEAN_AVAILABLE:
+        assert _mime.common_date(text) is not None
+
+
 HEADER_NAMES = st.sampled_from(["Received", "received ", "To", "CC\t", "Delivered-To", "From",
                                 "Authentication-Results", "Received-SPF", "List-Id", "X-A",
                                 "x-a", "", " ", "Ä"])
