@@ -544,3 +544,20 @@ def common_date(str text not None):
         return datetime_new(year, month, day, hh, mm, ss if ss < 59 else 59, 0, tz)
     except (ValueError, OverflowError):
         return None
+
+
+# ---------------------------------------------------------------- header text
+
+from cpython.unicode cimport PyUnicode_DecodeASCII
+
+from shingles.headers import header_text as _header_text_py
+
+
+def header_text(bytes value not None):
+    """Return shingles.headers.header_text(value); a one-line ASCII value is done here."""
+    cdef const unsigned char *p = value
+    cdef Py_ssize_t n = len(value), i
+    for i in range(n):
+        if p[i] >= 128 or p[i] == 10:  # 8-bit or folded: the Python reader
+            return _header_text_py(value)
+    return PyUnicode_DecodeASCII(<const char *>p, n, NULL).strip()

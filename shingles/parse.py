@@ -159,7 +159,7 @@ class _Walk:
         """Return the first field name of node, decoded (the top node's from an index)."""
         if self.top is not None and node is self.top[0]:
             value = self.top[1].get(name)
-            return hv.header_text(value) if value is not None else None
+            return _header_text(value) if value is not None else None
         return _first(node[0], name)
 
     def visit(self, node: Node, default: str, depth: int, show: bool, quoted: bool) -> None:
@@ -385,8 +385,9 @@ def _index_headers_py(headers: tuple[tuple[str, bytes], ...], max_headers: int) 
     return names, received, received_pos, received_spf, auth, rcpt, raw_first, False
 
 
-# The compiled twin when built (shingles._mime), else the plain-Python one.
+# The compiled twins when built (shingles._mime), else the plain-Python ones.
 _index_headers = _lean.index_headers if _lean is not None else _index_headers_py
+_header_text = _lean.header_text if _lean is not None else hv.header_text
 
 
 def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
@@ -397,14 +398,14 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
         _index_headers(headers, limits.max_headers)
     if over:
         defects.append(f"more than {limits.max_headers} header fields; rest ignored")
-    text_of = hv.header_text
+    text_of = _header_text
     received = [text_of(value) for value in raw_received]
     received_spf = [(pos, text_of(value)) for pos, value in raw_spf]
     auth = [text_of(value) for value in raw_auth]
     rcpt = [text_of(value) for value in raw_rcpt]
     bulk = {sign for key, sign in _BULK.items() if key in raw_first}
     # Only the fields we use are decoded: most headers are never read.
-    first = {key: hv.header_text(raw_first[key]) for key in _WANTED if key in raw_first}
+    first = {key: text_of(raw_first[key]) for key in _WANTED if key in raw_first}
     if first.get("precedence", "").lower() in ("bulk", "list", "junk"):
         bulk.add("precedence-bulk")
     hops = tuple(parse_received(v) for v in received)

@@ -78,10 +78,9 @@ def parse_received(value: str) -> Hop:
     if head[:4].lower() == "from" and head[4:5] in (" ", "\t", "\n"):
         part = head[5: by.start() if by else len(head)]
         from_host, from_ip, helo, rdns = _from_clause(part)
-    return Hop(from_host=from_host, from_ip=from_ip,
-               by_host=by.group(1).lower() if by else None,
-               time=read_date(when.strip()) if when else None,
-               helo=helo or from_host, rdns=rdns)
+    # Positional: Hop(from_host, from_ip, by_host, time, helo, rdns), a hop per header.
+    return Hop(from_host, from_ip, by.group(1).lower() if by else None,
+               read_date(when.strip()) if when else None, helo or from_host, rdns)
 
 
 _FROM_CACHE: dict[str, tuple[str | None, str | None, str | None, str | None]] = {}

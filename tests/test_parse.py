@@ -343,6 +343,16 @@ def test_common_dates_are_read_by_the_compiled_reader() -> None:
         assert _mime.common_date(text) is not None
 
 
+@needs_lean
+@given(st.lists(st.sampled_from([b" ", b"\t", b"\r\n", b"\n ", b"\n\t", b"\x0b", b"\x1c", b"a",
+                                 b"=?utf-8?q?x?=", b"\xc3\xa9", b"\xe9", b"\x7f", b"\x00"]),
+                max_size=10).map(b"".join) | st.binary(max_size=20))
+def test_compiled_header_text_equals_the_python_reader(value: bytes) -> None:
+    from shingles import _mime, headers
+
+    assert _mime.header_text(value) == headers.header_text(value)
+
+
 HEADER_NAMES = st.sampled_from(["Received", "received ", "To", "CC\t", "Delivered-To", "From",
                                 "Authentication-Results", "Received-SPF", "List-Id", "X-A",
                                 "x-a", "", " ", "Ä"])
