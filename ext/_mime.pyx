@@ -554,10 +554,38 @@ from shingles.headers import header_text as _header_text_py
 
 
 def header_text(bytes value not None):
-    """Return shingles.headers.header_text(value); a one-line ASCII value is done here."""
+    """Return shingles.headers.header_text(value); an ASCII value is done here.
+
+    header_text unfolds with three str.replace calls in a row ("\r\n" -> "\n",
+    "\n " -> " ", "\n\t" -> "\t"); one pass does the same: a CR goes when an LF
+    follows it, an LF when, after that first replace, a blank follows it.
+    """
     cdef const unsigned char *p = value
-    cdef Py_ssize_t n = len(value), i
+    cdef Py_ssize_t n = len(value), i, out = 0
+    cdef unsigned char nxt
+    cdef bint folded = False
     for i in range(n):
-        if p[i] >= 128 or p[i] == 10:  # 8-bit or folded: the Python reader
+        if p[i] >= 128:  # 8-bit: the Python reader and its charset fallback
             return _header_text_py(value)
-    return PyUnicode_DecodeASCII(<const char *>p, n, NULL).strip()
+        if p[i] == 10:
+            folded = True
+    if not folded:
+        return PyUnicode_DecodeASCII(<const char *>p, n, NULL).strip()
+    cdef char *buf = <char *>malloc(n + 1)
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            if p[i] == 13 and i + 1 < n and p[i + 1] == 10:
+                continue
+            if p[i] == 10 and i + 1 < n:
+                nxt = p[i + 1]
+                if nxt == 13 and i + 2 < n and p[i + 2] == 10:
+                    nxt = 10
+                if nxt == 32 or nxt == 9:
+                    continue
+            buf[out] = <char>p[i]
+            out += 1
+        return PyUnicode_DecodeASCII(buf, out, NULL).strip()
+    finally:
+        free(buf)

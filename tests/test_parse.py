@@ -344,8 +344,8 @@ def test_common_dates_are_read_by_the_compiled_reader() -> None:
 
 
 @needs_lean
-@given(st.lists(st.sampled_from([b" ", b"\t", b"\r\n", b"\n ", b"\n\t", b"\x0b", b"\x1c", b"a",
-                                 b"=?utf-8?q?x?=", b"\xc3\xa9", b"\xe9", b"\x7f", b"\x00"]),
+@given(st.lists(st.sampled_from([b" ", b"\t", b"\r\n", b"\n ", b"\n\t", b"\x0b", b"\x1c", b"a", b"\r",
+                                 b"\n", b"=?utf-8?q?x?=", b"\xc3\xa9", b"\xe9", b"\x7f", b"\x00"]),
                 max_size=10).map(b"".join) | st.binary(max_size=20))
 def test_compiled_header_text_equals_the_python_reader(value: bytes) -> None:
     from shingles import _mime, headers
