@@ -97,8 +97,9 @@ cdef object parse_headers(bytes data, const unsigned char *p, Py_ssize_t start,
 
 
 cdef object first_value(list headers, str key):
+    cdef Py_ssize_t n = len(key)
     for name, value in headers:
-        if name.lower() == key:
+        if len(<str>name) == n and name.lower() == key:  # most names differ in length
             return value
     return None
 

@@ -358,6 +358,11 @@ def boundary_of(value: str) -> str | None:
     Raise ValueError for RFC 2231 parameters (name*=...), which this port does not
     follow: the lean parser then leaves the message to the standard one.
     """
+    return _boundary_cached(value) if len(value) <= _CACHED_LEN else _boundary_of(value)
+
+
+def _boundary_of(value: str) -> str | None:
+    """Return what boundary_of returns, read afresh."""
     found = None
     for item in _parseparam(value)[1:]:
         if "=" in item:
@@ -372,3 +377,6 @@ def boundary_of(value: str) -> str | None:
     if found is None:
         return None
     return _unquote(_unquote(found)).rstrip()
+
+
+_boundary_cached = functools.lru_cache(maxsize=4096)(_boundary_of)
