@@ -297,18 +297,26 @@ def split_quoted(text: str) -> tuple[str, str]:
     old: list[str] = []
     n = len(lines)
     last = 0  # lines[last:i] are unmarked: new text, taken over as a slice
+    looked = -1  # len(new) when the last look for an attribution found none
     for i in _marked_lines(text):
-        new.extend(lines[last:i])
+        if i > last:
+            new.extend(lines[last:i])
         last = i + 1
         line = lines[i]
         first = line.lstrip()[:1]
         if first == ">" or (first == "|" and line.lstrip().startswith("|>")):
             # A quoted block: the line before it (blank lines between) may be "X wrote:".
-            j = len(new) - 1
-            while j >= 0 and not new[j].strip():
-                j -= 1
-            if j >= 0 and new[j].rstrip().endswith(":") and _ATTRIBUTION.search(new[j].rstrip()):
-                old.append(new.pop(j))
+            # Unless new has not changed since a look found none (the block goes on).
+            if len(new) != looked:
+                j = len(new) - 1
+                while j >= 0 and not new[j].strip():
+                    j -= 1
+                if j >= 0 and new[j].rstrip().endswith(":") \
+                        and _ATTRIBUTION.search(new[j].rstrip()):
+                    old.append(new.pop(j))
+                    looked = -1
+                else:
+                    looked = len(new)
             old.append(line)
             continue
         if first not in ("-", "_", "B", "="):
@@ -403,7 +411,7 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
     received_spf = [(pos, text_of(value)) for pos, value in raw_spf]
     auth = [text_of(value) for value in raw_auth]
     rcpt = [text_of(value) for value in raw_rcpt]
-    bulk = {sign for key, sign in _BULK.items() if key in raw_first}
+    bulk = {_BULK[key] for key in raw_first if key in _BULK}  # in header order, as ever
     # Only the fields we use are decoded: most headers are never read.
     first = {key: text_of(raw_first[key]) for key in _WANTED if key in raw_first}
     if first.get("precedence", "").lower() in ("bulk", "list", "junk"):
