@@ -27,7 +27,7 @@ from shingles.mailio import parse_record, read, read_raw
 from shingles.parse import looks_like_mail
 from shingles.scheme import DEFAULT_SCHEME, Scheme
 from shingles.social import SocialGraph
-from shingles.store import Mailing, Store, StoreSettings
+from shingles.store import RECALL_SCHEME, Mailing, Store, StoreSettings
 
 EXIT_OK, EXIT_INPUT_ERRORS, EXIT_USAGE = 0, 1, 2
 _MAIL_FIELDS = [f.name for f in dataclasses.fields(Mail)]
@@ -64,7 +64,17 @@ def _read_inputs(paths: Sequence[str], config: Config | None = None,
 
 
 def _scheme(args: argparse.Namespace) -> Scheme:
-    return Scheme(window=args.window, min_shingles=args.min_shingles, digits=args.digits)
+    return _given_scheme(args) or DEFAULT_SCHEME
+
+
+def _given_scheme(args: argparse.Namespace) -> Scheme | None:
+    """Return the scheme the options name, or None when none was given (a store then
+    keeps its own, and a new one takes its matching mode's default)."""
+    if args.window is None and args.min_shingles is None and args.digits is None:
+        return None
+    return Scheme(window=args.window or DEFAULT_SCHEME.window,
+                  min_shingles=args.min_shingles or DEFAULT_SCHEME.min_shingles,
+                  digits=args.digits or DEFAULT_SCHEME.digits)
 
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:
@@ -122,12 +132,15 @@ def _lexicon_summary(lexicon: Lexicon) -> dict[str, Any]:
 
 def _add_scheme_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("fingerprint scheme")
-    group.add_argument("--window", type=int, default=DEFAULT_SCHEME.window,
-                       help="words per shingle (default %(default)s)")
-    group.add_argument("--min-shingles", type=int, default=DEFAULT_SCHEME.min_shingles,
-                       help="fewest distinct shingles for a signature (default %(default)s)")
-    group.add_argument("--digits", choices=("fold", "keep"), default=DEFAULT_SCHEME.digits,
-                       help="fold digit runs to one token, or keep them (default %(default)s)")
+    group.add_argument("--window", type=int, default=None,
+                       help=f"words per shingle (default {DEFAULT_SCHEME.window}; a new "
+                            f"recall-mode store {RECALL_SCHEME.window})")
+    group.add_argument("--min-shingles", type=int, default=None,
+                       help=f"fewest distinct shingles for a signature "
+                            f"(default {DEFAULT_SCHEME.min_shingles})")
+    group.add_argument("--digits", choices=("fold", "keep"), default=None,
+                       help=f"fold digit runs to one token, or keep them "
+                            f"(default {DEFAULT_SCHEME.digits})")
 
 
 # -- the mailing store: ingest and mailings ----------------------------------
@@ -162,7 +175,7 @@ def _progress() -> Any:
 def cmd_ingest(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     lexicon = Lexicon.load(args.lexicon) if args.lexicon else None
-    scheme = _scheme(args)
+    scheme = _given_scheme(args)
     progress = _progress()
 
     def error(record: Any) -> None:
@@ -194,7 +207,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_scan(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     lexicon = Lexicon.load(args.lexicon) if args.lexicon else None
-    scheme = _scheme(args)
+    scheme = _given_scheme(args)
     tally: dict[str, int] = {}
     errors = 0
     with Store(args.store, scheme=scheme, lexicon=lexicon,

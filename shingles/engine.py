@@ -82,7 +82,7 @@ class IngestReport:
 
 
 def ingest(store: Store, records: Iterable[MailLike | ErrorRecord], *,
-           scheme: Scheme = DEFAULT_SCHEME, lexicon: Lexicon | None = None,
+           scheme: Scheme | None = None, lexicon: Lexicon | None = None,
            backend: BackendName = "auto",
            on_error: Callable[[ErrorRecord], None] | None = None,
            on_message: Callable[[], None] | None = None) -> IngestReport:
@@ -97,6 +97,7 @@ def ingest(store: Store, records: Iterable[MailLike | ErrorRecord], *,
         StoreFullError: if the store's map may not grow any further.
     """
     started = time.perf_counter()
+    scheme = _scheme_of(store, scheme)
     errors = 0
     with store.session() as session:
         for record in records:

@@ -60,3 +60,16 @@ def test_explain_of_an_unknown_message_is_a_clear_error(
     capsys.readouterr()
     assert main(["explain", "--store", store, "<missing@nowhere>"]) == 2
     assert "no scanned message has Message-ID" in capsys.readouterr().err
+
+
+def test_recall_mode_store_keeps_its_own_window_across_runs(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = str(tmp_path / "store")
+    assert main(["scan", "--store", store, "--mode", "recall", str(SAMPLE)]) == 0
+    assert main(["scan", "--store", store, str(SAMPLE)]) == 0  # no options: the store's own
+    capsys.readouterr()
+    from shingles.store import RECALL_SCHEME, Store
+    with Store(store, readonly=True) as opened:
+        assert opened.scheme_id == RECALL_SCHEME.id and opened.settings.mode == "recall"
+    assert main(["scan", "--store", store, "--window", "4", str(SAMPLE)]) == 2
+    assert "was made with scheme" in capsys.readouterr().err

@@ -19,7 +19,7 @@ from shingles import DEFAULT_SCHEME, Fingerprint, Scheme, SchemeMismatchError, f
 from shingles.errors import ShinglesError, StoreFullError, StoreLockedError
 from shingles.records import unpack_index
 from shingles.session import MAX_ADVANCE
-from shingles.store import Store, StoreSettings
+from shingles.store import RECALL_SCHEME, Store, StoreSettings
 
 WORDS = [a + b + c for a in "bdfgklmnprst" for b in "aeiou" for c in "lmnrst"]
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -66,9 +66,9 @@ def mail(i: int, text: str, **fields: object) -> FakeMail:
 
 
 def fake_fp(megas: tuple[int, ...] = (), imatch: tuple[int, ...] = (),
-            minhashes: tuple[int, ...] = ()) -> Fingerprint:
+            minhashes: tuple[int, ...] = (), scheme: Scheme = DEFAULT_SCHEME) -> Fingerprint:
     """Return a fingerprint with chosen keys, to steer clustering exactly."""
-    return Fingerprint(scheme=DEFAULT_SCHEME.id, tokens=100, shingles=100,
+    return Fingerprint(scheme=scheme.id, tokens=100, shingles=100,
                        minhash_bytes=struct.pack(f"<{len(minhashes)}Q", *minhashes),
                        supershingle_bytes=b"",
                        megashingle_bytes=struct.pack(f"<{len(megas)}Q", *megas), imatch=imatch)
@@ -87,8 +87,9 @@ def filed(mailing: int | None) -> int:
 
 
 def add_all(store: Store, mails: list[FakeMail]) -> list[int | None]:
+    scheme = Scheme.from_id(store.scheme_id)  # recall-mode stores fingerprint 2-word shingles
     with store.session() as session:
-        return [session.add(m, fingerprint(m.text)) for m in mails]
+        return [session.add(m, fingerprint(m.text, scheme)) for m in mails]
 
 
 # -- clustering ------------------------------------------------------------
@@ -397,8 +398,9 @@ def test_recall_lookup_confirms_by_resemblance(tmp_path: pathlib.Path) -> None:
     base = words(31, 200)
     with Store(tmp_path / "r", settings=StoreSettings(mode="recall", threshold=0.5)) as store:
         [mid] = add_all(store, [mail(1, " ".join(base))])
-        near = fingerprint(mutate(base, 0.05, seed=2))
-        far = fingerprint(mutate(base, 0.6, seed=3))
+        scheme = Scheme.from_id(store.scheme_id)
+        near = fingerprint(mutate(base, 0.05, seed=2), scheme)
+        far = fingerprint(mutate(base, 0.6, seed=3), scheme)
         assert store.lookup(near) == mid
         assert store.lookup(far) is None
 
@@ -413,7 +415,8 @@ def test_recall_finds_every_stored_message_by_its_own_fingerprint(tmp_path: path
             for band in range(21):
                 values = [10_000 * (band + 1) + i for i in range(84)]
                 values[4 * band:4 * band + 4] = target[4 * band:4 * band + 4]
-                others.append(s.add(mail(band, f"m{band}"), fake_fp(minhashes=tuple(values))))
-            last = s.add(mail(99, "last"), fake_fp(minhashes=target))
+                others.append(s.add(mail(band, f"m{band}"),
+                                    fake_fp(minhashes=tuple(values), scheme=RECALL_SCHEME)))
+            last = s.add(mail(99, "last"), fake_fp(minhashes=target, scheme=RECALL_SCHEME))
         assert last is not None and last not in others and len(set(others)) == 21
-        assert store.lookup(fake_fp(minhashes=target)) == last
+        assert store.lookup(fake_fp(minhashes=target, scheme=RECALL_SCHEME)) == last
