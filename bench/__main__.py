@@ -27,7 +27,7 @@ PARTS = ("recall", "tune", "curve", "false-merges", "speed", "effectiveness")
 SIZES = {
     "recall_bases": (60, 300), "copies": (10, 30), "tune_bases": (60, 200),
     "curve_per_rate": (120, 600), "speed_messages": (2000, 12000),
-    "stream_days": (28, 56),
+    "stream_days": (14, 56),
 }
 
 
