@@ -5,8 +5,9 @@
    rensa RMinHash(84).
 2. End to end on one labelled stream (bench.generator.stream) written to an
    mbox on disk: read, parse (shingles.parse for everyone), sign, and file or
-   index each message. Ours: fingerprint + Store.add in paper and recall mode
-   (LMDB on disk, durable commits every 1,000). Peers: datasketch MinHash(84)
+   index each message. Ours: fingerprint + Store.add in paper mode (4-word
+   shingles) and recall mode (its default 2-word shingles), LMDB on disk,
+   durable commits every 1,000. Peers: datasketch MinHash(84)
    over 4-word shingles built in Python + MinHashLSH 21 bands x 4 rows
    (query, then insert), and rensa RMinHash(84) + RMinHashLSH(21 bands) the
    same way, both in memory. Each engine runs in its own fresh process (spawn),
@@ -66,13 +67,17 @@ def _measure(name: str, mbox: str, work: str) -> dict[str, Any]:
     add: Any
     finish: Any
     if name.startswith("shingles"):
-        from shingles.store import Store, StoreSettings
+        from shingles.scheme import DEFAULT_SCHEME
+        from shingles.store import RECALL_SCHEME, Store, StoreSettings
 
-        store = Store(work, settings=StoreSettings(mode=name.split()[1]))
+        mode = name.split()[1]
+        # Each mode with the scheme a new store of that mode takes by default.
+        scheme = RECALL_SCHEME if mode == "recall" else DEFAULT_SCHEME
+        store = Store(work, scheme=scheme, settings=StoreSettings(mode=mode))
         session = store.session().__enter__()
 
         def add(mail: Any) -> None:
-            session.add(mail, fingerprint(mail.text))
+            session.add(mail, fingerprint(mail.text, scheme))
 
         def finish() -> int:
             session.__exit__(None, None, None)
