@@ -203,7 +203,9 @@ class Engine:
 
     def scan_one(self, mail: MailLike) -> Verdict:
         """Return the verdict on one message, committed to the store at once."""
-        return next(iter(self.scan([mail])))  # type: ignore[return-value]
+        # Run the generator to its end: abandoning it would roll the session back.
+        [verdict] = list(self.scan([mail]))
+        return verdict  # type: ignore[return-value]
 
     def _scan_one(self, session: Session, mail: MailLike,
                   senders: SendersConfig | None = None) -> Verdict:

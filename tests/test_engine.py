@@ -161,3 +161,10 @@ def test_live_spf_from_the_local_dns_server_makes_a_newsletter_legit(
     assert "authenticated" in verdicts[-1].reasons[-1].says
     forged = message(99, "203.0.113.50", f"Hi x,\n{NEWSLETTER}", sender="news@legit.example")
     assert next(iter(eng.scan([forged]))).spf == "fail"  # type: ignore[union-attr]
+
+
+def test_scan_one_commits_the_message(tmp_path: pathlib.Path) -> None:
+    eng = engine(tmp_path)
+    for i in range(3):
+        eng.scan_one(message(i, "192.0.2.10", f"Hello {i},\n{NEWSLETTER}", minutes=i))
+    assert eng.store.counts()["messages"] == 3
