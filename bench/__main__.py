@@ -22,6 +22,12 @@ import sys
 import time
 from typing import Any
 
+def _where(path: str) -> str:
+    """Return where the measured package lives: "source tree" or "installed" (no host paths)."""
+    here = pathlib.Path(__file__).resolve().parent.parent
+    return "source tree" if pathlib.Path(path).resolve().is_relative_to(here) else "installed"
+
+
 PARTS = ("recall", "tune", "curve", "false-merges", "speed", "effectiveness")
 #: (quick, full) sizes.
 SIZES = {
@@ -92,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                                "dirty": dirty, "backend": shingles.BACKEND,
                                "scheme": DEFAULT_SCHEME.id, "seed": args.seed,
                                "cpus": os.cpu_count(), "sizes": size, "parts": parts,
-                               "shingles_path": os.path.dirname(shingles.__file__)}
+                               "shingles_path": _where(shingles.__file__)}
     say(f"shingles bench: {results['mode']} run of {', '.join(parts)}; backend "
         f"{shingles.BACKEND} from {results['shingles_path']}; commit "
         f"{commit[:10]}{'+' if dirty else ''}")
