@@ -24,7 +24,6 @@ Results also go to OUT/results.json.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import pathlib
 import random
@@ -36,7 +35,7 @@ from collections.abc import Callable
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import shingles  # noqa: E402
-from corpus import bodies  # noqa: E402
+from corpus import bodies, write_results  # noqa: E402
 from shingles import Scheme, fingerprint  # noqa: E402
 from shingles._reference import tokens  # noqa: E402
 
@@ -220,10 +219,7 @@ def main() -> None:
     print(f"chi-square over the {len(rows)} bins = {chi2:.1f} (95% critical value "
           f"{critical:.1f}): measured rates {'agree' if chi2 <= critical else 'DISAGREE'} with P(J)")
 
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {out / 'results.json'}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import pathlib
 import statistics
 import sys
@@ -30,6 +29,7 @@ from datetime import datetime
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
+from bench.corpus import write_results  # noqa: E402
 from bench.generator import CONFIG, load_bases, stream  # noqa: E402
 from shingles.engine import Engine, Verdict  # noqa: E402
 from shingles.judge import JudgeSettings  # noqa: E402
@@ -124,10 +124,7 @@ def main() -> None:
         print(f"{name:12} {row['spam_caught']:12.3f} {row['first_copies_caught']:15.3f} "
               f"{false_pos:8d}/{len(legit):<5d} {len(legit_held):11d} "
               f"{row['legit_held_minutes_median']:17.1f} {rate:7.0f}")
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    print(f"wrote {out / 'results.json'}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import pathlib
 import random
 import statistics
@@ -24,7 +23,7 @@ from collections import defaultdict
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from corpus import bodies  # noqa: E402
+from corpus import bodies, write_results  # noqa: E402
 from shingles import Fingerprint, Scheme, fingerprint  # noqa: E402
 from shingles._reference import tokens  # noqa: E402
 
@@ -119,10 +118,7 @@ def main() -> None:
         print(f"{minimum:4d} {len(glued):12d} {short:18d} {signed:21d}")
     results["by_min_shingles"] = by_minimum
 
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {out / 'results.json'}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ The corpora live in ../shared/corpus beside the project, or in $SHINGLES_CORPUS.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import pathlib
 import re
@@ -60,3 +61,11 @@ def bodies(names: tuple[str, ...] = ("ham", "spam"), quoted: bool = True) -> lis
             mail = parse(raw)
             texts.append(f"{mail.text}\n{mail.quoted}" if quoted and mail.quoted else mail.text)
     return texts
+
+
+def write_results(out: str | os.PathLike[str], results: dict) -> None:  # type: ignore[type-arg]
+    """Write results to OUT/results.json (creating OUT) and say where."""
+    folder = pathlib.Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"wrote {folder / 'results.json'}")
