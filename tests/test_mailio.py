@@ -52,6 +52,28 @@ def test_compressed_mbox_reads_like_the_plain_one(compress: object, tmp_path: pa
         r.data for r in read_raw(plain)]  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("inflate", ["isal", "zlib"])
+def test_gzip_of_many_members_and_padding_reads_whole(inflate: str, tmp_path: pathlib.Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # gzip(1) output concatenated, as log rotation and `cat a.gz b.gz` make it, then
+    # zero padding (tape blocks): gzip.GzipFile reads all of it, so must we, with
+    # either inflater.
+    import zlib
+
+    from shingles import mailio
+
+    if inflate == "zlib":
+        monkeypatch.setattr(mailio, "_inflate", zlib)
+    monkeypatch.setattr(mailio, "CHUNK", 512)  # members and padding straddle reads
+    plain = (DATA / "quirks.mbox").read_bytes()
+    half = plain.index(b"\nFrom ", len(plain) // 2) + 1
+    packed = tmp_path / "box.mbox.gz"
+    packed.write_bytes(gzip.compress(plain[:half]) + gzip.compress(b"") +
+                       gzip.compress(plain[half:]) + b"\0" * 1000)
+    assert [r.data for r in read_raw(packed)] == [  # type: ignore[union-attr]
+        r.data for r in read_raw(DATA / "quirks.mbox")]  # type: ignore[union-attr]
+
+
 def test_stream_split_in_tiny_chunks_equals_whole_file(monkeypatch: pytest.MonkeyPatch) -> None:
     # Separators that straddle chunk borders must still be found.
     from shingles import mailio
