@@ -327,49 +327,62 @@ def tidy(str text not None):
         free(buf)
 
 
-def marked_lines(str text not None):
-    """Return the indices of the lines (split at "\\n") whose first non-space is one of ">|-_=B".
-
-    The only lines split_quoted must look at: a quote, a signature or cut line, a rule.
-    """
-    cdef int kind = PyUnicode_KIND(text)
-    cdef void *data = PyUnicode_DATA(text)
-    cdef Py_ssize_t n = len(text), i, line = 0
+cdef inline Py_ssize_t skip_space(int kind, void *data, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """Return the index of the first character at or after i that is no space, or a "\\n"."""
     cdef Py_UCS4 c
-    cdef bint at_start = True
+    while i < n:
+        c = PyUnicode_READ(kind, data, i)
+        if c == 10 or not Py_UNICODE_ISSPACE(c):
+            break
+        i += 1
+    return i
+
+
+cdef inline Py_ssize_t find_newline(int kind, void *data, Py_ssize_t i, Py_ssize_t n) noexcept:
+    """Return the index of the first "\\n" at or after i, or -1."""
     cdef const unsigned char *b
     cdef const unsigned char *nl
-    found = []
     if kind == 1:
-        # Latin-1 text: jump from line to line with memchr. The only spaces in it
-        # are 9-13, 28-32, 133 and 160 (Py_UNICODE_ISSPACE), tested as such below.
         b = <const unsigned char *>data
-        i = 0
-        while i < n:
-            while i < n and Py_UNICODE_ISSPACE(b[i]) and b[i] != 10:
-                i += 1
-            if i < n and b[i] != 10:
-                c = b[i]
-                if c == 62 or c == 124 or c == 45 or c == 95 or c == 61 or c == 66:
-                    found.append(line)
-            if i >= n:
-                break
-            nl = <const unsigned char *>memchr(b + i, 10, n - i)
-            if nl == NULL:
-                break
-            i = (nl - b) + 1
-            line += 1
-        return found
-    for i in range(n):
-        c = PyUnicode_READ(kind, data, i)
-        if c == 10:
-            line += 1
-            at_start = True
-        elif at_start and not Py_UNICODE_ISSPACE(c):
-            at_start = False
-            if c == 62 or c == 124 or c == 45 or c == 95 or c == 61 or c == 66:  # >|-_=B
-                found.append(line)
-    return found
+        nl = <const unsigned char *>memchr(b + i, 10, n - i) if i < n else NULL
+        return -1 if nl == NULL else nl - b
+    while i < n:
+        if PyUnicode_READ(kind, data, i) == 10:
+            return i
+        i += 1
+    return -1
+
+
+def quote_marks(str text not None):
+    """Return the line runs split_quoted looks at (see shingles.parse._quote_marks_py)."""
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void *data = PyUnicode_DATA(text)
+    cdef Py_ssize_t n = len(text), i = 0, at, line = 0, run_start = -1
+    cdef Py_UCS4 c, d, e
+    runs = []
+    while True:
+        at = skip_space(kind, data, i, n)
+        c = PyUnicode_READ(kind, data, at) if at < n else 10
+        d = PyUnicode_READ(kind, data, at + 1) if at + 1 < n else 10
+        e = PyUnicode_READ(kind, data, at + 2) if at + 2 < n else 10
+        if c == 62 or (c == 124 and d == 62):  # ">" or "|>": a quoted line
+            if run_start < 0:
+                run_start = line
+        else:
+            if run_start >= 0:
+                runs.append((run_start, line, 0))
+                run_start = -1
+            if ((c == 45 or c == 95 or c == 61) and d == c) or (  # "--" "__" "=="
+                    c == 66 and (d == 101 or d == 69) and (e == 103 or e == 71)):  # "Beg"
+                runs.append((line, line + 1, 1))
+        i = find_newline(kind, data, at, n)
+        if i < 0:
+            break
+        i += 1
+        line += 1
+    if run_start >= 0:
+        runs.append((run_start, line + 1, 0))
+    return runs
 
 
 # ---------------------------------------------------------------- header index

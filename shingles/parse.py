@@ -248,9 +248,6 @@ _FOOTER_WORDS = ("list", "unsubscribe", "http")
 _ATTRIBUTION = re.compile(r"\b(?:wrote|writes|schrieb|a écrit|escribió)\s*:$", re.IGNORECASE)
 
 
-_MARKS = frozenset(">|-_=B")
-
-
 def _cut_marks(text: str) -> bool:
     """Return whether text holds a marker a cut line (signature, forward) needs."""
     return ("--" in text and (text.startswith("--") or "\n-- \n" in text
@@ -259,21 +256,36 @@ def _cut_marks(text: str) -> bool:
         or "____________________" in text
 
 
-def _rule_marks(text: str) -> bool:
-    """Return whether text holds a rule (ten "_", "=" or "-") a list footer needs."""
-    return "__________" in text or "==========" in text or "----------" in text
+#: Kinds of the line runs _quote_marks_py finds.
+QUOTE, CANDIDATE = 0, 1
 
 
-def _marked_lines_py(text: str) -> list[int]:
-    """Return the indices of the lines whose first non-space is one of ">|-_=B".
+def _quote_marks_py(text: str) -> list[tuple[int, int, int]]:
+    """Return the runs of lines (split at "\n") split_quoted must look at, in order.
 
-    Every other line is new text to split_quoted, whatever the text holds.
+    Each is (first line, line after the last, kind): QUOTE for a run of quoted
+    lines (first non-space ">" or "|>"), CANDIDATE for one line that may be a
+    signature, forward or rule line: its first non-space "--", "__", "==" or
+    "Beg" (e and g in either case, as the case-blind _CUT_LINE reads them),
+    which every pattern of _CUT_LINE and _RULE needs. All other lines are new
+    text to split_quoted, whatever the text holds.
     """
-    return [i for i, line in enumerate(text.split("\n")) if line.lstrip()[:1] in _MARKS]
+    runs: list[tuple[int, int, int]] = []
+    for i, line in enumerate(text.split("\n")):
+        body = line.lstrip()
+        if body[:1] == ">" or body[:2] == "|>":
+            if runs and runs[-1][2] == QUOTE and runs[-1][1] == i:
+                runs[-1] = (runs[-1][0], i + 1, QUOTE)
+            else:
+                runs.append((i, i + 1, QUOTE))
+        elif body[:2] in ("--", "__", "==") or (
+                body[:1] == "B" and body[1:2] in ("e", "E") and body[2:3] in ("g", "G")):
+            runs.append((i, i + 1, CANDIDATE))
+    return runs
 
 
 # The compiled twin when built (shingles._mime), else the plain-Python one.
-_marked_lines = _lean.marked_lines if _lean is not None else _marked_lines_py
+_quote_marks = _lean.quote_marks if _lean is not None else _quote_marks_py
 
 
 def split_quoted(text: str) -> tuple[str, str]:
@@ -283,63 +295,54 @@ def split_quoted(text: str) -> tuple[str, str]:
     from a signature delimiter ("-- "), an "Original Message" or forwarded-message
     line, and a list footer (a rule line near the end followed by list words).
     """
-    # Plain substring tests, written out: most texts have no marker and return here.
-    # With a ">" in the text they are only needed for a line that could be a cut or
-    # a rule, so they are made there (each test is a scan of the whole text).
-    cut_marks: bool | None = None
-    rule_marks: bool | None = None
-    if ">" not in text:
-        cut_marks, rule_marks = _cut_marks(text), _rule_marks(text)
-        if not cut_marks and not rule_marks:
-            return text.strip(), ""
+    runs = _quote_marks(text)
+    if not runs:
+        return text.strip(), ""  # most texts: nothing quoted, no cut line
     lines = text.split("\n")
     new: list[str] = []
     old: list[str] = []
     n = len(lines)
-    last = 0  # lines[last:i] are unmarked: new text, taken over as a slice
-    looked = -1  # len(new) when the last look for an attribution found none
-    for i in _marked_lines(text):
-        if i > last:
-            new.extend(lines[last:i])
-        last = i + 1
-        line = lines[i]
-        first = line.lstrip()[:1]
-        if first == ">" or (first == "|" and line.lstrip().startswith("|>")):
-            # A quoted block: the line before it (blank lines between) may be "X wrote:".
-            # Unless new has not changed since a look found none (the block goes on).
-            if len(new) != looked:
+    last = 0  # lines[last:start] are unmarked: new text, taken over as a slice
+    cut_marks: bool | None = None  # made when first needed: a scan of the whole text
+    for start, stop, kind in runs:
+        if start > last:
+            new.extend(lines[last:start])
+        last = stop
+        if kind == QUOTE:
+            # The line before a quoted line (blank lines between) may be "X wrote:";
+            # once one is found, the one before it is looked for at the next line.
+            for i in range(start, stop):
                 j = len(new) - 1
                 while j >= 0 and not new[j].strip():
                     j -= 1
-                if j >= 0 and new[j].rstrip().endswith(":") \
-                        and _ATTRIBUTION.search(new[j].rstrip()):
-                    old.append(new.pop(j))
-                    looked = -1
-                else:
-                    looked = len(new)
-            old.append(line)
+                if not (j >= 0 and new[j].rstrip().endswith(":")
+                        and _ATTRIBUTION.search(new[j].rstrip())):
+                    old.extend(lines[i:stop])
+                    break
+                old.append(new.pop(j))
+                old.append(lines[i])
             continue
-        if first not in ("-", "_", "B", "="):
-            new.append(line)  # "|" not starting "|>"
-            continue
-        if cut_marks is None:
-            cut_marks, rule_marks = _cut_marks(text), _rule_marks(text)
-        if cut_marks and first in ("-", "_", "B") and _CUT_LINE.fullmatch(line.rstrip("\r")) \
-                and (first != "_" or _header_follows(lines, i)):
-            old.extend(lines[i:])
-            break
-        if rule_marks and first in ("_", "=", "-") and n - i <= 15 and _RULE.fullmatch(line):
-            rest = "\n".join(lines[i:]).lower()
+        line = lines[start]
+        first = line.lstrip()[:1]
+        if first in ("-", "_", "B") and _CUT_LINE.fullmatch(line.rstrip("\r")) \
+                and (first != "_" or _header_follows(lines, start)):
+            if cut_marks is None:
+                cut_marks = _cut_marks(text)
+            if cut_marks:
+                old.extend(lines[start:])
+                break
+        if first in ("_", "=", "-") and n - start <= 15 and _RULE.fullmatch(line):
+            rest = "\n".join(lines[start:]).lower()
             if any(word in rest for word in _FOOTER_WORDS):
-                old.extend(lines[i:])
+                old.extend(lines[start:])
                 break
         new.append(line)
     else:
         new.extend(lines[last:])
     kept = "\n".join(new).strip()
-    if not kept:
+    if not kept or not old:
         # Nothing new: not a reply but a message that is all quote (a spam trick) or
-        # all signature. The reader sees it, so it is the text.
+        # all signature. The reader sees it, so it is the text. Or nothing set apart.
         return text.strip(), ""
     while "\n\n\n" in kept:  # the blank lines around a removed quote
         kept = kept.replace("\n\n\n", "\n\n")

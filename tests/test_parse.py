@@ -292,17 +292,34 @@ def test_compiled_text_helpers_equal_their_python_twins(text: str) -> None:
 
 
 QUOTEISH = st.lists(st.sampled_from(
-    list(" \t\n\r\x0b\x1c\x85\u00a0\u3000>|-_=Bbx") + ["> ", "-- ", "é", "😀"]),
-    max_size=60).map("".join)
+    list(" \t\n\r\x0b\x1c\x85\u00a0\u3000>|-_=Bbx:") + [
+        "> ", "-- ", "|>", "||>", "__________", "==========", "----------",
+        "____________________", "Bob wrote:", "\nFrom: x\n", "Begin forwarded message:",
+        "BEG\u0130N FORWARDED MESSAGE:", "-----Original Message-----", "list", "\n\n\n",
+        "é", "😀"]),
+    max_size=40).map("".join)
 
 
 @needs_lean
 @given(QUOTEISH | st.text(max_size=80))
-def test_compiled_marked_lines_equals_its_python_twin(text: str) -> None:
+def test_compiled_quote_marks_equal_their_python_twin(text: str) -> None:
     from shingles import _mime
-    from shingles.parse import _marked_lines_py
+    from shingles.parse import _quote_marks_py
 
-    assert _mime.marked_lines(text) == _marked_lines_py(text)
+    assert _mime.quote_marks(text) == _quote_marks_py(text)
+
+
+@given(QUOTEISH)
+def test_split_quoted_keeps_every_line_once_in_order(text: str) -> None:
+    # Whatever is set apart, new and quoted text together are the lines of text:
+    # nothing lost, nothing made up (blank lines aside).
+    new, old = split_quoted(text)
+    if not old:
+        assert new == text.strip()
+        return
+    words = [w for line in text.split("\n") for w in line.split()]
+    assert sorted(w for part in (new, old) for line in part.split("\n")
+                  for w in line.split()) == sorted(words)
 
 
 DATEISH = st.lists(st.sampled_from(
