@@ -134,7 +134,9 @@ class Session:
     def _reset_batch(self) -> None:
         self._batch: dict[str, int] = dict.fromkeys(
             ("messages", "added", "duplicates", "unsigned", "new_mailings", "merges"), 0)
-        self._writes: dict[str, int] = dict.fromkeys(_SWEPT, 0)
+        # Entries each swept database gained in the batch: retention must look at
+        # more than that (not at every write: most index writes only bump an hour).
+        self._added: dict[str, int] = dict.fromkeys(_SWEPT, 0)
         self._stats: dict[int, Stats | None] = {}
         self._dirty: set[int] = set()
         self._ips: dict[str, IpCounters] = {}
@@ -236,8 +238,8 @@ class Session:
         """Write a record of the engine's databases (zone, held, verdicts) in the open batch."""
         self._run(lambda: self._write_record(name, key, value))
         self._records.append((name, key, value))  # after: a replay inside _run skips it
-        if name in self._writes:  # retention sweeps what it writes (not the social graph)
-            self._writes[name] += 1
+        if name in self._added:  # retention sweeps what it writes (not the social graph)
+            self._added[name] += 1
 
     def delete(self, name: str, key: bytes) -> None:
         """Delete a record of the engine's databases in the open batch, if it is there."""
@@ -309,7 +311,6 @@ class Session:
     def _finish(self) -> None:
         txn = self._txn
         stats_db = self._dbs["stats"]
-        self._writes["stats"] += len(self._dirty)
         for mailing in self._dirty:
             stats = self._stats[mailing]
             if stats is None:
@@ -325,7 +326,7 @@ class Session:
         if self._settings.retention_days and self._clock:
             cutoff = self._clock // _HOUR - int(self._settings.retention_days * 24)
             for name in _SWEPT:
-                self._sweep(name, cutoff, 2 * self._writes[name] + 64)
+                self._sweep(name, cutoff, 2 * self._added[name] + 64)
         txn.commit()
         self._txn = None
 
@@ -392,10 +393,10 @@ class Session:
             self._batch["unsigned"] += 1
         txn.put(item.key, pack_message(root or 0, hour, item.message_id, item.source),
                 db=self._dbs["messages"])
-        self._writes["messages"] += 1
+        self._added["messages"] += 1
         if root is not None:
             txn.put(ID.pack(root) + item.key, pack_member(hour), db=self._dbs["members"])
-            self._writes["members"] += 1
+            self._added["members"] += 1
         if item.ip:
             stats = self._stats.get(root) if root is not None else None
             self._count_ip(item, hour, clustered=stats is not None and stats.size > 1)
@@ -443,6 +444,7 @@ class Session:
             mailing = self._next_id
             self._next_id += 1
             self._stats[mailing] = Stats(item.subject, item.message_id)
+            self._added["stats"] += 1
             self._batch["new_mailings"] += 1
         stats = self._stats[mailing]
         assert stats is not None
@@ -452,7 +454,7 @@ class Session:
                             authenticated=item.authenticated)
         self._dirty.add(mailing)
         value = pack_index(mailing, hour)
-        writes = self._writes
+        added = self._added
         for name, key, old, old_hour in found:
             # Every key names this mailing now, even a band key of an unconfirmed
             # recall candidate: the newest owner wins, so a stored message is
@@ -460,7 +462,7 @@ class Session:
             # its other bands.
             if old != mailing or old_hour != hour:
                 txn.put(key, value, db=dbs[name])
-                writes[name] += 1
+                added[name] += old == 0
         if self._settings.mode == "recall" and item.minhashes:
             self._keep_representative(mailing, item.minhashes)
         return mailing
@@ -480,7 +482,7 @@ class Session:
             self._dirty.add(loser)
             cluster.link(self._txn, self._dbs["parent"], self._dbs["children"], loser, winner,
                          hour)
-            self._writes["parent"] += 1
+            self._added["parent"] += 1
             theirs = self._txn.get(ID.pack(loser), db=reps_db)
             if theirs:
                 self._txn.delete(ID.pack(loser), db=reps_db)
@@ -505,7 +507,7 @@ class Session:
             raw = self._txn.get(item.ip.encode(), db=self._dbs["ips"])
             counters = IpCounters.unpack(raw) if raw else IpCounters(first_hour=hour)
             self._ips[item.ip] = counters
-            self._writes["ips"] += 1
+            self._added["ips"] += raw is None
         counters.messages += 1
         counters.clustered += clustered
         counters.spf_failed += (item.spf or "").lower() in ("fail", "softfail")
