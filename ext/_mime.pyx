@@ -22,6 +22,7 @@ from libc.string cimport memchr
 from shingles.headers import boundary_of, content_type_of
 
 cdef tuple NO_DEFECTS = ()
+cdef tuple CLOSE_BOUNDARY_NOT_FOUND = ("CloseBoundaryNotFoundDefect",)
 
 
 cdef inline Py_ssize_t line_end(const unsigned char *p, Py_ssize_t i, Py_ssize_t end):
@@ -166,21 +167,33 @@ cdef object split_node(bytes data, const unsigned char *p, Py_ssize_t start, Py_
     if at < 0 or close:
         return None  # no start delimiter
     children = []
+    defects = NO_DEFECTS
     while True:
         part_start = line_end(p, at, end)
         if part_start >= end:
             return None
         nxt = find_delimiter(data, p, sep, part_start, end, &close)
-        if nxt == -3 or nxt < 0:
-            return None  # bare CR, or no close delimiter (email flags it)
-        if nxt == part_start:
+        if nxt == -3:
+            return None  # a bare CR
+        if nxt < 0:
+            # No close delimiter (a cut message): email runs the last part to the
+            # end and flags the multipart. A cut multipart inside it has rules of
+            # its own: handed back.
+            child = split_node(data, p, part_start, end, depth + 1, max_depth)
+            if child is None or child[1] is None:
+                return None
+            defects = CLOSE_BOUNDARY_NOT_FOUND
+            close = 1
+        elif nxt == part_start:
             return None  # two delimiter lines in a row: email merges them
-        child = split_node(data, p, part_start, nxt, depth + 1, max_depth)
-        if child is None:
-            return None
+        else:
+            child = split_node(data, p, part_start, nxt, depth + 1, max_depth)
+            if child is None:
+                return None
         body = child[1]
         if body is not None:
-            # RFC 2046: the line break before a delimiter belongs to the delimiter.
+            # RFC 2046: the line break before a delimiter belongs to the delimiter
+            # (and email takes the last one off a part cut by the end too).
             if body.endswith(b"\r\n"):
                 child = (child[0], body[:len(body) - 2], child[2], child[3])
             elif body.endswith(b"\n") or body.endswith(b"\r"):
@@ -189,7 +202,7 @@ cdef object split_node(bytes data, const unsigned char *p, Py_ssize_t start, Py_
         if close:
             break
         at = nxt
-    return (tuple(headers), None, tuple(children), NO_DEFECTS)
+    return (tuple(headers), None, tuple(children), defects)
 
 
 def split(bytes raw not None, int max_depth=30):
