@@ -7,13 +7,15 @@ through shingles.parse._std_tree, for the well-formed messages that are nearly
 all real mail, about ten times faster. Whatever it is not sure to split the same
 way (bare CR line ends, header lines email would not take as headers, missing
 or repeated boundaries, message/* and multipart/digest parts, RFC 2231
-boundaries, anything email would flag as a defect) it hands back by returning
+boundaries, most things email would flag as a defect) it hands back by returning
 None, and the standard parser takes the message. A test holds the two equal on
 every corpus message.
 
 A node is (headers, body, children, defects): headers a tuple of (name str,
 raw value bytes) in order, as email's raw_items() gives them; body the bytes of
-a leaf, None for a multipart; children the sub-nodes; defects always () here.
+a leaf, None for a multipart; children the sub-nodes; defects the names of the
+two defects it takes as email does: a multipart cut before its close
+delimiter, and one with a transfer encoding other than 7bit/8bit/binary.
 """
 
 from libc.stdlib cimport free, malloc
@@ -23,6 +25,7 @@ from shingles.headers import boundary_of, content_type_of
 
 cdef tuple NO_DEFECTS = ()
 cdef tuple CLOSE_BOUNDARY_NOT_FOUND = ("CloseBoundaryNotFoundDefect",)
+cdef tuple BAD_MULTIPART_ENCODING = ("InvalidMultipartContentTransferEncodingDefect",)
 
 
 cdef inline Py_ssize_t line_end(const unsigned char *p, Py_ssize_t i, Py_ssize_t end):
@@ -159,15 +162,15 @@ cdef object split_node(bytes data, const unsigned char *p, Py_ssize_t start, Py_
         return None
     if not boundary or not boundary.isascii():
         return None
+    defects = NO_DEFECTS
     cte = first_value(headers, "content-transfer-encoding")
     if cte is not None and cte.lower() not in (b"7bit", b"8bit", b"binary"):
-        return None  # email: InvalidMultipartContentTransferEncodingDefect
+        defects = BAD_MULTIPART_ENCODING  # flagged, and the parts read as ever
     sep = b"--" + boundary.encode("ascii")
     at = find_delimiter(data, p, sep, body_at, end, &close)
     if at < 0 or close:
         return None  # no start delimiter
     children = []
-    defects = NO_DEFECTS
     while True:
         part_start = line_end(p, at, end)
         if part_start >= end:
@@ -182,7 +185,7 @@ cdef object split_node(bytes data, const unsigned char *p, Py_ssize_t start, Py_
             child = split_node(data, p, part_start, end, depth + 1, max_depth)
             if child is None or child[1] is None:
                 return None
-            defects = CLOSE_BOUNDARY_NOT_FOUND
+            defects = defects + CLOSE_BOUNDARY_NOT_FOUND
             close = 1
         elif nxt == part_start:
             return None  # two delimiter lines in a row: email merges them
