@@ -13,6 +13,11 @@ from typing import Any
 
 __all__ = ["Attachment", "Hop", "Mail", "MailError"]
 
+# The "with" protocols that say the sender logged in (SMTP AUTH): RFC 3848, and
+# RFC 6531's UTF8 forms of them.
+_AUTHENTICATED_PROTOCOLS = frozenset((
+    "ESMTPA", "ESMTPSA", "LMTPA", "LMTPSA", "UTF8SMTPA", "UTF8SMTPSA", "UTF8LMTPA", "UTF8LMTPSA"))
+
 
 @dataclasses.dataclass(frozen=True)
 class Hop:
@@ -25,6 +30,8 @@ class Hop:
         time: When the receiver got the message (timezone-aware), or None.
         helo: The HELO/EHLO name when the header names it apart from from_host.
         rdns: The sender's reverse-DNS name as the receiver looked it up, or None.
+        protocol: The word of the "with" clause, upper-case ("ESMTPSA", "SMTP",
+            "MICROSOFT" for Exchange's "with Microsoft SMTP Server"), or None.
     """
 
     from_host: str | None
@@ -33,6 +40,12 @@ class Hop:
     time: datetime | None
     helo: str | None = None
     rdns: str | None = None
+    protocol: str | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        """Return whether the sender logged in to the receiver (an RFC 3848 protocol)."""
+        return self.protocol in _AUTHENTICATED_PROTOCOLS
 
     def to_json(self) -> dict[str, Any]:
         """Return the hop as a JSON-ready dict (time in ISO 8601)."""

@@ -28,7 +28,7 @@ from shingles._lean import lean as _lean
 from shingles.errors import MailParseError, MessageTooLargeError
 from shingles.htmltext import html_to_text
 from shingles.mail import Attachment, Mail
-from shingles.senders import parse_received, read_date, sender_facts
+from shingles.senders import read_date, read_received, sender_facts
 
 __all__ = ["LEAN_AVAILABLE", "looks_like_mail", "parse", "split_quoted", "tree_of"]
 
@@ -419,7 +419,7 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
     first = {key: text_of(raw_first[key]) for key in _WANTED if key in raw_first}
     if first.get("precedence", "").lower() in ("bulk", "list", "junk"):
         bulk.add("precedence-bulk")
-    hops = tuple(parse_received(v) for v in received)
+    hops = tuple(read_received(v) for v in received)
     facts = sender_facts(hops, auth, received_spf, received_pos, config.senders)
     from_addr = hv.first_address(first.get("from", ""))
     date_text = first.get("date")

@@ -60,7 +60,9 @@ def parse_received(value: str) -> Hop:
     """Return the hop one unfolded Received value describes (unknown parts None).
 
     Handles the common forms: Postfix/sendmail "from HELO (RDNS [IP]) by HOST",
-    qmail "from HOST (HELO x) (IP)", Exim "from [IP] (helo=x) by HOST".
+    qmail "from HOST (HELO x) (IP)", Exim "from [IP] (helo=x) by HOST"; and the
+    "with PROTOCOL" clause of any of them. This is the definition: the compiled
+    twin (shingles._mime.received_hop, through read_received) gives the same.
     """
     head, sep, when = value.rpartition(";")
     if not sep:
@@ -78,9 +80,36 @@ def parse_received(value: str) -> Hop:
     if head[:4].lower() == "from" and head[4:5] in (" ", "\t", "\n"):
         part = head[5: by.start() if by else len(head)]
         from_host, from_ip, helo, rdns = _from_clause(part)
-    # Positional: Hop(from_host, from_ip, by_host, time, helo, rdns), a hop per header.
+    # Positional: Hop(from_host, from_ip, by_host, time, helo, rdns, protocol), a hop per header.
     return Hop(from_host, from_ip, by.group(1).lower() if by else None,
-               read_date(when.strip()) if when else None, helo or from_host, rdns)
+               read_date(when.strip()) if when else None, helo or from_host, rdns,
+               _protocol(head))
+
+
+def read_received(value: str) -> Hop:
+    """Return parse_received(value); ASCII values are read by the compiled twin."""
+    if _lean is not None:
+        hop = _lean.received_hop(value)
+        if hop is not None:
+            return hop
+    return parse_received(value)
+
+
+# RFC 5321 4.4: With = CFWS "WITH" FWS Protocol, the protocol an Atom ("ESMTPSA",
+# RFC 3848), all case-blind. The keyword counts only outside comments (no more "("
+# than ")" before it): Postfix puts "(using TLSv1.3 with cipher ...)" before the
+# real clause. Exchange's "with Microsoft SMTP Server" gives "MICROSOFT": the
+# grammar's atom, no guess at more. The look-behind (start, blank or ")" before the
+# "w") comes after the first letter so that the regex engine skips ahead to a "w".
+_WITH = re.compile(r"[Ww](?<![^\s)][Ww])[Ii][Tt][Hh]\s+([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)")
+
+
+def _protocol(head: str) -> str | None:
+    """Return the upper-cased atom after the first "with" keyword outside comments, or None."""
+    m = _WITH.search(head)
+    while m and head.count("(", 0, m.start()) > head.count(")", 0, m.start()):
+        m = _WITH.search(head, m.end())
+    return m.group(1).upper() if m else None
 
 
 _FROM_CACHE: dict[str, tuple[str | None, str | None, str | None, str | None]] = {}
