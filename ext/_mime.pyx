@@ -20,6 +20,7 @@ delimiter, and one with a transfer encoding other than 7bit/8bit/binary.
 
 from libc.stdlib cimport free, malloc
 from libc.string cimport memchr
+from cpython.unicode cimport PyUnicode_DecodeASCII
 
 from shingles.headers import boundary_of, content_type_of
 
@@ -49,17 +50,28 @@ cdef inline bint has_bare_cr(const unsigned char *p, Py_ssize_t i, Py_ssize_t en
     return False
 
 
+cdef inline object header_value(bytes data, const unsigned char *p, Py_ssize_t start,
+                                Py_ssize_t stop):
+    """Return data[start:stop] without its trailing CR and LF characters.
+
+    A folded value's lines lie one after another in data, so the value with its
+    folds is one slice (what email's joined lines, right-stripped, are).
+    """
+    while stop > start and (p[stop - 1] == 10 or p[stop - 1] == 13):
+        stop -= 1
+    return data[start:stop]
+
+
 cdef object parse_headers(bytes data, const unsigned char *p, Py_ssize_t start,
                           Py_ssize_t end, Py_ssize_t *body_at):
     """Return the list of (name, value) of the header block at start, or None to hand back.
 
     Sets body_at to where the body starts (after the blank line, or end).
     """
-    cdef Py_ssize_t i = start, j, k
+    cdef Py_ssize_t i = start, j, k, value_start = 0
     cdef unsigned char c
     headers = []
     name = None
-    pieces = None
     body_at[0] = end
     while i < end:
         c = p[i]
@@ -77,7 +89,6 @@ cdef object parse_headers(bytes data, const unsigned char *p, Py_ssize_t start,
         if c == 32 or c == 9:
             if name is None:
                 return None  # email: FirstHeaderLineIsContinuationDefect
-            pieces.append(data[i:j])
             i = j
             continue
         k = i
@@ -88,15 +99,15 @@ cdef object parse_headers(bytes data, const unsigned char *p, Py_ssize_t start,
         if k == j or k == i:
             return None  # no colon, or no name
         if name is not None:
-            headers.append((name, b"".join(pieces).rstrip(b"\r\n")))
-        name = data[i:k].decode("ascii")
+            headers.append((name, header_value(data, p, value_start, i)))
+        name = PyUnicode_DecodeASCII(<const char *>p + i, k - i, NULL)
         k += 1
         while k < j and (p[k] == 32 or p[k] == 9):
             k += 1
-        pieces = [data[k:j]]
+        value_start = k
         i = j
     if name is not None:
-        headers.append((name, b"".join(pieces).rstrip(b"\r\n")))
+        headers.append((name, header_value(data, p, value_start, i)))
     return headers
 
 
@@ -577,8 +588,6 @@ def common_date(str text not None):
 
 
 # ---------------------------------------------------------------- header text
-
-from cpython.unicode cimport PyUnicode_DecodeASCII
 
 from shingles.headers import header_text as _header_text_py
 
