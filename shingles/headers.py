@@ -156,6 +156,11 @@ def first_address(text: str) -> str | None:
     return _first_address(text)
 
 
+# '"Display Name" <addr>': the common From that parseaddr would take, read the
+# way parseaddr reads it (a test holds the two equal on such values).
+_QUOTED_NAME_ADDR = re.compile(r'\s*"[^"\\]*"\s*<([^<>"(),;:\s\\\[\]]*)>\s*')
+
+
 def _first_address(text: str) -> str | None:
     """Return what first_address returns, read afresh (text not empty)."""
     if '"' not in text and "(" not in text and "," not in text:
@@ -164,6 +169,15 @@ def _first_address(text: str) -> str | None:
             return _clean_address(found[-1])
         if " " not in text.strip():
             return _clean_address(text)
+    elif '"' in text and "=?" not in text:
+        quoted = _QUOTED_NAME_ADDR.fullmatch(text)
+        if quoted:
+            return _clean_address(quoted.group(1))
+    return _parsed_address(text)
+
+
+def _parsed_address(text: str) -> str | None:
+    """Return the first address of text as email's parseaddr reads it."""
     if "=?" in text:
         text = decode_words(text)
     addr = parseaddr(text)[1]

@@ -9,6 +9,8 @@ import pathlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shingles.config import Config, SendersConfig, load_config
 from shingles.errors import ConfigError
@@ -121,6 +123,23 @@ def test_envelope_sender_and_recipients() -> None:
     mail = parse(raw)
     assert mail.envelope_sender == "bounce@news.example"
     assert mail.recipients == ("me@ours.test",)
+
+
+NAME_ADDRS = st.tuples(
+    st.sampled_from(["", " ", "\t", "  "]),
+    st.text(st.sampled_from('Jo D,.<>@()[];:=?é\\ \''), max_size=12),
+    st.sampled_from(["", " ", "\t"]),
+    st.text(st.sampled_from("ab.@-_+[]:,;()\" \\XY1é!#$%&'*/=?^`{|}~"), max_size=16),
+    st.sampled_from(["", " ", "\t", ">"]),
+).map(lambda t: f'{t[0]}"{t[1]}"{t[2]}<{t[3]}>{t[4]}')
+
+
+@given(NAME_ADDRS)
+def test_quoted_display_name_shortcut_reads_as_parseaddr(value: str) -> None:
+    # From: "Name" <addr> skips email's parseaddr; it must give what parseaddr gives.
+    from shingles import headers
+
+    assert headers._first_address(value) == headers._parsed_address(value)
 
 
 def test_config_from_toml(tmp_path: pathlib.Path) -> None:
