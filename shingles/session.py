@@ -13,14 +13,13 @@ order nor a bogus Date years ahead expires fresh keys.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import itertools
 import struct
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import lmdb
 import xxhash
@@ -84,9 +83,14 @@ def _network(ip: str) -> str | None:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-@dataclasses.dataclass(frozen=True)
-class _Item:
-    """Everything add() needs from one message, computed once (a batch may be replayed)."""
+class _Item(NamedTuple):
+    """Everything add() needs from one message, computed once (a batch may be replayed).
+
+    A batch keeps its items until it commits, so they hold few objects: the
+    fingerprint rather than its index keys (made again when filed, and gone
+    right after), a tuple rather than a dataclass. Freeing a thousand fat
+    items at each commit cost as much as filing them.
+    """
 
     key: bytes
     date: float | None
@@ -103,9 +107,7 @@ class _Item:
     dmarc: str | None
     bulk_signs: tuple[str, ...]
     authenticated: bool
-    direct: tuple[tuple[str, bytes], ...]
-    bands: tuple[bytes, ...]
-    minhashes: bytes
+    fingerprint: Fingerprint
 
 
 class Session:
@@ -338,7 +340,6 @@ class Session:
         domain = mail.from_domain
         if not domain and mail.envelope_sender and "@" in mail.envelope_sender:
             domain = mail.envelope_sender.rpartition("@")[2]
-        direct, bands = keys_of(fp, self._settings)
         return _Item(
             key=message_key(mail),
             date=mail.date.timestamp() if mail.date is not None else None,
@@ -350,7 +351,7 @@ class Session:
             bulk_signs=tuple(sorted(mail.bulk_signs)),
             authenticated=authenticates(mail.spf, getattr(mail, "spf_domain", None), mail.dkim,
                                         getattr(mail, "dkim_domains", ()), domain),
-            direct=direct, bands=bands, minhashes=fp.minhash_bytes,
+            fingerprint=fp,
         )
 
     def _tick(self, date: float | None) -> tuple[int, int]:
@@ -388,7 +389,8 @@ class Session:
             return self._root(mailing) if mailing else None
         self._batch["added"] += 1
         hour, seen = self._tick(item.date)
-        root = self._file(item, hour, seen) if item.direct or item.bands else None
+        direct, bands = keys_of(item.fingerprint, self._settings)
+        root = self._file(item, direct, bands, hour, seen) if direct or bands else None
         if root is None:
             self._batch["unsigned"] += 1
         txn.put(item.key, pack_message(root or 0, hour, item.message_id, item.source),
@@ -402,7 +404,8 @@ class Session:
             self._count_ip(item, hour, clustered=stats is not None and stats.size > 1)
         return root
 
-    def _file(self, item: _Item, hour: int, seen: int) -> int:
+    def _file(self, item: _Item, direct: tuple[tuple[str, bytes], ...], bands: tuple[bytes, ...],
+              hour: int, seen: int) -> int:
         """Return the mailing the message joins (starting or merging mailings as needed)."""
         txn = self._txn
         found: list[tuple[Any, bytes, int, int]] = []  # database, key, existing id, hour
@@ -411,7 +414,8 @@ class Session:
         matched: dict[int, None] = {}
         rejected: set[int] = set()
         dbs = self._dbs
-        for name, key in item.direct:
+        minhashes = item.fingerprint.minhash_bytes
+        for name, key in direct:
             db = dbs[name]
             raw = txn.get(key, db=db)
             old, old_hour = _INDEX.unpack(raw)[1:] if raw else (0, 0)
@@ -421,7 +425,7 @@ class Session:
             root = roots[old]
             if root is not None:
                 matched[root] = None
-        for key in item.bands:
+        for key in bands:
             raw = txn.get(key, db=dbs["band"])
             old, old_hour = _INDEX.unpack(raw)[1:] if raw else (0, 0)
             found.append(("band", key, old, old_hour))
@@ -430,7 +434,7 @@ class Session:
             root = roots[old]
             if root is None or root in matched or root in rejected:
                 continue
-            if resembles(txn.get(ID.pack(root), db=dbs["reps"]), item.minhashes,
+            if resembles(txn.get(ID.pack(root), db=dbs["reps"]), minhashes,
                           self._settings.threshold):
                 matched[root] = None
             else:
@@ -463,8 +467,8 @@ class Session:
             if old != mailing or old_hour != hour:
                 txn.put(key, value, db=dbs[name])
                 added[name] += old == 0
-        if self._settings.mode == "recall" and item.minhashes:
-            self._keep_representative(mailing, item.minhashes)
+        if self._settings.mode == "recall" and minhashes:
+            self._keep_representative(mailing, minhashes)
         return mailing
 
     def _union(self, roots: list[int], hour: int) -> int:
