@@ -127,9 +127,9 @@ class Session:
         self._pending: list[_Item] = []
         self._bumps: list[tuple[int, int, int]] = []
         self._records: list[tuple[str, bytes, bytes | None]] = []  # the engine's, to replay
-        #: (database, signature position, earlier mailing) of each key of the last
-        #: added message that found a mailing: what explanations show.
-        self.last_matches: tuple[tuple[str, int, int], ...] = ()
+        # What the last add found, kept raw: most callers never ask (see last_matches).
+        self._last_found: tuple[list[tuple[str, bytes, int, int]], dict[int, int | None],
+                                dict[int, None]] = ([], {}, {})
         self._done = IngestSummary()
         self._reset_batch()
 
@@ -200,13 +200,21 @@ class Session:
             StoreFullError: if the map cannot grow any more.
         """
         self._store._check_fingerprint(fingerprint)
-        self.last_matches = ()
+        self._last_found = ([], {}, {})
         item = self._item(mail, fingerprint)
         result = self._run(lambda: self._apply(item))
         self._pending.append(item)
         if len(self._pending) >= self._settings.batch_size:
             self.commit()
         return result
+
+    @property
+    def last_matches(self) -> tuple[tuple[str, int, int], ...]:
+        """Return (database, signature position, earlier mailing) of each key of the last
+        added message that found a mailing: what explanations show."""
+        found, roots, matched = self._last_found
+        return tuple((name, _position(name, key), old) for name, key, old, _ in found
+                     if old in roots and roots[old] in matched)
 
     def mailing(self, mailing: int) -> Mailing | None:
         """Return a mailing as of this session's last add (uncommitted counts included)."""
@@ -439,9 +447,7 @@ class Session:
                 matched[root] = None
             else:
                 rejected.add(root)
-        self.last_matches = tuple(
-            (name, _position(name, key), old) for name, key, old, _ in found
-            if old in roots and roots[old] in matched)
+        self._last_found = (found, roots, matched)
         if matched:
             mailing = self._union(list(matched), hour) if len(matched) > 1 else next(iter(matched))
         else:
