@@ -95,8 +95,10 @@ def html_to_text(markup: str) -> tuple[str, str]:
     tree.strip_tags(_NEVER_SHOWN_TAGS)
     # Each CSS query walks the whole tree: skip those whose markup cannot be there.
     hidden = tree.css(_HIDDEN) if ("hidden" in low or ("display" in low and "none" in low)
-                                   or "font-size:0" in low or "font-size: 0" in low) else ()
-    for node in hidden:
+                                   or "font-size:0" in low or "font-size: 0" in low) else []
+    # Last first: whatever is removed lies after the nodes still to look at, so no
+    # node is touched once an ancestor is gone (older selectolax frees it).
+    for node in reversed(hidden):
         style = node.attributes.get("style") or ""
         if "font-size" in style.lower() and "hidden" not in node.attributes \
                 and "display" not in style.lower() and "visibility" not in style.lower() \
@@ -114,7 +116,8 @@ def html_to_text(markup: str) -> tuple[str, str]:
         if alt:
             node.insert_after(f" {alt} ")
     quoted = []
-    for node in tree.css("blockquote") if "<blockquote" in low else ():
+    # The outermost only: one inside another is in its text, and gone with it.
+    for node in tree.css("blockquote:not(blockquote *)") if "<blockquote" in low else ():
         quoted.append(node.text(deep=True, separator=" "))
         node.decompose()
     text = _tidy(root.text(deep=True, separator="", strip=False))

@@ -423,3 +423,35 @@ def test_html_all_in_a_blockquote_and_image_only_html_still_have_text() -> None:
     text, _ = html_to_text("<body><img src='http://IMG.Example.net/a.gif'>"
                            "<iframe src='https://frame.example.org/x'></iframe></body>")
     assert text.split() == ["img.example.net", "frame.example.org"]
+
+
+def test_html_never_touches_a_node_whose_ancestor_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nested hidden elements and nested blockquotes: older selectolax frees a removed subtree."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    from shingles import htmltext
+
+    touched_detached = []
+
+    class Guarded:
+        def __init__(self, node: object) -> None:
+            self._node = node
+
+        def __getattr__(self, name: str) -> object:
+            top = self._node
+            while top.parent is not None:  # type: ignore[attr-defined]
+                top = top.parent  # type: ignore[attr-defined]
+            if top.tag != "-document":  # type: ignore[attr-defined]
+                touched_detached.append(name)
+            return getattr(self._node, name)
+
+    class GuardedParser(LexborHTMLParser):
+        def css(self, query: str) -> list[Guarded]:  # type: ignore[override]
+            return [Guarded(node) for node in super().css(query)]
+
+    monkeypatch.setattr(htmltext, "LexborHTMLParser", GuardedParser)
+    assert htmltext.html_to_text(
+        '<p>new</p><div style="display:none">a<p hidden>b</p><span style="display: none">c'
+        '</span></div><blockquote>q1<blockquote>q2</blockquote>q3</blockquote>') == (
+        "new", "q1\nq2\nq3")
+    assert touched_detached == []
