@@ -285,46 +285,86 @@ def mark_blocks(str markup not None):
     return "".join(pieces)
 
 
+from libc.stdint cimport uint8_t, uint16_t, uint32_t
+
+ctypedef fused uchar:  # a str's characters, in the width it keeps them (1, 2 or 4 bytes)
+    uint8_t
+    uint16_t
+    uint32_t
+
+
+# For the characters below 256, which are nearly all: 1 white space, 2 a line break.
+cdef uint8_t SPACE_CLASS[256]
+for _c in range(256):
+    SPACE_CLASS[_c] = 2 if _c == 10 else Py_UNICODE_ISSPACE(_c)
+
+
+cdef inline int space_class(uint32_t c) noexcept:
+    if c < 256:
+        return SPACE_CLASS[c]
+    return Py_UNICODE_ISSPACE(c)
+
+
+cdef Py_ssize_t tidy_into(const uchar *p, Py_ssize_t n, uchar *out) noexcept:
+    """Write tidy's text of p[:n] to out (room for n + 1); return its length."""
+    cdef Py_ssize_t i = 0, length = 0, last_line_end = 0
+    cdef uint32_t c
+    cdef int space
+    cdef bint pending = False, blank = True, in_line = False
+    while True:
+        space = space_class(p[i]) if i < n else 2
+        if space == 2:  # end of a line
+            if in_line:
+                out[length] = 10
+                length += 1
+                last_line_end = length
+                blank = False
+            elif not blank:
+                out[length] = 10
+                length += 1
+                blank = True
+            in_line = False
+            pending = False
+            if i >= n:
+                break
+            i += 1
+        elif space:
+            pending = in_line
+            i += 1
+        else:
+            if pending:
+                out[length] = 32
+                length += 1
+                pending = False
+            while True:  # the rest of the word
+                out[length] = p[i]
+                length += 1
+                i += 1
+                if i >= n or space_class(p[i]):
+                    break
+            in_line = True
+    # Drop the trailing line break and a trailing blank line.
+    return last_line_end - 1 if last_line_end > 0 else 0
+
+
 def tidy(str text not None):
     """Return text with white-space runs one space, lines stripped, blank-line runs one."""
     cdef int kind = PyUnicode_KIND(text)
     cdef void *data = PyUnicode_DATA(text)
-    cdef Py_ssize_t n = len(text), i, out = 0, line_start = 0, last_line_end = 0
-    cdef Py_UCS4 c
-    cdef bint pending = False, blank = True, in_line = False
-    cdef Py_UCS4 *buf = <Py_UCS4 *>malloc((n + 1) * sizeof(Py_UCS4))
-    if buf == NULL:
+    cdef Py_ssize_t n = len(text), length
+    cdef void *out = malloc((n + 1) * kind)  # in the width of text: it has all tidy writes
+    if out == NULL:
         raise MemoryError()
     try:
-        for i in range(n + 1):
-            c = PyUnicode_READ(kind, data, i) if i < n else 10
-            if c == 10:  # end of a line
-                if in_line:
-                    buf[out] = 10
-                    out += 1
-                    last_line_end = out
-                    blank = False
-                elif not blank:
-                    buf[out] = 10
-                    out += 1
-                    blank = True
-                in_line = False
-                pending = False
-            elif Py_UNICODE_ISSPACE(c):
-                pending = in_line
-            else:
-                if pending:
-                    buf[out] = 32
-                    out += 1
-                    pending = False
-                buf[out] = c
-                out += 1
-                in_line = True
-        # Drop the trailing line break and a trailing blank line.
-        out = last_line_end - 1 if last_line_end > 0 else 0
-        return PyUnicode_FromKindAndData(4, buf, out)
+        if kind == 1:
+            length = tidy_into(<const uint8_t *>data, n, <uint8_t *>out)
+        elif kind == 2:
+            length = tidy_into(<const uint16_t *>data, n, <uint16_t *>out)
+        else:
+            length = tidy_into(<const uint32_t *>data, n, <uint32_t *>out)
+        return PyUnicode_FromKindAndData(kind, out, length)
     finally:
-        free(buf)
+        free(out)
 
 
 def marked_lines(str text not None):
