@@ -366,7 +366,7 @@ cdef enum:
 
 # The elements with something of their own to do.
 cdef enum:
-    OTHER, LINK, IMAGE, FRAME, QUOTE, TABLE, SCRIPT, PLAINTEXT
+    OTHER, LINK, IMAGE, FRAME, FONT, QUOTE, TABLE, SCRIPT, PLAINTEXT
 
 cdef struct TagKind:
     const char *name
@@ -376,7 +376,7 @@ cdef struct TagKind:
 
 # The names the pass tells apart, by first letter: TAGS_BY_LETTER[k] is where the
 # names starting with the k-th letter start.
-cdef TagKind TAGS[43]
+cdef TagKind TAGS[44]
 cdef int TAGS_BY_LETTER[27]
 cdef list TAG_NAMES = []  # the names as str, by their index in TAGS
 
@@ -386,7 +386,7 @@ cdef int fill_tags() except -1:
         (b"a", 0, LINK), (b"article", BLOCK, OTHER), (b"blockquote", BLOCK, QUOTE),
         (b"br", BLOCK, OTHER), (b"center", BLOCK, OTHER), (b"dd", BLOCK, OTHER),
         (b"div", BLOCK, OTHER), (b"dt", BLOCK, OTHER), (b"embed", TREE_STRIPPED, OTHER),
-        (b"footer", BLOCK, OTHER), (b"h1", BLOCK, OTHER),
+        (b"font", 0, FONT), (b"footer", BLOCK, OTHER), (b"h1", BLOCK, OTHER),
         (b"h2", BLOCK, OTHER), (b"h3", BLOCK, OTHER), (b"h4", BLOCK, OTHER),
         (b"h5", BLOCK, OTHER), (b"h6", BLOCK, OTHER), (b"header", BLOCK, OTHER),
         (b"hr", BLOCK, OTHER), (b"iframe", DROPPED, FRAME), (b"img", 0, IMAGE),
@@ -419,7 +419,7 @@ fill_tags()
 
 # The attributes the pass reads.
 cdef enum:
-    HREF, SRC, ALT, STYLE, HIDDEN, N_ATTRS
+    HREF, SRC, ALT, STYLE, SIZE, HIDDEN, N_ATTRS
 
 cdef struct Span:
     Py_ssize_t value_start, value_end  # the value as written (quotes left out)
@@ -429,7 +429,7 @@ cdef struct Tag:
     int kind  # index in TAGS, or -1
     Py_ssize_t name_end
     bint closing, self_closing
-    Span attrs[5]  # N_ATTRS
+    Span attrs[6]  # N_ATTRS
 
 # What the tree's query for hidden elements looks for in a style attribute.
 cdef const char *HIDING_STYLES[6]
@@ -529,6 +529,8 @@ cdef int attr_of(const uchar *p, Py_ssize_t start, Py_ssize_t end) noexcept:
     elif length == 4:
         if name_at(p, start, end, b"href", 4):
             return HREF
+        if name_at(p, start, end, b"size", 4):
+            return SIZE
     elif length == 5:
         if name_at(p, start, end, b"style", 5):
             return STYLE
@@ -731,6 +733,17 @@ cdef bint style_hides(const uchar *p, Py_ssize_t start, Py_ssize_t end) noexcept
     return False
 
 
+cdef bint size_is_zero(const uchar *p, Py_ssize_t start, Py_ssize_t end) noexcept:
+    """Return whether the font size p[start:end] is 0 read as a legacy size (no sign)."""
+    cdef Py_ssize_t zeros
+    while start < end and html_blank(p[start]):
+        start += 1
+    zeros = start
+    while zeros < end and p[zeros] == 48:  # "0"
+        zeros += 1
+    return zeros > start and not (zeros < end and 48 <= p[zeros] <= 57)
+
+
 cdef inline bint has_reference(const uchar *p, Span *span) noexcept:
     return find_char(p, span.value_start, span.value_end, 38) >= 0  # "&"
 
@@ -761,26 +774,31 @@ cdef object value_host(const uchar *p, str markup, Span *span):
     return host_of(decoded(markup, span))
 
 
-cdef bint value_hides(const uchar *p, str markup, Span *span):
-    """Return style_hides of a style attribute's value."""
+cdef bint value_test(const uchar *p, str markup, Span *span, bint zero_size):
+    """Return style_hides, or size_is_zero when zero_size, of an attribute's value."""
     cdef str text
     cdef int kind
     cdef void *data
     if not has_reference(p, span):
+        if zero_size:
+            return size_is_zero(p, span.value_start, span.value_end)
         return style_hides(p, span.value_start, span.value_end)
     text = decoded(markup, span)
     kind = PyUnicode_KIND(text)
     data = PyUnicode_DATA(text)
     if kind == 1:
-        return style_hides(<const uint8_t *>data, 0, len(text))
+        return size_is_zero(<const uint8_t *>data, 0, len(text)) if zero_size \
+            else style_hides(<const uint8_t *>data, 0, len(text))
     if kind == 2:
-        return style_hides(<const uint16_t *>data, 0, len(text))
-    return style_hides(<const uint32_t *>data, 0, len(text))
+        return size_is_zero(<const uint16_t *>data, 0, len(text)) if zero_size \
+            else style_hides(<const uint16_t *>data, 0, len(text))
+    return size_is_zero(<const uint32_t *>data, 0, len(text)) if zero_size \
+        else style_hides(<const uint32_t *>data, 0, len(text))
 
 
 cdef bint hiding_style(const uchar *p, str markup, Tag *tag):
     """Return whether the tag has a style the tree's query for hidden elements looks for."""
-    return tag.attrs[STYLE].start >= 0 and value_hides(p, markup, &tag.attrs[STYLE])
+    return tag.attrs[STYLE].start >= 0 and value_test(p, markup, &tag.attrs[STYLE], False)
 
 
 # ---- the new markup, written in the width of the old
@@ -963,7 +981,7 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w):
     cdef Tag tag, end_tag
     cdef int flags, code, tables = 0, foreign = 0
     cdef uint32_t c
-    cdef bint hiding = False, quoting = False, style, hidden
+    cdef bint hiding = False, quoting = False, style, hidden, hide_font
     cdef list strip = [], links = []  # the open links, (table depth, host), deepest last
     cdef int top = -1  # the depth of the last one
     while True:
@@ -1049,9 +1067,15 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w):
             links.append((tables, value_host(p, markup, &tag.attrs[HREF])
                           if tag.attrs[HREF].start >= 0 else None))
             top = tables
-        if i != tag.name_end + 1:  # the tag with only its hiding attributes
+        hide_font = code == FONT and not hidden and tag.attrs[SIZE].start >= 0 \
+            and value_test(p, markup, &tag.attrs[SIZE], True)
+        if hide_font:
+            hiding = True
+        if i != tag.name_end + 1 or hide_font:  # the tag with only its hiding attributes
             copy_to(w, p, at)
             put_as_written(w, p, at, tag.name_end, False)
+            if hide_font:
+                put_ascii(w, b" hidden")
             put_hiding_attributes(w, p, &tag, style)
             put_ascii(w, b">")
             w.copied = i

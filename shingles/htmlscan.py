@@ -15,7 +15,8 @@ that nothing is put inside a comment, a script or an attribute value:
 - script, style, title and iframe elements left out, content and all: never shown;
 - of each tag's attributes only those that may hide it (hidden, and a style the
   tree's query looks for): Lexbor then builds a third less, and nothing the text
-  depends on is lost. Inside svg and math all is left as it is.
+  depends on is lost; the hidden attribute put on <font size=0>, which
+  hash-busters use. Inside svg and math all is left as it is.
 
 It also says what is left for the tree: the never-shown elements there are to
 strip, whether hiding markup or blockquotes are there at all (each query is a
@@ -57,6 +58,9 @@ _ATTRIBUTE = re.compile(r"""[\t\n\f\r /]*(?:(>)|([^\t\n\f\r />][^\t\n\f\r /=>]*)
        (?:"([^"]*)"|'([^']*)'|([^\t\n\f\r >"'][^\t\n\f\r >]*))?
     )?)?""", re.VERBOSE)  # groups: >, name, =, "value", 'value', value
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+# A legacy font size of 0: a browser draws it at size 1 (a sign would make it
+# relative, +0 being the normal size), hash-busters use it to hide their words.
+_FONT_SIZE_ZERO = re.compile(r"[\t\n\f\r ]*0+(?![0-9])")
 
 
 def _ci(name: str) -> str:
@@ -329,7 +333,12 @@ def prepare_markup_py(markup: str) -> tuple[str, list[str], bool, bool]:
             end_link(at, tables)
             href = _value(s, attrs, "href")
             links.append((tables, None if href is None else link_host(href)))
-        if i != name_end + 1:
+        hide_font = (name == "font" and "hidden" not in attrs
+                     and bool(_FONT_SIZE_ZERO.match(_value(s, attrs, "size") or "-")))
+        if hide_font:
+            own = " hidden" + own
+            hiding = True
+        if i != name_end + 1 or hide_font:
             put(at, s[at:name_end] + own + ">", resume=i)
         if name == "img":
             words = _words(s, attrs, alt=True)

@@ -5,7 +5,7 @@ markup, entities and unclosed comments come out as a browser shows them. We
 drop what is never shown (script, style, title, frames, templates, noscript,
 objects, svg; the head and comments have no text in the body) and what is
 hidden by markup (the hidden attribute, display:none, visibility:hidden, zero
-font size), which is where hash-busters hide. The host names of
+font size, <font size=0>), which is where hash-busters hide. The host names of
 links, images and frames stay as words, because a mailing's links are part of
 what makes it one (and all that image-only mail has). Blockquotes are quoted
 text, not new text.

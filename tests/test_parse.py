@@ -494,6 +494,15 @@ def test_html_link_image_and_frame_words_are_read_as_a_browser_reads_the_markup(
                 ) == "seen"
 
 
+def test_html_font_size_zero_is_hidden() -> None:
+    from shingles.htmltext import html_to_text
+
+    # Hash-busters: legacy size 0 (a browser draws it at size 1), not the relative +0.
+    markup = ('<p>Buy now<font size=0>zq7x</font> <font size="0" color=white>kk2</font>'
+              ' <FONT SIZE=" 00">j9</FONT><font size=+0>today</font></p>')
+    assert html_to_text(markup) == ("Buy now today", "")
+
+
 def test_html_never_touches_a_node_whose_ancestor_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nested hidden elements and nested blockquotes: older selectolax frees a removed subtree."""
     from selectolax.lexbor import LexborHTMLParser
