@@ -231,9 +231,9 @@ def split(bytes raw not None, int max_depth=30):
 
 
 # ---------------------------------------------------------------- text helpers
-# Compiled twins of shingles.htmltext's _mark_blocks_py and _tidy_py: same output
-# (a test holds them equal), a character loop instead of Python's regex engine,
-# which visits every character of a long document at ~15 ns each.
+# Compiled twins of shingles.htmltext's _tidy_py and shingles.parse's
+# _quote_marks_py: same output (tests hold them equal), a character loop instead
+# of Python's string methods and regex engine.
 
 cdef extern from "Python.h":
     int PyUnicode_KIND(object)
@@ -242,116 +242,86 @@ cdef extern from "Python.h":
     bint Py_UNICODE_ISSPACE(Py_UCS4 ch) nogil
     object PyUnicode_FromKindAndData(int kind, const void *buffer, Py_ssize_t size)
 
-cdef const char *BLOCK_TAGS[26]
-BLOCK_TAGS[:] = [
-    b"p", b"div", b"br", b"li", b"tr", b"td", b"th", b"h1", b"h2", b"h3", b"h4", b"h5", b"h6",
-    b"table", b"ul", b"ol", b"pre", b"hr", b"section", b"article", b"header", b"footer", b"dd",
-    b"dt", b"center", b"blockquote"]
-cdef int N_BLOCK_TAGS = 26
+from libc.stdint cimport uint8_t, uint16_t, uint32_t
+
+ctypedef fused uchar:  # a str's characters, in the width it keeps them (1, 2 or 4 bytes)
+    uint8_t
+    uint16_t
+    uint32_t
 
 
-cdef inline unsigned int ascii_lower(Py_UCS4 c) noexcept nogil:
-    cdef unsigned int u = <unsigned int>c
-    return u + 32 if 65 <= u <= 90 else u
+# For the characters below 256, which are nearly all: 1 white space, 2 a line break.
+cdef uint8_t SPACE_CLASS[256]
+for _c in range(256):
+    SPACE_CLASS[_c] = 2 if _c == 10 else Py_UNICODE_ISSPACE(_c)
 
 
-cdef bint block_tag_at(int kind, void *data, Py_ssize_t i, Py_ssize_t n) noexcept:
-    """Return whether a block tag name, then white space, "/" or ">", starts at i."""
-    cdef Py_ssize_t j
-    cdef int t
-    cdef const char *tag
-    cdef Py_UCS4 c
-    if i >= n:
-        return False
-    cdef unsigned int first = ascii_lower(PyUnicode_READ(kind, data, i))
-    for t in range(N_BLOCK_TAGS):
-        tag = BLOCK_TAGS[t]
-        if <unsigned int>tag[0] != first:
-            continue
-        j = 1
-        while tag[j] != 0:
-            if i + j >= n or ascii_lower(PyUnicode_READ(kind, data, i + j)) != <unsigned int>tag[j]:
+cdef inline int space_class(uint32_t c) noexcept:
+    if c < 256:
+        return SPACE_CLASS[c]
+    return Py_UNICODE_ISSPACE(c)
+
+
+cdef Py_ssize_t tidy_into(const uchar *p, Py_ssize_t n, uchar *out) noexcept:
+    """Write tidy's text of p[:n] to out (room for n + 1); return its length."""
+    cdef Py_ssize_t i = 0, length = 0, last_line_end = 0
+    cdef uint32_t c
+    cdef int space
+    cdef bint pending = False, blank = True, in_line = False
+    while True:
+        space = space_class(p[i]) if i < n else 2
+        if space == 2:  # end of a line
+            if in_line:
+                out[length] = 10
+                length += 1
+                last_line_end = length
+                blank = False
+            elif not blank:
+                out[length] = 10
+                length += 1
+                blank = True
+            in_line = False
+            pending = False
+            if i >= n:
                 break
-            j += 1
+            i += 1
+        elif space:
+            pending = in_line
+            i += 1
         else:
-            if i + j < n:
-                c = PyUnicode_READ(kind, data, i + j)
-                if Py_UNICODE_ISSPACE(c) or c == 47 or c == 62:  # "/" ">"
-                    return True
-    return False
-
-
-def mark_blocks(str markup not None):
-    """Return markup with a line break put before each block-level tag."""
-    cdef int kind = PyUnicode_KIND(markup)
-    cdef void *data = PyUnicode_DATA(markup)
-    cdef Py_ssize_t n = len(markup), i, at, last = 0
-    cdef Py_UCS4 c
-    cdef const unsigned char *b = <const unsigned char *>data
-    cdef const unsigned char *lt
-    pieces = []
-    i = 0
-    while i < n:
-        if kind == 1:  # Latin-1 text: jump to the next "<" with memchr
-            lt = <const unsigned char *>memchr(b + i, 60, n - i)
-            if lt == NULL:
-                break
-            i = lt - b
-        if PyUnicode_READ(kind, data, i) == 60:  # "<"
-            at = i + 1
-            if at < n and PyUnicode_READ(kind, data, at) == 47:
-                at += 1
-            if block_tag_at(kind, data, at, n):
-                pieces.append(markup[last:i])
-                pieces.append("\n")
-                last = i
-        i += 1
-    if not pieces:
-        return markup
-    pieces.append(markup[last:])
-    return "".join(pieces)
+            if pending:
+                out[length] = 32
+                length += 1
+                pending = False
+            while True:  # the rest of the word
+                out[length] = p[i]
+                length += 1
+                i += 1
+                if i >= n or space_class(p[i]):
+                    break
+            in_line = True
+    # Drop the trailing line break and a trailing blank line.
+    return last_line_end - 1 if last_line_end > 0 else 0
 
 
 def tidy(str text not None):
     """Return text with white-space runs one space, lines stripped, blank-line runs one."""
     cdef int kind = PyUnicode_KIND(text)
     cdef void *data = PyUnicode_DATA(text)
-    cdef Py_ssize_t n = len(text), i, out = 0, line_start = 0, last_line_end = 0
-    cdef Py_UCS4 c
-    cdef bint pending = False, blank = True, in_line = False
-    cdef Py_UCS4 *buf = <Py_UCS4 *>malloc((n + 1) * sizeof(Py_UCS4))
-    if buf == NULL:
+    cdef Py_ssize_t n = len(text), length
+    cdef void *out = malloc((n + 1) * kind)  # in the width of text: it has all tidy writes
+    if out == NULL:
         raise MemoryError()
     try:
-        for i in range(n + 1):
-            c = PyUnicode_READ(kind, data, i) if i < n else 10
-            if c == 10:  # end of a line
-                if in_line:
-                    buf[out] = 10
-                    out += 1
-                    last_line_end = out
-                    blank = False
-                elif not blank:
-                    buf[out] = 10
-                    out += 1
-                    blank = True
-                in_line = False
-                pending = False
-            elif Py_UNICODE_ISSPACE(c):
-                pending = in_line
-            else:
-                if pending:
-                    buf[out] = 32
-                    out += 1
-                    pending = False
-                buf[out] = c
-                out += 1
-                in_line = True
-        # Drop the trailing line break and a trailing blank line.
-        out = last_line_end - 1 if last_line_end > 0 else 0
-        return PyUnicode_FromKindAndData(4, buf, out)
+        if kind == 1:
+            length = tidy_into(<const uint8_t *>data, n, <uint8_t *>out)
+        elif kind == 2:
+            length = tidy_into(<const uint16_t *>data, n, <uint16_t *>out)
+        else:
+            length = tidy_into(<const uint32_t *>data, n, <uint32_t *>out)
+        return PyUnicode_FromKindAndData(kind, out, length)
     finally:
-        free(buf)
+        free(out)
 
 
 cdef inline Py_ssize_t skip_space(int kind, void *data, Py_ssize_t i, Py_ssize_t n) noexcept:
@@ -410,6 +380,776 @@ def quote_marks(str text not None):
     if run_start >= 0:
         runs.append((run_start, line + 1, 0))
     return runs
+
+
+# ---------------------------------------------------------------- markup pass
+# The compiled twin of shingles.htmlscan.prepare_markup_py (a test holds the two
+# equal on random markup): the same reading of tags, attributes, comments and
+# raw text, as loops over the characters themselves in the width the str keeps
+# them in, and the new markup written in that width too.
+
+from libc.stdlib cimport realloc
+from libc.string cimport memcpy
+
+from cpython.unicode cimport PyUnicode_Substring
+
+from shingles.htmlscan import decode_attribute
+
+# What the pass does with an element, by its name: flag bits.
+cdef enum:
+    BLOCK = 1  # a line break before its tags
+    CELL_EDGE = 2  # where a table cell ends, and a link in it
+    DROPPED = 4  # raw text never shown: left out, content and all
+    RAW_SHOWN = 8  # raw text a reader sees: no markup inside
+    TREE_STRIPPED = 16  # never shown, left for the tree to strip
+    FOREIGN = 32  # svg, math: no raw text inside
+
+# The elements with something of their own to do.
+cdef enum:
+    OTHER, LINK, IMAGE, FRAME, FONT, QUOTE, TABLE, SCRIPT, PLAINTEXT
+
+cdef struct TagKind:
+    const char *name
+    int length
+    int flags
+    int code
+
+# The names the pass tells apart, by first letter: TAGS_BY_LETTER[k] is where the
+# names starting with the k-th letter start.
+cdef TagKind TAGS[44]
+cdef int TAGS_BY_LETTER[27]
+cdef list TAG_NAMES = []  # the names as str, by their index in TAGS
+
+
+cdef int fill_tags() except -1:
+    kinds = [
+        (b"a", 0, LINK), (b"article", BLOCK, OTHER), (b"blockquote", BLOCK, QUOTE),
+        (b"br", BLOCK, OTHER), (b"center", BLOCK, OTHER), (b"dd", BLOCK, OTHER),
+        (b"div", BLOCK, OTHER), (b"dt", BLOCK, OTHER), (b"embed", TREE_STRIPPED, OTHER),
+        (b"font", 0, FONT), (b"footer", BLOCK, OTHER), (b"h1", BLOCK, OTHER),
+        (b"h2", BLOCK, OTHER), (b"h3", BLOCK, OTHER), (b"h4", BLOCK, OTHER),
+        (b"h5", BLOCK, OTHER), (b"h6", BLOCK, OTHER), (b"header", BLOCK, OTHER),
+        (b"hr", BLOCK, OTHER), (b"iframe", DROPPED, FRAME), (b"img", 0, IMAGE),
+        (b"li", BLOCK, OTHER), (b"math", FOREIGN, OTHER), (b"noembed", RAW_SHOWN, OTHER),
+        (b"noframes", RAW_SHOWN, OTHER), (b"noscript", TREE_STRIPPED, OTHER),
+        (b"object", TREE_STRIPPED, OTHER), (b"ol", BLOCK, OTHER), (b"p", BLOCK, OTHER),
+        (b"plaintext", 0, PLAINTEXT), (b"pre", BLOCK, OTHER), (b"script", DROPPED, SCRIPT),
+        (b"section", BLOCK, OTHER), (b"style", DROPPED, OTHER),
+        (b"svg", FOREIGN | TREE_STRIPPED, OTHER), (b"table", BLOCK | CELL_EDGE, TABLE),
+        (b"td", BLOCK | CELL_EDGE, OTHER), (b"template", TREE_STRIPPED, OTHER),
+        (b"textarea", RAW_SHOWN, OTHER), (b"th", BLOCK | CELL_EDGE, OTHER),
+        (b"title", DROPPED, OTHER), (b"tr", BLOCK | CELL_EDGE, OTHER), (b"ul", BLOCK, OTHER),
+        (b"xmp", RAW_SHOWN, OTHER)]
+    cdef int i, letter = 0
+    cdef const char *name
+    for i, (name_bytes, flags, code) in enumerate(kinds):
+        name = name_bytes  # a literal: it lives as long as the module
+        TAGS[i].name, TAGS[i].length, TAGS[i].flags, TAGS[i].code = name, len(name), flags, code
+        TAG_NAMES.append(name_bytes.decode())
+        while letter <= name[0] - 97:
+            TAGS_BY_LETTER[letter] = i
+            letter += 1
+    while letter <= 26:
+        TAGS_BY_LETTER[letter] = len(kinds)
+        letter += 1
+    return 0
+
+
+fill_tags()
+
+# The attributes the pass reads.
+cdef enum:
+    HREF, SRC, ALT, STYLE, SIZE, HIDDEN, N_ATTRS
+
+cdef struct Span:
+    Py_ssize_t value_start, value_end  # the value as written (quotes left out)
+    Py_ssize_t start, end  # the whole attribute; start < 0 when it is absent
+
+cdef struct Tag:
+    int kind  # index in TAGS, or -1
+    Py_ssize_t name_end
+    bint closing, self_closing
+    Span attrs[6]  # N_ATTRS
+
+# What the tree's query for hidden elements looks for in a style attribute.
+cdef const char *HIDING_STYLES[6]
+HIDING_STYLES[:] = [b"display:none", b"display: none", b"visibility:hidden",
+                    b"visibility: hidden", b"font-size:0", b"font-size: 0"]
+
+
+# The characters that end names and values in a tag, as bits, for those below 256.
+cdef enum:
+    BLANK = 1  # white space to the HTML tokenizer (CR too, which it reads as LF)
+    SLASH = 2
+    EQUALS = 4
+    GREATER = 8
+cdef uint8_t TAG_CLASS[256]
+TAG_CLASS[9] = TAG_CLASS[10] = TAG_CLASS[12] = TAG_CLASS[13] = TAG_CLASS[32] = BLANK
+TAG_CLASS[47], TAG_CLASS[61], TAG_CLASS[62] = SLASH, EQUALS, GREATER
+
+
+cdef inline int tag_class(uint32_t c) noexcept nogil:
+    return TAG_CLASS[c] if c < 256 else 0
+
+
+cdef inline bint html_blank(uint32_t c) noexcept nogil:
+    return tag_class(c) == BLANK
+
+
+cdef inline uint32_t ascii_lower(uint32_t c) noexcept nogil:
+    return c + 32 if 65 <= c <= 90 else c
+
+
+cdef inline bint ascii_letter(uint32_t c) noexcept nogil:
+    return 97 <= ascii_lower(c) <= 122
+
+
+cdef inline Py_ssize_t find_char(const uchar *p, Py_ssize_t i, Py_ssize_t n, uint32_t c) noexcept:
+    """Return the index of the first c in p[i:n], or -1."""
+    cdef const void *hit
+    if uchar is uint8_t:
+        if i >= n:
+            return -1
+        hit = memchr(p + i, <int>c, n - i)
+        return -1 if hit == NULL else <const uint8_t *>hit - p
+    else:
+        while i < n:
+            if p[i] == c:
+                return i
+            i += 1
+        return -1
+
+
+cdef inline bint name_at(const uchar *p, Py_ssize_t i, Py_ssize_t n, const char *name,
+                         int length) noexcept:
+    """Return whether p[i:] starts with name (lower-case ASCII), ASCII case-blind."""
+    cdef int k
+    if i + length > n:
+        return False
+    for k in range(length):
+        if ascii_lower(p[i + k]) != <uint32_t>name[k]:
+            return False
+    return True
+
+
+cdef inline bint end_tag_at(const uchar *p, Py_ssize_t i, Py_ssize_t n, const char *name,
+                            int length) noexcept:
+    """Return whether p[i:] starts with "</" name and then white space, "/" or ">"."""
+    cdef uint32_t c
+    if i + 2 + length >= n or p[i + 1] != 47 or not name_at(p, i + 2, n, name, length):
+        return False
+    c = p[i + 2 + length]
+    return html_blank(c) or c == 47 or c == 62
+
+
+cdef int kind_of(const uchar *p, Py_ssize_t start, Py_ssize_t end) noexcept:
+    """Return the index in TAGS of the tag name p[start:end], or -1."""
+    cdef Py_ssize_t length = end - start
+    cdef uint32_t first
+    cdef int t
+    if length == 0 or length > 10:
+        return -1
+    first = ascii_lower(p[start])
+    if not 97 <= first <= 122:
+        return -1
+    for t in range(TAGS_BY_LETTER[first - 97], TAGS_BY_LETTER[first - 96]):
+        if TAGS[t].length == length and name_at(p, start, end, TAGS[t].name, <int>length):
+            return t
+    return -1
+
+
+cdef int attr_of(const uchar *p, Py_ssize_t start, Py_ssize_t end) noexcept:
+    """Return which of the attributes the pass reads p[start:end] names, or -1."""
+    cdef Py_ssize_t length = end - start
+    if length == 3:
+        if name_at(p, start, end, b"src", 3):
+            return SRC
+        if name_at(p, start, end, b"alt", 3):
+            return ALT
+    elif length == 4:
+        if name_at(p, start, end, b"href", 4):
+            return HREF
+        if name_at(p, start, end, b"size", 4):
+            return SIZE
+    elif length == 5:
+        if name_at(p, start, end, b"style", 5):
+            return STYLE
+    elif length == 6:
+        if name_at(p, start, end, b"hidden", 6):
+            return HIDDEN
+    return -1
+
+
+cdef Py_ssize_t read_tag(const uchar *p, Py_ssize_t at, Py_ssize_t n, Tag *tag) noexcept:
+    """Read the tag at p[at] ("<" or "</", then a letter) as the HTML tokenizer does.
+
+    Return the index after its ">", or -1 when the tag runs to the end (a browser
+    drops it). Fills tag: its kind, and of each attribute read the first of the name.
+    """
+    cdef Py_ssize_t i, j, close, attr_start, value_start, value_end
+    cdef int a
+    cdef uint32_t c
+    tag.closing = p[at + 1] == 47
+    tag.self_closing = False
+    for a in range(N_ATTRS):
+        tag.attrs[a].start = -1
+    i = at + 2 if tag.closing else at + 1
+    j = i
+    while i < n and not tag_class(p[i]) & (BLANK | SLASH | GREATER):
+        i += 1
+    tag.kind = kind_of(p, j, i)
+    tag.name_end = i
+    while True:
+        j = i
+        while j < n and tag_class(p[j]) & (BLANK | SLASH):
+            j += 1
+        if j >= n:
+            return -1
+        if p[j] == 62:  # ">"
+            tag.self_closing = j > i and p[j - 1] == 47
+            return j + 1
+        attr_start = j
+        i = j + 1  # a name starts with anything but those, even "="
+        while i < n and not tag_class(p[i]):
+            i += 1
+        a = attr_of(p, attr_start, i)
+        value_start = value_end = i
+        j = i
+        while j < n and tag_class(p[j]) == BLANK:
+            j += 1
+        if j < n and p[j] == 61:  # "="
+            j += 1
+            while j < n and tag_class(p[j]) == BLANK:
+                j += 1
+            if j >= n:
+                return -1
+            c = p[j]
+            if c == 34 or c == 39:  # a quoted value
+                close = find_char(p, j + 1, n, c)
+                if close < 0:
+                    return -1
+                value_start, value_end, i = j + 1, close, close + 1
+            else:
+                i = j
+                while i < n and not tag_class(p[i]) & (BLANK | GREATER):
+                    i += 1
+                value_start, value_end = j, i
+        if a >= 0 and tag.attrs[a].start < 0:
+            tag.attrs[a].value_start = value_start
+            tag.attrs[a].value_end = value_end
+            tag.attrs[a].start = attr_start
+            tag.attrs[a].end = i
+
+
+cdef Py_ssize_t comment_end(const uchar *p, Py_ssize_t j, Py_ssize_t n) noexcept:
+    """Return the index after the comment whose text starts at j (after "<!--"), or -1."""
+    if j < n and p[j] == 62:
+        return j + 1
+    if j + 1 < n and p[j] == 45 and p[j + 1] == 62:
+        return j + 2
+    while True:
+        j = find_char(p, j, n, 45)  # "-"
+        if j < 0 or j + 2 >= n:
+            return -1
+        if p[j + 1] == 45:
+            if p[j + 2] == 62:
+                return j + 3
+            if p[j + 2] == 33 and j + 3 < n and p[j + 3] == 62:  # "--!>"
+                return j + 4
+        j += 1
+
+
+cdef Py_ssize_t script_end(const uchar *p, Py_ssize_t j, Py_ssize_t n) noexcept:
+    """Return where the "</script" that ends the script whose text starts at j is, or -1.
+
+    "<!--" in a script starts an escape in which "<script" starts a double escape,
+    where "</script" only ends the double escape.
+    """
+    cdef int state = 0  # 0 script data, 1 escaped, 2 double escaped
+    cdef uint32_t c
+    while j < n:
+        c = p[j]
+        if c == 60:  # "<"
+            if end_tag_at(p, j, n, b"script", 6):
+                if state != 2:
+                    return j
+                state, j = 1, j + 8
+                continue
+            if state == 0 and j + 3 < n and p[j + 1] == 33 and p[j + 2] == 45 and p[j + 3] == 45:
+                state, j = 1, j + 2  # its dashes may close it at once: "<!-->"
+                continue
+            if state == 1 and j + 7 < n and name_at(p, j + 1, n, b"script", 6) \
+                    and (html_blank(p[j + 7]) or p[j + 7] == 47 or p[j + 7] == 62):
+                state, j = 2, j + 7
+                continue
+        elif c == 45 and state != 0 and j + 2 < n and p[j + 1] == 45 and p[j + 2] == 62:
+            state, j = 0, j + 3
+            continue
+        j += 1
+    return -1
+
+
+cdef Py_ssize_t raw_text_end(const uchar *p, Py_ssize_t j, Py_ssize_t n, int kind) noexcept:
+    """Return where the end tag of raw-text element TAGS[kind], text from j, is, or -1."""
+    if TAGS[kind].code == SCRIPT:
+        return script_end(p, j, n)
+    while True:
+        j = find_char(p, j, n, 60)
+        if j < 0 or end_tag_at(p, j, n, TAGS[kind].name, TAGS[kind].length):
+            return j
+        j += 1
+
+
+# ---- the reading of attribute values; a value with a character reference is
+# decoded by shingles.htmlscan.decode_attribute (rare), read from its own str.
+
+cdef object host_in(const uchar *p, Py_ssize_t start, Py_ssize_t end, str text):
+    """Return the lower-case host of the http(s) link p[start:end] (text's characters), or None."""
+    cdef Py_ssize_t at, cut, i
+    cdef uint32_t c
+    cdef bint plain = True
+    while start < end and Py_UNICODE_ISSPACE(p[start]):
+        start += 1
+    while end > start and Py_UNICODE_ISSPACE(p[end - 1]):
+        end -= 1
+    at = start
+    while at + 1 < end and not (p[at] == 47 and p[at + 1] == 47):
+        at += 1
+    if at + 1 >= end:
+        return None
+    if not (at == start or (at - start == 5 and name_at(p, start, at, b"http:", 5))
+            or (at - start == 6 and name_at(p, start, at, b"https:", 6))):
+        return None
+    start = at + 2
+    cut = start
+    while cut < end and not (p[cut] == 47 or p[cut] == 63 or p[cut] == 35 or p[cut] == 92):
+        cut += 1  # up to the first "/", "?", "#" or "\"
+    end = cut
+    for i in range(start, end):
+        if p[i] == 64:  # "@": the host follows the last one
+            start = i + 1
+    for i in range(start, end):
+        if p[i] == 58:  # ":"
+            end = i
+            break
+    while start < end and Py_UNICODE_ISSPACE(p[start]):
+        start += 1
+    while end > start and Py_UNICODE_ISSPACE(p[end - 1]):
+        end -= 1
+    if start == end:
+        return None
+    for i in range(start, end):
+        c = p[i]
+        if 65 <= c <= 90 or c > 127:
+            plain = False
+            break
+    host = PyUnicode_Substring(text, start, end)
+    return host if plain else host.lower()
+
+
+cdef object host_of(str text):
+    """Return the lower-case host of the http(s) link text, or None."""
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void *data = PyUnicode_DATA(text)
+    if kind == 1:
+        return host_in(<const uint8_t *>data, 0, len(text), text)
+    if kind == 2:
+        return host_in(<const uint16_t *>data, 0, len(text), text)
+    return host_in(<const uint32_t *>data, 0, len(text), text)
+
+
+cdef bint style_hides(const uchar *p, Py_ssize_t start, Py_ssize_t end) noexcept:
+    """Return whether the style p[start:end] has what the tree's hidden query looks for."""
+    cdef Py_ssize_t i
+    cdef int k
+    cdef uint32_t c
+    for i in range(start, end):
+        c = ascii_lower(p[i])
+        if c == 100 or c == 118 or c == 102:  # "d", "v", "f"
+            for k in range(6):
+                if <uint32_t>HIDING_STYLES[k][0] == c and name_at(
+                        p, i, end, HIDING_STYLES[k], <int>len(HIDING_STYLES[k])):
+                    return True
+    return False
+
+
+cdef bint size_is_zero(const uchar *p, Py_ssize_t start, Py_ssize_t end) noexcept:
+    """Return whether the font size p[start:end] is 0 read as a legacy size (no sign)."""
+    cdef Py_ssize_t zeros
+    while start < end and html_blank(p[start]):
+        start += 1
+    zeros = start
+    while zeros < end and p[zeros] == 48:  # "0"
+        zeros += 1
+    return zeros > start and not (zeros < end and 48 <= p[zeros] <= 57)
+
+
+cdef inline bint has_reference(const uchar *p, Span *span) noexcept:
+    return find_char(p, span.value_start, span.value_end, 38) >= 0  # "&"
+
+
+cdef str decoded(str markup, Span *span):
+    return decode_attribute(PyUnicode_Substring(markup, span.value_start, span.value_end))
+
+
+cdef bint host_ends_before(const uchar *p, Py_ssize_t start, Py_ssize_t end) noexcept:
+    """Return whether p[start:end] has "//" and then where the host after it ends."""
+    cdef Py_ssize_t i = start
+    while i + 1 < end and not (p[i] == 47 and p[i + 1] == 47):
+        i += 1
+    for i in range(i + 2, end):
+        if p[i] == 47 or p[i] == 63 or p[i] == 35 or p[i] == 92:  # "/", "?", "#", "\"
+            return True
+    return False
+
+
+cdef object value_host(const uchar *p, str markup, Span *span):
+    """Return the host of the link in an attribute, or None."""
+    cdef Py_ssize_t amp = find_char(p, span.value_start, span.value_end, 38)  # "&"
+    if amp < 0:
+        return host_in(p, span.value_start, span.value_end, markup)
+    if host_ends_before(p, span.value_start, amp):
+        # No reference before the end of the host ("?a=1&amp;b=2"): nothing to decode.
+        return host_in(p, span.value_start, amp, markup)
+    return host_of(decoded(markup, span))
+
+
+cdef bint value_test(const uchar *p, str markup, Span *span, bint zero_size):
+    """Return style_hides, or size_is_zero when zero_size, of an attribute's value."""
+    cdef str text
+    cdef int kind
+    cdef void *data
+    if not has_reference(p, span):
+        if zero_size:
+            return size_is_zero(p, span.value_start, span.value_end)
+        return style_hides(p, span.value_start, span.value_end)
+    text = decoded(markup, span)
+    kind = PyUnicode_KIND(text)
+    data = PyUnicode_DATA(text)
+    if kind == 1:
+        return size_is_zero(<const uint8_t *>data, 0, len(text)) if zero_size \
+            else style_hides(<const uint8_t *>data, 0, len(text))
+    if kind == 2:
+        return size_is_zero(<const uint16_t *>data, 0, len(text)) if zero_size \
+            else style_hides(<const uint16_t *>data, 0, len(text))
+    return size_is_zero(<const uint32_t *>data, 0, len(text)) if zero_size \
+        else style_hides(<const uint32_t *>data, 0, len(text))
+
+
+cdef bint hiding_style(const uchar *p, str markup, Tag *tag):
+    """Return whether the tag has a style the tree's query for hidden elements looks for."""
+    return tag.attrs[STYLE].start >= 0 and value_test(p, markup, &tag.attrs[STYLE], False)
+
+
+# ---- the new markup, written in the width of the old
+
+cdef struct Writer:
+    char *buf
+    int kind  # bytes a character, as wide as the old markup's unless a word needs more
+    int old_kind  # bytes a character of the old markup
+    Py_ssize_t length, capacity  # in characters
+    Py_ssize_t copied  # the old markup up to there is written
+    bint changed
+
+
+cdef inline int reserve(Writer *w, Py_ssize_t more) except -1:
+    if w.length + more > w.capacity:
+        grow(w, more)
+    return 0
+
+
+cdef int grow(Writer *w, Py_ssize_t more) except -1:
+    cdef Py_ssize_t capacity
+    cdef char *buf
+    capacity = max(2 * w.capacity, w.length + more + 256)
+    buf = <char *>realloc(w.buf, capacity * w.kind)
+    if buf == NULL:
+        raise MemoryError()
+    w.buf, w.capacity = buf, capacity
+    return 0
+
+
+cdef inline void put_char(Writer *w, uint32_t c) noexcept:
+    """Write c, which the width takes; room reserved."""
+    if w.kind == 1:
+        (<uint8_t *>w.buf)[w.length] = <uint8_t>c
+    elif w.kind == 2:
+        (<uint16_t *>w.buf)[w.length] = <uint16_t>c
+    else:
+        (<uint32_t *>w.buf)[w.length] = c
+    w.length += 1
+
+
+cdef int widen(Writer *w, int kind) except -1:
+    """Make what is written kind bytes a character."""
+    cdef char *buf = <char *>malloc(w.capacity * kind)
+    cdef Py_ssize_t i, length = w.length
+    if buf == NULL:
+        raise MemoryError()
+    w.length = 0
+    for i in range(length):
+        if kind == 2:
+            (<uint16_t *>buf)[i] = <uint16_t>PyUnicode_READ(w.kind, w.buf, i)
+        else:
+            (<uint32_t *>buf)[i] = PyUnicode_READ(w.kind, w.buf, i)
+    free(w.buf)
+    w.buf, w.kind, w.length = buf, kind, length
+    return 0
+
+
+cdef int copy_to(Writer *w, const void *data, Py_ssize_t at) except -1:
+    """Write the old markup up to at."""
+    cdef Py_ssize_t i, count = at - w.copied
+    if count > 0:
+        reserve(w, count)
+        if w.kind == w.old_kind:
+            memcpy(w.buf + w.length * w.kind, <const char *>data + w.copied * w.kind,
+                   count * w.kind)
+            w.length += count
+        else:
+            for i in range(w.copied, at):
+                put_char(w, PyUnicode_READ(w.old_kind, data, i))
+    w.copied = at
+    w.changed = True
+    return 0
+
+
+cdef inline int put_ascii(Writer *w, const char *text) except -1:
+    cdef Py_ssize_t i, count = len(text)
+    reserve(w, count)
+    for i in range(count):
+        put_char(w, <uint8_t>text[i])
+    return 0
+
+
+cdef int put_text(Writer *w, str text) except -1:
+    """Write text as text: "&" and "<" escaped."""
+    cdef Py_UCS4 c
+    if PyUnicode_KIND(text) > w.kind:  # a character from a reference, wider than the markup's
+        widen(w, PyUnicode_KIND(text))
+    reserve(w, len(text))
+    for c in text:
+        if c == 38:
+            put_ascii(w, b"&amp;")
+        elif c == 60:
+            put_ascii(w, b"&lt;")
+        else:
+            put_char(w, c)
+    return 0
+
+
+cdef int put_as_written(Writer *w, const uchar *p, Py_ssize_t start, Py_ssize_t end,
+                        bint escape_lt) except -1:
+    """Write p[start:end] as it is, or with "<" as "&lt;" when escape_lt."""
+    cdef Py_ssize_t i
+    reserve(w, end - start)
+    if not escape_lt and w.kind == sizeof(uchar):
+        memcpy(w.buf + w.length * w.kind, p + start, (end - start) * w.kind)
+        w.length += end - start
+        return 0
+    for i in range(start, end):
+        if escape_lt and p[i] == 60:
+            put_ascii(w, b"&lt;")
+        else:
+            put_char(w, p[i])
+    return 0
+
+
+cdef int put_host(Writer *w, const void *data, Py_ssize_t at, object host) except -1:
+    """Write a link's host as a word at at, if it has one."""
+    if host:
+        copy_to(w, data, at)
+        put_ascii(w, b" ")
+        put_text(w, host)
+        put_ascii(w, b" ")
+    return 0
+
+
+cdef int put_hiding_attributes(Writer *w, const uchar *p, Tag *tag, bint style) except -1:
+    """Write the tag's hidden attribute, and its style when style: as written, after a space."""
+    if tag.attrs[HIDDEN].start >= 0:
+        put_ascii(w, b" ")
+        put_as_written(w, p, tag.attrs[HIDDEN].start, tag.attrs[HIDDEN].end, False)
+    if style:
+        put_ascii(w, b" ")
+        put_as_written(w, p, tag.attrs[STYLE].start, tag.attrs[STYLE].end, False)
+    return 0
+
+
+cdef bint put_words(Writer *w, const uchar *p, str markup, Tag *tag, Py_ssize_t at,
+                    bint with_alt) except -1:
+    """Write at at the words an image (with_alt) or frame stands for; return whether any."""
+    cdef Span *alt = &tag.attrs[ALT]
+    cdef bint style, hiding
+    host = value_host(p, markup, &tag.attrs[SRC]) if tag.attrs[SRC].start >= 0 else None
+    with_alt = with_alt and alt.start >= 0 and alt.value_end > alt.value_start
+    if not with_alt and not host:
+        return False
+    copy_to(w, p, at)
+    style = hiding_style(p, markup, tag)
+    hiding = style or tag.attrs[HIDDEN].start >= 0
+    if hiding:  # the element's own hiding attributes on a span around its words
+        put_ascii(w, b"<span")
+        put_hiding_attributes(w, p, tag, style)
+        put_ascii(w, b">")
+    if with_alt:  # the alt as written: its references are read as in text
+        put_ascii(w, b" ")
+        put_as_written(w, p, alt.value_start, alt.value_end, True)
+        put_ascii(w, b" ")
+    put_host(w, p, at, host)
+    if hiding:
+        put_ascii(w, b"</span>")
+    return True
+
+
+cdef int end_link(Writer *w, const void *data, Py_ssize_t at, list links, int *top,
+                  int tables) except -1:
+    """Write the host of the open link at table depth tables, if any, at at.
+
+    links: the open links, (table depth, host), deepest last; top: the last one's
+    depth, or -1.
+    """
+    if top[0] == tables:
+        host = links.pop()[1]
+        top[0] = links[len(links) - 1][0] if links else -1
+        put_host(w, data, at, host)
+    return 0
+
+
+cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w):
+    cdef Py_ssize_t i = 0, at, end, stop, tail = n
+    cdef Tag tag, end_tag
+    cdef int flags, code, tables = 0, foreign = 0
+    cdef uint32_t c
+    cdef bint hiding = False, quoting = False, style, hidden, hide_font
+    cdef list strip = [], links = []  # the open links, (table depth, host), deepest last
+    cdef int top = -1  # the depth of the last one
+    while True:
+        at = find_char(p, i, n, 60)  # "<"
+        if at < 0 or at + 1 >= n:
+            break
+        c = p[at + 1]
+        if not (ascii_letter(c) or (c == 47 and at + 2 < n and ascii_letter(p[at + 2]))):
+            if c == 47 and at + 2 < n and p[at + 2] == 62:
+                i = at + 3  # "</>": nothing
+                continue
+            if c == 33 or c == 63 or c == 47:  # a comment, doctype or bogus comment
+                if at + 3 < n and c == 33 and p[at + 2] == 45 and p[at + 3] == 45:
+                    end = comment_end(p, at + 4, n)
+                else:
+                    end = find_char(p, at + 2, n, 62)
+                    end = end + 1 if end >= 0 else -1
+                if end < 0:
+                    tail = at  # it runs to the end
+                    break
+                i = end
+                continue
+            i = at + 1  # "<" as text
+            continue
+        i = read_tag(p, at, n, &tag)
+        if i < 0:
+            tail = at
+            break
+        flags = TAGS[tag.kind].flags if tag.kind >= 0 else 0
+        code = TAGS[tag.kind].code if tag.kind >= 0 else OTHER
+        if flags & BLOCK:
+            copy_to(w, p, at)
+            put_ascii(w, b"\n")
+        if flags & CELL_EDGE and not foreign:
+            if tables and (tag.closing or code != TABLE):
+                end_link(w, p, at, links, &top, tables)
+            if code == TABLE:
+                tables = max(0, tables + (-1 if tag.closing else 1))
+        if tag.closing:
+            if foreign:
+                if flags & FOREIGN:
+                    foreign -= 1
+                continue
+            if code == LINK:
+                end_link(w, p, at, links, &top, tables)
+            if i != tag.name_end + 1:  # the attributes of an end tag mean nothing
+                copy_to(w, p, at)
+                put_as_written(w, p, at, tag.name_end, False)
+                put_ascii(w, b">")
+                w.copied = i
+            continue
+        style = hiding_style(p, markup, &tag)
+        hidden = tag.attrs[HIDDEN].start >= 0
+        hiding = hiding or style or hidden
+        if code == QUOTE:
+            quoting = True
+        elif flags & TREE_STRIPPED or (foreign and flags & DROPPED):
+            if TAG_NAMES[tag.kind] not in strip:
+                strip.append(TAG_NAMES[tag.kind])
+        if foreign or flags & FOREIGN:  # left as it is
+            if flags & FOREIGN and not tag.self_closing:
+                foreign += 1
+            continue
+        if flags & DROPPED:
+            stop = raw_text_end(p, i, n, tag.kind)
+            i = n
+            if stop >= 0:
+                end = read_tag(p, stop, n, &end_tag)
+                if end >= 0:
+                    i = end
+            copy_to(w, p, at)
+            if not (code == FRAME and put_words(w, p, markup, &tag, at, False)) and at > 0 \
+                    and not (html_blank(p[at - 1]) or p[at - 1] == 62):
+                # so that "<" or "&amp" before the gap does not join what follows it
+                put_ascii(w, b"<!---->")
+            w.copied = i
+            continue
+        if code == PLAINTEXT:
+            tail = at  # all after it is text
+            break
+        if code == LINK:
+            end_link(w, p, at, links, &top, tables)
+            links.append((tables, value_host(p, markup, &tag.attrs[HREF])
+                          if tag.attrs[HREF].start >= 0 else None))
+            top = tables
+        hide_font = code == FONT and not hidden and tag.attrs[SIZE].start >= 0 \
+            and value_test(p, markup, &tag.attrs[SIZE], True)
+        if hide_font:
+            hiding = True
+        if i != tag.name_end + 1 or hide_font:  # the tag with only its hiding attributes
+            copy_to(w, p, at)
+            put_as_written(w, p, at, tag.name_end, False)
+            if hide_font:
+                put_ascii(w, b" hidden")
+            put_hiding_attributes(w, p, &tag, style)
+            put_ascii(w, b">")
+            w.copied = i
+        if code == IMAGE:
+            put_words(w, p, markup, &tag, i, True)
+        elif flags & RAW_SHOWN:
+            stop = raw_text_end(p, i, n, tag.kind)
+            i = n if stop < 0 else stop
+    while links:
+        end_link(w, p, tail, links, &top, top)
+    if not w.changed:
+        return markup, strip, hiding, quoting
+    copy_to(w, p, n)
+    return PyUnicode_FromKindAndData(w.kind, w.buf, w.length), strip, hiding, quoting
+
+
+def prepare_markup(str markup not None):
+    """Return (markup for Lexbor, never-shown tags left to strip, hiding markup seen,
+    blockquote seen)."""
+    cdef Writer w
+    cdef Py_ssize_t n = len(markup)
+    w.kind = w.old_kind = PyUnicode_KIND(markup)
+    w.buf = NULL
+    w.length = w.capacity = w.copied = 0
+    w.changed = False
+    try:
+        reserve(&w, n + 256)  # attributes left out make room for the words put in
+        if w.kind == 1:
+            return scan_markup(<const uint8_t *>PyUnicode_DATA(markup), n, markup, &w)
+        if w.kind == 2:
+            return scan_markup(<const uint16_t *>PyUnicode_DATA(markup), n, markup, &w)
+        return scan_markup(<const uint32_t *>PyUnicode_DATA(markup), n, markup, &w)
+    finally:
+        free(w.buf)
 
 
 # ---------------------------------------------------------------- header index
@@ -682,7 +1422,7 @@ cdef inline bint caseless_at(text_p p, Py_ssize_t i, Py_ssize_t end, const char 
     return True
 
 
-cdef inline Py_ssize_t find_char(text_p p, Py_ssize_t i, Py_ssize_t end, unsigned char c) noexcept:
+cdef inline Py_ssize_t find_byte(text_p p, Py_ssize_t i, Py_ssize_t end, unsigned char c) noexcept:
     cdef const void *at = memchr(p + i, c, end - i) if i < end else NULL
     return <text_p>at - p if at != NULL else -1
 
@@ -806,7 +1546,7 @@ cdef Py_ssize_t find_by(text_p p, Py_ssize_t end, Py_ssize_t *host, Py_ssize_t *
     """Return where parse_received's by clause starts in p[:end] (host set), or -1."""
     cdef Py_ssize_t i = 0, at
     while i + 4 <= end:  # first " by ", as written, as parse_received looks first
-        at = find_char(p, i, end - 3, 32)
+        at = find_byte(p, i, end - 3, 32)
         if at < 0:
             break
         if p[at + 1] == 98 and p[at + 2] == 121 and p[at + 3] == 32:
@@ -827,7 +1567,7 @@ cdef Py_ssize_t find_by(text_p p, Py_ssize_t end, Py_ssize_t *host, Py_ssize_t *
 
 cdef object find_rdns(text_p p, Py_ssize_t start, Py_ssize_t end):
     """Return senders._RDNS's name in p[start:end], lower-case, or None."""
-    cdef Py_ssize_t i, j, k, paren = find_char(p, start, end, 40)  # "("
+    cdef Py_ssize_t i, j, k, paren = find_byte(p, start, end, 40)  # "("
     while paren >= 0:
         i = paren + 1
         while i < end and blank(p[i]):
@@ -841,7 +1581,7 @@ cdef object find_rdns(text_p p, Py_ssize_t start, Py_ssize_t end):
                 k += 1
             if j < k < end and p[k] == 91:  # "["
                 return ascii_text(p, i, j, 1)
-        paren = find_char(p, paren + 1, end, 40)
+        paren = find_byte(p, paren + 1, end, 40)
     return None
 
 
@@ -924,12 +1664,12 @@ cdef tuple read_from_clause(str value, text_p p, Py_ssize_t start, Py_ssize_t en
             from_ip = bracket_ip(value, p, i, j)
         elif i < j:
             from_host = ascii_text(p, i, j, 1)
-    open_at = find_char(p, start, end, 91)
+    open_at = find_byte(p, start, end, 91)
     if from_ip is None and open_at >= 0:
-        close_at = find_char(p, open_at, end, 93)
+        close_at = find_byte(p, open_at, end, 93)
         if close_at > open_at:
             from_ip = bracket_ip(value, p, open_at + 1, close_at)
-        if open_at - start > 1 and find_char(p, start, end, 40) >= 0:
+        if open_at - start > 1 and find_byte(p, start, end, 40) >= 0:
             rdns = find_rdns(p, start, end)
     if from_ip is None:
         from_ip = find_ipv4(value, p, start, end)

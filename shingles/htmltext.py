@@ -2,44 +2,36 @@
 
 Lexbor (through selectolax) parses the HTML as a browser would, so broken
 markup, entities and unclosed comments come out as a browser shows them. We
-drop what is never shown (script, style, head, comments, templates) and what
-is hidden by markup (the hidden attribute, display:none, visibility:hidden,
-zero font size), which is where hash-busters hide. The host names of links,
-images and frames stay as words, because a mailing's links are part of what
-makes it one (and all that image-only mail has). Blockquotes are quoted text,
-not new text.
+drop what is never shown (script, style, title, frames, templates, noscript,
+objects, svg; the head and comments have no text in the body) and what is
+hidden by markup (the hidden attribute, display:none, visibility:hidden, zero
+font size, <font size=0>), which is where hash-busters hide. The host names of
+links, images and frames stay as words, because a mailing's links are part of
+what makes it one (and all that image-only mail has). Blockquotes are quoted
+text, not new text.
+
+Most of that is done on the source before Lexbor parses it (shingles.htmlscan):
+the tree is left with what needs the tree, removing elements whole.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from selectolax.lexbor import LexborHTMLParser
 
 from shingles._lean import lean
+from shingles.htmlscan import BLOCK_TAGS, prepare_markup_py
+
+if TYPE_CHECKING:
+    from selectolax.lexbor import LexborNode
 
 __all__ = ["html_to_text"]
 
-_NEVER_SHOWN_TAGS = ["script", "style", "head", "title", "template", "noscript", "object",
-                     "embed", "iframe", "svg"]
 _HIDDEN = ("[hidden], [style*='display:none' i], [style*='display: none' i], "
            "[style*='visibility:hidden' i], [style*='visibility: hidden' i], "
            "[style*='font-size:0' i], [style*='font-size: 0' i]")
-_BLOCK_NAMES = ("p", "div", "br", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
-                "table", "ul", "ol", "pre", "hr", "section", "article", "header", "footer", "dd",
-                "dt", "center", "blockquote")
-_BLOCK_TAGS = frozenset(_BLOCK_NAMES)
-# ASCII case-blind by hand: re.IGNORECASE would also fold "ı" and "ſ" into tag names.
-_BEFORE_BLOCK = re.compile("<(?=/?(?:" + "|".join(
-    "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in name) for name in _BLOCK_NAMES)
-    + r")[\s/>])")
-
-
-def _mark_blocks_py(markup: str) -> str:
-    """Return markup with a line break put before each block-level tag."""
-    return _BEFORE_BLOCK.sub("\n<", markup)
-
-
 _FONT_ZERO = re.compile(r"font-size\s*:\s*0+(?:\.0*)?(?:px|pt|em|%)?\s*(?:;|$)", re.IGNORECASE)
 
 
@@ -59,62 +51,42 @@ def _tidy_py(text: str) -> str:
     return "\n".join(out).strip()
 
 
-def _link_host(href: str) -> str | None:
-    """Return the lower-case host of an http(s) link, or None."""
-    href = href.strip()
-    at = href.find("//")
-    if at < 0 or href[:at].lower() not in ("http:", "https:", ""):
-        return None
-    host = href[at + 2:]
-    for stop in "/?#\\":
-        host = host.split(stop, 1)[0]
-    host = host.rpartition("@")[2].split(":", 1)[0].strip().lower()
-    return host or None
-
-
 # The compiled twins when built (shingles._mime), else these plain-Python ones.
-_mark_blocks = lean.mark_blocks if lean else _mark_blocks_py
+_prepare_markup = lean.prepare_markup if lean else prepare_markup_py
 _tidy = lean.tidy if lean else _tidy_py
+
+
+def _hides(node: LexborNode) -> bool:
+    """Return whether an element the _HIDDEN query found is hidden."""
+    style = node.attributes.get("style") or ""
+    low = style.lower()
+    # font-size:0.9em and the like match the query but are visible.
+    return not ("font-size" in low and "hidden" not in node.attributes
+                and "display" not in low and "visibility" not in low
+                and not _FONT_ZERO.search(style))
 
 
 def html_to_text(markup: str) -> tuple[str, str]:
     """Return (visible text, text of blockquotes) of an HTML document; never raise."""
-    # A line break before each block tag, put in the markup itself: one regex pass
-    # costs far less than finding and editing each block element in the tree.
-    tree = LexborHTMLParser(_mark_blocks(markup))
+    # Links, images, frames, scripts and block ends are dealt with in the source:
+    # one pass over it costs far less than finding and editing each in the tree.
+    marked, strip, hiding, quoting = _prepare_markup(markup)
+    tree = LexborHTMLParser(marked)
     root = tree.body or tree.root
     if root is None:
         return "", ""
-    low = markup.lower()
-    # Image and frame sources name hosts too: image-only mail stays comparable. Before
-    # the strip below, which removes frames (the host text stays beside them).
-    for node in tree.css("img[src], iframe[src]") if "src" in low else ():
-        host = _link_host(node.attributes.get("src") or "")
-        if host:
-            node.insert_after(f" {host} ")
-    tree.strip_tags(_NEVER_SHOWN_TAGS)
-    # Each CSS query walks the whole tree: skip those whose markup cannot be there.
-    hidden = tree.css(_HIDDEN) if ("hidden" in low or ("display" in low and "none" in low)
-                                   or "font-size:0" in low or "font-size: 0" in low) else ()
-    for node in hidden:
-        style = node.attributes.get("style") or ""
-        if "font-size" in style.lower() and "hidden" not in node.attributes \
-                and "display" not in style.lower() and "visibility" not in style.lower() \
-                and not _FONT_ZERO.search(style):
-            continue  # font-size:0.9em and the like are visible
-        if node.tag in _BLOCK_TAGS:
-            node.insert_after("\n")  # a hidden paragraph still ends the line before it
-        node.decompose()
-    for node in tree.css("a[href]"):
-        host = _link_host(node.attributes.get("href") or "")
-        if host:
-            node.insert_after(f" {host} ")
-    for node in tree.css("img[alt]") if "alt" in low else ():
-        alt = node.attributes.get("alt")
-        if alt:
-            node.insert_after(f" {alt} ")
+    if strip:
+        tree.strip_tags(strip)
+    # Last first: whatever is removed lies after the nodes still to look at, so no
+    # node is touched once an ancestor is gone (older selectolax frees it).
+    for node in reversed(tree.css(_HIDDEN)) if hiding else ():
+        if _hides(node):
+            if node.tag in BLOCK_TAGS:
+                node.insert_after("\n")  # a hidden paragraph still ends the line before it
+            node.decompose()
     quoted = []
-    for node in tree.css("blockquote") if "<blockquote" in low else ():
+    # The outermost only: one inside another is in its text, and gone with it.
+    for node in tree.css("blockquote:not(blockquote *)") if quoting else ():
         quoted.append(node.text(deep=True, separator=" "))
         node.decompose()
     text = _tidy(root.text(deep=True, separator="", strip=False))

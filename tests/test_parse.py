@@ -300,14 +300,60 @@ HTMLISH = st.lists(st.sampled_from(
     + ["<p>", "</div>", "<BR/>", "<td ", "<h7>", "<pre\n", "<li", "<Table>", "<sectio>",
        "<blockquote>", "x", "é", "😀"]), max_size=60).map("".join)
 
+# Markup as the pass reads it: tags with the attributes it looks at, values quoted
+# and not, with character references and hosts in them; comments, raw-text
+# elements and text between; in any order and cut anywhere.
+LINK = st.tuples(
+    st.sampled_from(["http:", "HTTPS:", "", " http:", "ftp:", "ht&#116;p:"]),
+    st.sampled_from(["//", "&#x2F;/", "/"]), st.sampled_from(["", "user@", "a@b@"]),
+    st.sampled_from(["Host.Example", "h&#46;example", "\u0130.example", "\u017f.example",
+                     "&#1040;.example", "&#x1F600;.example", "a&amp;b.example", "a<b.example",
+                     "é.example", " ", ""]),
+    st.sampled_from(["", ":80", " ", "&#58;80"]),
+    st.sampled_from(["", "/x", "?q", "#f", "\\x", "?a=1&amp;b=2", "&#47;x", "/&amp;"]),
+).map("".join)
+ATTR_VALUE = LINK | st.lists(st.sampled_from(
+    ["http:", "HTTPS:", "//", "Host", ".example", "@", ":80", "/", "?", "#", "\\", " ", "\t",
+     "&#46;", "&amp;", "&#x2F;", "&#20;", "&#1040;", "&copy", "&notin;", ">", "<", "=", "'", '"',
+     "display:none", "Visibility: Hidden", "font-size:0", "font-size: 0.9em", "0", "+0",
+     "\u0130", "\u017f", "é", "😀", "x"]), max_size=6).map("".join)
+ATTRIBUTE = st.tuples(
+    st.sampled_from([" href", " HREF", " src", " alt", " style", " size", " hidden", " x", "/",
+                     "=x", ' "a"']),
+    st.sampled_from(["=", " = ", ""]), st.sampled_from(['"', "'", ""]), ATTR_VALUE,
+).map(lambda a: a[0] + a[1] + a[2] + a[3] + (a[2] if a[1] else ""))
+TAG = st.tuples(
+    st.sampled_from(["<", "</"]),
+    st.sampled_from(["a", "A", "img", "iframe", "font", "p", "td", "th", "tr", "table",
+                     "blockquote", "script", "style", "title", "textarea", "xmp", "plaintext",
+                     "svg", "math", "noscript", "object", "template", "span", "İmg"]),
+    st.lists(ATTRIBUTE, max_size=3).map("".join), st.sampled_from([">", "/>", " >", ""]),
+).map("".join)
+LINK_TAG = st.tuples(
+    st.sampled_from(["<a href=", "<A HREF = ", "<img src=", "<iframe src=", "<img alt=x src="]),
+    st.sampled_from(['"', "'", ""]), LINK, st.lists(ATTRIBUTE, max_size=2).map("".join),
+).map(lambda t: t[0] + t[1] + t[2] + t[1] + t[3] + ">")
+MARKUPISH = st.lists(st.one_of(TAG, LINK_TAG, st.sampled_from(
+    list("<>/=\"'& \t\n\r\x00-!xé😀")
+    + ["</script >", "</style>", "</title>", "</textarea>", "</iframe>", "<!--", "-->", "--!>",
+       "<!-->", "<!DOCTYPE html>", "<?x>", "</>", "</ x>", "<script>", "<!--<script>",
+       "&amp;", "&lt;", "words"])), max_size=25).map("".join)
+
 
 @needs_lean
 @given(HTMLISH | st.text(max_size=80))
 def test_compiled_text_helpers_equal_their_python_twins(text: str) -> None:
     from shingles import _mime, htmltext
 
-    assert _mime.mark_blocks(text) == htmltext._mark_blocks_py(text)
     assert _mime.tidy(text) == htmltext._tidy_py(text)
+
+
+@needs_lean
+@given(MARKUPISH | HTMLISH | st.text(max_size=80))
+def test_compiled_markup_pass_equals_its_python_twin(markup: str) -> None:
+    from shingles import _mime, htmlscan
+
+    assert _mime.prepare_markup(markup) == htmlscan.prepare_markup_py(markup)
 
 
 QUOTEISH = st.lists(st.sampled_from(
@@ -459,3 +505,67 @@ def test_html_all_in_a_blockquote_and_image_only_html_still_have_text() -> None:
     text, _ = html_to_text("<body><img src='http://IMG.Example.net/a.gif'>"
                            "<iframe src='https://frame.example.org/x'></iframe></body>")
     assert text.split() == ["img.example.net", "frame.example.org"]
+
+
+def test_html_link_image_and_frame_words_are_read_as_a_browser_reads_the_markup() -> None:
+    from shingles.htmltext import html_to_text
+
+    def text(markup: str) -> str:
+        return html_to_text(markup)[0]
+
+    assert text('<p>Go <a href="http://Track.Example.com/x?a=1&amp;b=2">here</a> now') == (
+        "Go here track.example.com now")
+    assert text('<a href="http&#58;//h&#46;example/x">go</a>') == "go h.example"
+    assert text('<img src="http://i.example/p.gif" alt="Buy &amp; <save>">') == (
+        "Buy & <save> i.example")
+    # Nothing is read or put inside a script, a comment or an attribute value.
+    assert text("<script>var s = '<a href=\"http://evil.example/\">';</script>"
+                "<!-- <a href='http://c.example/'>x</a> --><p title='<a href=//t.example/>'>ok"
+                ) == "ok"
+    # Words of a hidden element are hidden with it.
+    assert text('<a href="http://h.example/" style="display:none">x</a>shown'
+                '<img hidden src="http://i.example/" alt="zz">'
+                '<iframe style="visibility: hidden" src="http://f.example/"></iframe>') == "shown"
+    assert text('<div style="font-size:0">hidden<a href="http://h.example/">x</a></div>seen'
+                ) == "seen"
+
+
+def test_html_font_size_zero_is_hidden() -> None:
+    from shingles.htmltext import html_to_text
+
+    # Hash-busters: legacy size 0 (a browser draws it at size 1), not the relative +0.
+    markup = ('<p>Buy now<font size=0>zq7x</font> <font size="0" color=white>kk2</font>'
+              ' <FONT SIZE=" 00">j9</FONT><font size=+0>today</font></p>')
+    assert html_to_text(markup) == ("Buy now today", "")
+
+
+def test_html_never_touches_a_node_whose_ancestor_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nested hidden elements and nested blockquotes: older selectolax frees a removed subtree."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    from shingles import htmltext
+
+    touched_detached = []
+
+    class Guarded:
+        def __init__(self, node: object) -> None:
+            self._node = node
+
+        def __getattr__(self, name: str) -> object:
+            top = self._node
+            while top.parent is not None:  # type: ignore[attr-defined]
+                top = top.parent  # type: ignore[attr-defined]
+            if top.tag != "-document":  # type: ignore[attr-defined]
+                touched_detached.append(name)
+            return getattr(self._node, name)
+
+    class GuardedParser(LexborHTMLParser):
+        def css(self, query: str) -> list[Guarded]:  # type: ignore[override]
+            return [Guarded(node) for node in super().css(query)]
+
+    monkeypatch.setattr(htmltext, "LexborHTMLParser", GuardedParser)
+    assert htmltext.html_to_text(
+        '<p>new</p><div style="display:none">a<p hidden>b</p><span style="display: none">c'
+        '</span></div><blockquote>q1<blockquote>q2</blockquote>q3</blockquote>') == (
+        "new", "q1\nq2\nq3")
+    assert touched_detached == []
