@@ -387,6 +387,21 @@ def test_split_quoted_keeps_every_line_once_in_order(text: str) -> None:
                   for w in line.split()) == sorted(words)
 
 
+PARAMISH = st.lists(st.sampled_from(list(';"\\= aB') + ['\\"', "; ", "name=", '"x;y"']),
+                   max_size=30).map("".join)
+
+
+@given(PARAMISH | st.text(max_size=40))
+def test_parameter_items_are_the_email_packages(value: str) -> None:
+    # The lean splitter cuts multiparts at the boundary email would read, so the
+    # parameter walk must split exactly like email.message._parseparam.
+    import email.message
+
+    from shingles.headers import _parseparam
+
+    assert _parseparam(value) == email.message._parseparam(value)  # type: ignore[attr-defined]
+
+
 DATEISH = st.lists(st.sampled_from(
     ["Thu, ", "Thu,", "Thu", "thursday, ", "22", "2", "022", " ", "  ", "\t", "\n", "-", "Aug",
      "aug", "AUGUST", "Fob", "2002", "02", "0099", "20021", "07:36", "7:36:16", ":60", ":5",
