@@ -186,8 +186,21 @@ _INTERNAL = tuple(ipaddress.ip_network(n) for n in (
     "::1/128", "fc00::/7", "fe80::/10"))
 
 
-@functools.lru_cache(maxsize=8192)
 def _internal(ip: str) -> bool:
+    if ":" not in ip and ip.count(".") == 3:
+        # A stream has more distinct IPv4 addresses than a cache holds, but the
+        # internal networks are all /16 or wider: the first two octets decide.
+        return _internal_v4_head(ip.rsplit(".", 2)[0])
+    return _internal_other(ip)
+
+
+@functools.lru_cache(maxsize=8192)
+def _internal_v4_head(head: str) -> bool:
+    return _in(head + ".0.0", _INTERNAL)
+
+
+@functools.lru_cache(maxsize=8192)
+def _internal_other(ip: str) -> bool:
     return _in(ip, _INTERNAL)
 
 

@@ -170,3 +170,13 @@ def test_bad_config_is_a_clear_error(text: str, message: str, tmp_path: pathlib.
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(str(path))
+
+
+@given(st.ip_addresses(v=4) | st.sampled_from(["10.0.0.1", "172.15.255.255", "172.16.0.0",
+                                                "172.31.255.255", "172.32.0.0", "192.168.3.4",
+                                                "192.169.0.1", "169.254.9.9", "127.8.8.8"]))
+def test_internal_by_first_octets_is_internal_by_network(ip: object) -> None:
+    from shingles.senders import _INTERNAL, _in, _internal
+
+    text = str(ip)
+    assert _internal(text) == _in(text, _INTERNAL)
