@@ -1,28 +1,38 @@
-"""The compiled lean path (shingles._mime), or None when it is not in use.
+"""The optional compiled helpers, or None when they are not in use.
 
-SHINGLES_PUREPYTHON=1 leaves it out on purpose (the standard email parser and
-the plain-Python helpers then do all the work); SHINGLES_REQUIRE_EXT=1 turns a
-failed import into an error, as for the signature core (see _backend.py).
+- ``lean``: the lean MIME path (shingles._mime); without it the standard email
+  parser and the plain-Python helpers do all the work.
+- ``store``: the store's hot loops (shingles._store); without it session.py's
+  Python twins run.
+
+SHINGLES_PUREPYTHON=1 leaves them out on purpose; SHINGLES_REQUIRE_EXT=1 turns
+a failed import into an error, as for the signature core (see _backend.py).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 
 from shingles.errors import BackendError
 
-__all__ = ["lean"]
+__all__ = ["lean", "store"]
 
-lean: ModuleType | None
-if os.environ.get("SHINGLES_PUREPYTHON"):
-    lean = None
-else:
+
+def _optional(name: str) -> ModuleType | None:
+    """Return the compiled module shingles.<name>, or None when it is left out or absent."""
+    if os.environ.get("SHINGLES_PUREPYTHON"):
+        return None
     try:
-        from shingles import _mime as lean
+        return importlib.import_module(f"shingles.{name}")
     except ImportError as exc:
         if os.environ.get("SHINGLES_REQUIRE_EXT"):
-            raise BackendError(f"the compiled splitter shingles._mime failed to import ({exc}); "
+            raise BackendError(f"the compiled module shingles.{name} failed to import ({exc}); "
                                "reinstall with a C compiler, or unset SHINGLES_REQUIRE_EXT"
                                ) from exc
-        lean = None
+        return None
+
+
+lean: ModuleType | None = _optional("_mime")
+store: ModuleType | None = _optional("_store")

@@ -25,6 +25,7 @@ import lmdb
 import xxhash
 
 from shingles import cluster
+from shingles._lean import store as _compiled
 from shingles.cluster import ID
 from shingles.errors import StoreFormatError, StoreFullError
 from shingles.fingerprint import Fingerprint
@@ -64,6 +65,16 @@ _U32LE = struct.Struct("<I")
 #: Databases retention sweeps (records.HOUR_AT says where each keeps its hour).
 _SWEPT = ("mega", "band", "imatch", "parent", "messages", "members", "ips", "stats", "zone",
           "held", "verdicts")
+
+
+def _expired_keys_py(entries: list[tuple[bytes, bytes]], at: int, cutoff: int) -> list[bytes]:
+    """Return the keys of entries whose u32 hour at offset at is below cutoff (see _store)."""
+    unpack = _U32LE.unpack_from
+    return [key for key, value in entries
+            if len(value) >= at + 4 and unpack(value, at)[0] < cutoff]
+
+
+_expired_keys = _compiled.expired_keys if _compiled is not None else _expired_keys_py
 
 
 def _hash(text: str) -> int:
@@ -550,11 +561,11 @@ class Session:
         cursor = txn.cursor(db=self._dbs[name])
         if not (cursor.set_range(bytes(start[1:])) if start else cursor.first()):
             cursor.first()  # the mark's key and all after it are gone: go round
-        at, unpack = HOUR_AT[name], _U32LE.unpack_from
         seen = list(itertools.islice(cursor.iternext(), budget))
         if len(seen) < budget and cursor.first():  # past the end: go round once more
             seen += itertools.islice(cursor.iternext(), budget - len(seen))
-        expired = {key for key, value in seen if unpack(value, at)[0] < cutoff}
+        # dict: a small database may be seen twice in one go round.
+        expired = dict.fromkeys(_expired_keys(seen, HOUR_AT[name], cutoff))
         if cursor.key() and cursor.next():
             txn.put(mark, bytes([RECORD_VERSION]) + cursor.key(), db=meta)
         else:
