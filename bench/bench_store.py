@@ -15,8 +15,8 @@ Run from the repository root, with the package installed (pip install '.[bench]'
    repeats. Dates advance --per-hour messages an hour. Without the corpus (or
    with --synthetic) bases are random texts.
 2. The whole path, one process on one core: read the mbox, parse, fingerprint,
-   file into the store with durable (fsync'd) commits of 1,000 messages, with
-   retention on. Messages/s per core = messages / CPU seconds of this process.
+   file into the store with durable (fsync'd) commits of the default batch
+   (StoreSettings.batch_size, 5,000 messages), with retention on. Messages/s per core = messages / CPU seconds of this process.
    The store file's size is sampled as the stream goes: it must level off once
    the window is full.
 3. The same stages one at a time on the first --sample messages, to show where
@@ -384,7 +384,8 @@ def main() -> int:
     ours = store_side(fps, mails, settings, work)
     theirs = datasketch_side(fps, 21, 4)
     print(f"\n4. query+insert on the same {ours['messages']:,} fingerprints, one core:")
-    print(f"   shingles Store.add ({args.mode}, LMDB on disk, fsync per 1,000): "
+    print(f"   shingles Store.add ({args.mode}, LMDB on disk, "
+          f"fsync per {settings.batch_size:,}): "
           f"{ours['add_per_s']:,.0f}/s, add {Latencies.text(ours['add'])}, "
           f"{ours['file_bytes_per_message']:.0f} bytes/message "
           f"(with statistics and message records)")

@@ -136,7 +136,7 @@ class StoreSettings:
     threshold: float = 0.5
     representatives: int = 3
     retention_days: float = 30.0
-    batch_size: int = 1000
+    batch_size: int = 5000
     map_size: int = 64 << 20
     max_map_size: int = 1 << 40
 
