@@ -13,6 +13,7 @@ order nor a bogus Date years ahead expires fresh keys.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import itertools
 import struct
@@ -127,7 +128,17 @@ class Session:
     Use it as a context manager (``with store.session() as s: s.add(mail, fp)``).
     Leaving the block by an exception aborts only the open batch; earlier
     batches are committed and durable.
+
+    Inside the block Python's automatic cyclic garbage collection is paused and
+    run at batch ends instead (young generations at each commit, everything every
+    FULL_COLLECTION_EVERY commits). A batch keeps tens of thousands of small
+    objects alive, so automatic full collections kept walking them: ~37 us a
+    message, a sixth of the whole ingest path, for no garbage (the store's
+    records make no reference cycles).
     """
+
+    #: Commits between two full collections while the session runs.
+    FULL_COLLECTION_EVERY = 20
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -142,6 +153,7 @@ class Session:
         self._last_found: tuple[list[tuple[str, bytes, int, int]], dict[int, int | None],
                                 dict[int, None]] = ([], {}, {})
         self._done = IngestSummary()
+        self._gc_was_enabled: bool | None = None  # set while the with block runs
         self._reset_batch()
 
     def _reset_batch(self) -> None:
@@ -157,13 +169,20 @@ class Session:
         self._next_id = 0
 
     def __enter__(self) -> Session:
+        self._gc_was_enabled = gc.isenabled()
+        gc.disable()
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self._abort()
+        try:
+            if exc_type is None:
+                self.commit()
+            else:
+                self._abort()
+        finally:
+            if self._gc_was_enabled:
+                gc.enable()
+            self._gc_was_enabled = None
 
     @property
     def summary(self) -> IngestSummary:
@@ -291,6 +310,10 @@ class Session:
         self._records.clear()
         self._reset_batch()
         self._grow_early()
+        if self._gc_was_enabled:
+            # The batch's objects are gone by now: the young generations are small.
+            full = self._done.batches % self.FULL_COLLECTION_EVERY == 0
+            gc.collect(2 if full else 1)
 
     def _run(self, step: Callable[[], _T]) -> _T:
         """Return step() run in the open batch; when the map is full, grow it and retry.

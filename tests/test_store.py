@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import weakref
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
@@ -277,6 +278,37 @@ def test_an_error_aborts_the_open_batch_and_keeps_committed_ones(tmp_path: pathl
             raise RuntimeError("boom")
         assert s.summary.batches == 1 and s.summary.added == 5
         assert [m.size for m in store.mailings()] == [5]
+
+
+def test_a_session_collects_garbage_at_batch_ends_and_gives_gc_back(
+        tmp_path: pathlib.Path) -> None:
+    import gc
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    assert gc.isenabled()
+    with Store(tmp_path / "s", settings=StoreSettings(batch_size=2)) as store:
+        with store.session() as s:
+            assert not gc.isenabled()  # paused: collected at commits instead
+            cycle = weakref.ref(Cycle())  # garbage only a cycle collection frees
+            assert cycle() is not None
+            base = words(14)
+            for i in range(2):  # one batch: its commit collects
+                s.add(mail(i, " ".join([f"x{i}", *base])), fingerprint(" ".join(base)))
+            assert cycle() is None
+        assert gc.isenabled()
+        with pytest.raises(RuntimeError), store.session():
+            raise RuntimeError("boom")
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            with store.session():
+                pass
+            assert not gc.isenabled()  # a caller's choice stays
+        finally:
+            gc.enable()
 
 
 def test_schema_scheme_and_mode_mismatches_are_clear_errors(tmp_path: pathlib.Path) -> None:
