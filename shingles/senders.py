@@ -188,15 +188,18 @@ _INTERNAL = tuple(ipaddress.ip_network(n) for n in (
 
 def _internal(ip: str) -> bool:
     if ":" not in ip and ip.count(".") == 3:
-        # A stream has more distinct IPv4 addresses than a cache holds, but the
-        # internal networks are all /16 or wider: the first two octets decide.
-        return _internal_v4_head(ip.rsplit(".", 2)[0])
+        # A stream has more distinct IPv4 addresses (and /16s) than a cache holds,
+        # but the internal networks are /8s, or /16 and wider inside 169, 172 and
+        # 192: one or two leading octets decide, and a cache of those always hits.
+        first, _, rest = ip.partition(".")
+        second = rest.partition(".")[0] if first in ("169", "172", "192") else "0"
+        return _internal_v4_head(first, second)
     return _internal_other(ip)
 
 
-@functools.lru_cache(maxsize=8192)
-def _internal_v4_head(head: str) -> bool:
-    return _in(head + ".0.0", _INTERNAL)
+@functools.lru_cache(maxsize=1024)
+def _internal_v4_head(first: str, second: str) -> bool:
+    return _in(f"{first}.{second}.0.0", _INTERNAL)
 
 
 @functools.lru_cache(maxsize=8192)
