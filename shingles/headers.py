@@ -295,6 +295,8 @@ def _parseparam(s: str) -> list[str]:
     # email.message._parseparam walks by index instead of re-slicing the rest and
     # recounting its quotes at each ";": the same items, linear in the length
     # (spam puts thousands of ";" in a Content-Type).
+    if '"' not in s:  # no quotes, no ";" inside one: each piece is an item
+        return [_param_item(f) for f in s.split(";")]
     plist = []
     s = ";" + s
     n = len(s)
@@ -313,13 +315,16 @@ def _parseparam(s: str) -> list[str]:
                 end = following
         if end < 0:
             end = n
-        f = s[start:end]
-        if "=" in f:
-            i = f.index("=")
-            f = f[:i].strip().lower() + "=" + f[i + 1:].strip()
-        plist.append(f.strip())
+        plist.append(_param_item(s[start:end]))
         start = end
     return plist
+
+
+def _param_item(f: str) -> str:
+    if "=" in f:
+        i = f.index("=")
+        f = f[:i].strip().lower() + "=" + f[i + 1:].strip()
+    return f.strip()
 
 
 def _unquote(s: str) -> str:
@@ -342,6 +347,8 @@ def param_of(value: str | None, name: str) -> str | None:
 
 def _param_of(value: str, name: str) -> str | None:
     """Return what param_of returns, read afresh."""
+    if name not in value.lower():
+        return None  # no item's key can be name or start with it
     plain = None
     continued: dict[int, tuple[bool, str]] = {}
     for item in _parseparam(value)[1:]:
