@@ -18,7 +18,7 @@ import ipaddress
 import itertools
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -585,10 +585,12 @@ class Session:
         if not (cursor.set_range(bytes(start[1:])) if start else cursor.first()):
             cursor.first()  # the mark's key and all after it are gone: go round
         seen = list(itertools.islice(cursor.iternext(), budget))
-        if len(seen) < budget and cursor.first():  # past the end: go round once more
+        wrapped = len(seen) < budget and cursor.first()
+        if wrapped:  # past the end: go round once more
             seen += itertools.islice(cursor.iternext(), budget - len(seen))
-        # dict: a small database may be seen twice in one go round.
-        expired = dict.fromkeys(_expired_keys(seen, HOUR_AT[name], cutoff))
+        expired: Iterable[bytes] = _expired_keys(seen, HOUR_AT[name], cutoff)
+        if wrapped:  # a small database may be seen twice in one go round
+            expired = dict.fromkeys(expired)
         if cursor.key() and cursor.next():
             txn.put(mark, bytes([RECORD_VERSION]) + cursor.key(), db=meta)
         else:
