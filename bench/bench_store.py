@@ -16,9 +16,12 @@ Run from the repository root, with the package installed (pip install '.[bench]'
    with --synthetic) bases are random texts.
 2. The whole path, one process on one core: read the mbox, parse, fingerprint,
    file into the store with durable (fsync'd) commits of the default batch
-   (StoreSettings.batch_size, 5,000 messages), with retention on. Messages/s per core = messages / CPU seconds of this process.
-   The store file's size is sampled as the stream goes: it must level off once
-   the window is full.
+   (StoreSettings.batch_size, 5,000 messages), with retention on. Messages/s
+   per core = messages / CPU seconds of this process. The second half of the
+   stream (the window full, the store at its steady state) is also split into
+   read+parse, timed in the stream, and the rest (fingerprint + store). The
+   store file's size is sampled as the stream goes: it must level off once the
+   window is full.
 3. The same stages one at a time on the first --sample messages, to show where
    the time goes.
 4. Look-up latency: Store.lookup of --lookups fingerprints (half from the last
@@ -212,9 +215,23 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
             series.append((seen, os.path.getsize(data)))
 
     tail: collections.deque = collections.deque(maxlen=tail_size)
+    # CPU time spent reading and parsing, by the second half of the stream (the
+    # store's steady state once the window is full): the rest is fingerprint + store.
+    reading = [0.0, 0.0]  # first half, second half
+    half = n // 2
+    half_cpu = [0.0]
 
     def keep_tail(records: Iterator) -> Iterator:
-        for record in records:
+        clock, it, i = time.process_time, iter(records), 0
+        while True:
+            start = clock()
+            record = next(it, None)
+            if record is None:
+                return
+            reading[i >= half] += clock() - start
+            if i == half:
+                half_cpu[0] = start
+            i += 1
             if not hasattr(record, "error"):
                 tail.append(record.text)
             yield record
@@ -223,7 +240,9 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
     cpu, wall = time.process_time(), time.perf_counter()
     with Store(store_dir, settings=settings) as store:
         report = ingest(store, keep_tail(mailio.read(str(box))), on_message=tick)
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        end = time.process_time()
+        cpu, wall = end - cpu, time.perf_counter() - wall
+        second_half = end - half_cpu[0]
         sizes, counts = store.sizes(), store.counts()
         top = store.top(5)
     index = sum(sizes[name] for name in ("mega", "band", "imatch", "parent", "children"))
@@ -233,6 +252,8 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
         "summary": report.to_json(), "cpu_seconds": cpu, "wall_seconds": wall,
         "messages_per_cpu_second": report.summary.messages / cpu,
         "messages_per_wall_second": report.summary.messages / wall,
+        "second_half_us_per_message": 1e6 * second_half / (n - half),
+        "second_half_read_parse_us_per_message": 1e6 * reading[1] / (n - half),
         "file_bytes": sizes["file"], "file_bytes_per_message": sizes["file"] / n,
         "messages_in_window": counts["messages"], "mailings_in_window": counts["stats"],
         "index_bytes_per_message_in_window": index / in_window,
@@ -362,6 +383,10 @@ def main() -> int:
           f"{whole['messages_in_window']:,} messages, {whole['mailings_in_window']:,} mailings, "
           f"{whole['bytes_per_message_in_window']:.0f} bytes/message of which index "
           f"{whole['index_bytes_per_message_in_window']:.0f}")
+    steady, reading = whole["second_half_us_per_message"], \
+        whole["second_half_read_parse_us_per_message"]
+    print(f"   second half of the stream (window full): {steady:.0f} us/message, of which "
+          f"read+parse {reading:.0f}, fingerprint+store {steady - reading:.0f}")
     series = whole["file_size_series"]
     print("   file size as the stream went (messages: MB): " + ", ".join(
         f"{m // 1000}k: {b / 1e6:.0f}" for m, b in series[::max(1, len(series) // 10)]))
