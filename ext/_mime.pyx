@@ -19,7 +19,7 @@ delimiter, and one with a transfer encoding other than 7bit/8bit/binary.
 """
 
 from libc.stdlib cimport free, malloc
-from libc.string cimport memchr
+from libc.string cimport memchr, strlen
 from cpython.unicode cimport PyUnicode_DecodeASCII
 
 from shingles.headers import boundary_of, content_type_of
@@ -1414,17 +1414,7 @@ cdef inline bint atext(unsigned char c) noexcept nogil:
 
 cdef inline bint caseless_at(text_p p, Py_ssize_t i, Py_ssize_t end, const char *word) noexcept:
     """Return whether the lower-case ASCII word (letters and punctuation) is at i, any case."""
-    cdef Py_ssize_t k = 0
-    while word[k] != 0:
-        if i + k >= end or (p[i + k] | 32 if 65 <= p[i + k] <= 90 else p[i + k]) != word[k]:
-            return False
-        k += 1
-    return True
-
-
-cdef inline Py_ssize_t find_byte(text_p p, Py_ssize_t i, Py_ssize_t end, unsigned char c) noexcept:
-    cdef const void *at = memchr(p + i, c, end - i) if i < end else NULL
-    return <text_p>at - p if at != NULL else -1
+    return name_at(p, i, end, word, <int>strlen(word))
 
 
 cdef bint contains(text_p p, Py_ssize_t i, Py_ssize_t end, const char *word) noexcept:
@@ -1546,7 +1536,7 @@ cdef Py_ssize_t find_by(text_p p, Py_ssize_t end, Py_ssize_t *host, Py_ssize_t *
     """Return where parse_received's by clause starts in p[:end] (host set), or -1."""
     cdef Py_ssize_t i = 0, at
     while i + 4 <= end:  # first " by ", as written, as parse_received looks first
-        at = find_byte(p, i, end - 3, 32)
+        at = find_char(p, i, end - 3, 32)
         if at < 0:
             break
         if p[at + 1] == 98 and p[at + 2] == 121 and p[at + 3] == 32:
@@ -1567,7 +1557,7 @@ cdef Py_ssize_t find_by(text_p p, Py_ssize_t end, Py_ssize_t *host, Py_ssize_t *
 
 cdef object find_rdns(text_p p, Py_ssize_t start, Py_ssize_t end):
     """Return senders._RDNS's name in p[start:end], lower-case, or None."""
-    cdef Py_ssize_t i, j, k, paren = find_byte(p, start, end, 40)  # "("
+    cdef Py_ssize_t i, j, k, paren = find_char(p, start, end, 40)  # "("
     while paren >= 0:
         i = paren + 1
         while i < end and blank(p[i]):
@@ -1581,7 +1571,7 @@ cdef object find_rdns(text_p p, Py_ssize_t start, Py_ssize_t end):
                 k += 1
             if j < k < end and p[k] == 91:  # "["
                 return ascii_text(p, i, j, 1)
-        paren = find_byte(p, paren + 1, end, 40)
+        paren = find_char(p, paren + 1, end, 40)
     return None
 
 
@@ -1664,12 +1654,12 @@ cdef tuple read_from_clause(str value, text_p p, Py_ssize_t start, Py_ssize_t en
             from_ip = bracket_ip(value, p, i, j)
         elif i < j:
             from_host = ascii_text(p, i, j, 1)
-    open_at = find_byte(p, start, end, 91)
+    open_at = find_char(p, start, end, 91)
     if from_ip is None and open_at >= 0:
-        close_at = find_byte(p, open_at, end, 93)
+        close_at = find_char(p, open_at, end, 93)
         if close_at > open_at:
             from_ip = bracket_ip(value, p, open_at + 1, close_at)
-        if open_at - start > 1 and find_byte(p, start, end, 40) >= 0:
+        if open_at - start > 1 and find_char(p, start, end, 40) >= 0:
             rdns = find_rdns(p, start, end)
     if from_ip is None:
         from_ip = find_ipv4(value, p, start, end)
