@@ -184,16 +184,19 @@ def _in(ip: str, nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) 
 _INTERNAL = tuple(ipaddress.ip_network(n) for n in (
     "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
     "::1/128", "fc00::/7", "fe80::/10"))
+# A stream has more distinct IPv4 addresses (and /16s) than a cache holds, but
+# with every internal IPv4 network /16 or wider, one or two leading octets
+# decide: the second only where a network narrower than a /8 starts.
+assert all(n.prefixlen <= 16 for n in _INTERNAL if n.version == 4), "see _internal"
+_SECOND_OCTET_DECIDES = frozenset(str(n.network_address).split(".")[0]
+                                  for n in _INTERNAL if n.version == 4 and n.prefixlen > 8)
 
 
 def _internal(ip: str) -> bool:
     if ":" not in ip and ip.count(".") == 3:
-        # A stream has more distinct IPv4 addresses (and /16s) than a cache holds,
-        # but the internal networks are /8s, or /16 and wider inside 169, 172 and
-        # 192: one or two leading octets decide, and a cache of those always hits.
         first, _, rest = ip.partition(".")
-        second = rest.partition(".")[0] if first in ("169", "172", "192") else "0"
-        return _internal_v4_head(first, second)
+        second = rest.partition(".")[0] if first in _SECOND_OCTET_DECIDES else "0"
+        return _internal_v4_head(first, second)  # a cache of at most 1,024 keys: it hits
     return _internal_other(ip)
 
 

@@ -100,7 +100,7 @@ class _Item(NamedTuple):
 
     A batch keeps its items until it commits, so they hold few objects: the
     fingerprint rather than its index keys (made again when filed, and gone
-    right after), a tuple rather than a dataclass. Freeing a thousand fat
+    right after), a tuple rather than a dataclass. Freeing a batch of fat
     items at each commit cost as much as filing them.
     """
 
