@@ -26,12 +26,16 @@ def extensions():
     modules = []
     for pyx in sorted((HERE / "ext").glob("*.pyx")):
         sources = [f"ext/{pyx.name}"]
+        include = ["ext"]
         if pyx.stem == "_core":
             sources.append("ext/kernels.c")
+        if pyx.stem == "_store":  # the store's own liblmdb (ext/lmdb/README.md says why)
+            sources += ["ext/lmdb/mdb.c", "ext/lmdb/midl.c"]
+            include.append("ext/lmdb")
         modules.append(Extension(
             f"shingles.{pyx.stem}",
             sources,
-            include_dirs=["ext"],
+            include_dirs=include,
             extra_compile_args=flags,
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         ))

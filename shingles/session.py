@@ -18,18 +18,19 @@ import ipaddress
 import itertools
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-import lmdb
 import xxhash
 
 from shingles import cluster
+from shingles._lean import lmdb
 from shingles._lean import store as _compiled
 from shingles.cluster import ID
 from shingles.errors import StoreFormatError, StoreFullError
 from shingles.fingerprint import Fingerprint
+from shingles.identity import authenticates
 from shingles.records import (
     HOUR_AT,
     RECORD_VERSION,
@@ -41,8 +42,15 @@ from shingles.records import (
     unpack_message,
 )
 from shingles.scheme import NUM_PERM
-from shingles.identity import authenticates
-from shingles.store import IngestSummary, MailLike, Mailing, keys_of, message_key, resembles
+from shingles.store import (
+    IndexKeys,
+    IngestSummary,
+    Mailing,
+    MailLike,
+    keys_of,
+    message_key,
+    resembles,
+)
 
 if TYPE_CHECKING:
     from shingles.store import Store
@@ -63,19 +71,67 @@ _META_U64 = struct.Struct("<Bq")
 _REP_BYTES = 8 * NUM_PERM
 _INDEX = struct.Struct("<BQI")  # records.pack_index, unpacked without its checks: hot
 _U32LE = struct.Struct("<I")
+_NO_KEYS = IndexKeys((), (), ())
 #: Databases retention sweeps (records.HOUR_AT says where each keeps its hour).
 _SWEPT = ("mega", "band", "imatch", "parent", "messages", "members", "ips", "stats", "zone",
           "held", "verdicts")
 
 
-def _expired_keys_py(entries: list[tuple[bytes, bytes]], at: int, cutoff: int) -> list[bytes]:
-    """Return the keys of entries whose u32 hour at offset at is below cutoff (see _store)."""
+def _probe_py(txn: Any, db: Any, keys: Sequence[bytes], olds: list[int],
+              hours: list[int]) -> None:
+    """Append the mailing id and hour each index key names to olds and hours (0, 0: none)."""
+    for key in keys:
+        raw = txn.get(key, db=db)
+        old, hour = _INDEX.unpack(raw)[1:] if raw else (0, 0)
+        olds.append(old)
+        hours.append(hour)
+
+
+def _refile_py(txn: Any, db: Any, keys: Sequence[bytes], olds: list[int], hours: list[int],
+               offset: int, value: bytes) -> int:
+    """Write value (a packed index record) under each key whose olds/hours entry (from
+    offset on) differs from it; return how many of them were new keys."""
+    _, mailing, hour = _INDEX.unpack(value)
+    new = 0
+    for i, key in enumerate(keys, offset):
+        if olds[i] != mailing or hours[i] != hour:
+            txn.put(key, value, db=db)
+            new += olds[i] == 0
+    return new
+
+
+def _sweep_py(txn: Any, db: Any, meta: Any, mark: bytes, budget: int, hour_at: int,
+              cutoff: int, version: int) -> list[bytes]:
+    """Delete the expired entries among budget entries of db from where the last sweep
+    stopped; return the deleted keys (the reference of shingles._store.sweep).
+
+    An entry is expired when the u32 hour at offset hour_at of its value is below
+    cutoff. The position is kept in meta under mark (version byte + next key), so
+    consecutive calls walk db round and round; past the end the walk goes round
+    once more within the same call.
+    """
+    start = txn.get(mark, db=meta)
+    cursor = txn.cursor(db=db)
+    if not (cursor.set_range(bytes(start[1:])) if start else cursor.first()):
+        cursor.first()  # the mark's key and all after it are gone: go round
+    seen = list(itertools.islice(cursor.iternext(), budget))
+    if len(seen) < budget and cursor.first():  # past the end: go round once more
+        seen += itertools.islice(cursor.iternext(), budget - len(seen))
     unpack = _U32LE.unpack_from
-    return [key for key, value in entries
-            if len(value) >= at + 4 and unpack(value, at)[0] < cutoff]
+    expired = [key for key, value in seen
+               if len(value) >= hour_at + 4 and unpack(value, hour_at)[0] < cutoff]
+    if cursor.key() and cursor.next():
+        txn.put(mark, bytes([version]) + cursor.key(), db=meta)
+    else:
+        txn.delete(mark, db=meta)  # reached the end: the next pass starts at the top
+    # A small database may list a key twice: delete it once.
+    return [key for key in expired if txn.delete(key, db=db)]
 
 
-_expired_keys = _compiled.expired_keys if _compiled is not None else _expired_keys_py
+if _compiled is not None:
+    _probe, _refile, _sweep_step = _compiled.probe, _compiled.refile, _compiled.sweep
+else:
+    _probe, _refile, _sweep_step = _probe_py, _refile_py, _sweep_py
 
 
 def _hash(text: str) -> int:
@@ -150,8 +206,8 @@ class Session:
         self._bumps: list[tuple[int, int, int]] = []
         self._records: list[tuple[str, bytes, bytes | None]] = []  # the engine's, to replay
         # What the last add found, kept raw: most callers never ask (see last_matches).
-        self._last_found: tuple[list[tuple[str, bytes, int, int]], dict[int, int | None],
-                                dict[int, None]] = ([], {}, {})
+        self._last_found: tuple[IndexKeys, list[int], dict[int, int | None],
+                                dict[int, None]] = (_NO_KEYS, [], {}, {})
         self._done = IngestSummary()
         self._gc_was_enabled: bool | None = None  # set while the with block runs
         self._reset_batch()
@@ -230,7 +286,7 @@ class Session:
             StoreFullError: if the map cannot grow any more.
         """
         self._store._check_fingerprint(fingerprint)
-        self._last_found = ([], {}, {})
+        self._last_found = (_NO_KEYS, [], {}, {})
         item = self._item(mail, fingerprint)
         result = self._run(lambda: self._apply(item))
         self._pending.append(item)
@@ -242,8 +298,9 @@ class Session:
     def last_matches(self) -> tuple[tuple[str, int, int], ...]:
         """Return (database, signature position, earlier mailing) of each key of the last
         added message that found a mailing: what explanations show."""
-        found, roots, matched = self._last_found
-        return tuple((name, _position(name, key), old) for name, key, old, _ in found
+        keys, olds, roots, matched = self._last_found
+        found = ((name, key) for name, group in keys.groups() for key in group)
+        return tuple((name, _position(name, key), old) for (name, key), old in zip(found, olds)
                      if old in roots and roots[old] in matched)
 
     def mailing(self, mailing: int) -> Mailing | None:
@@ -431,8 +488,8 @@ class Session:
             return self._root(mailing) if mailing else None
         self._batch["added"] += 1
         hour, seen = self._tick(item.date)
-        direct, bands = keys_of(item.fingerprint, self._settings)
-        root = self._file(item, direct, bands, hour, seen) if direct or bands else None
+        keys = keys_of(item.fingerprint, self._settings)
+        root = self._file(item, keys, hour, seen) if any(keys) else None
         if root is None:
             self._batch["unsigned"] += 1
         txn.put(item.key, pack_message(root or 0, hour, item.message_id, item.source),
@@ -446,42 +503,40 @@ class Session:
             self._count_ip(item, hour, clustered=stats is not None and stats.size > 1)
         return root
 
-    def _file(self, item: _Item, direct: tuple[tuple[str, bytes], ...], bands: tuple[bytes, ...],
-              hour: int, seen: int) -> int:
+    def _file(self, item: _Item, keys: IndexKeys, hour: int, seen: int) -> int:
         """Return the mailing the message joins (starting or merging mailings as needed)."""
         txn = self._txn
-        found: list[tuple[Any, bytes, int, int]] = []  # database, key, existing id, hour
+        dbs = self._dbs
+        groups = keys.groups()
+        olds: list[int] = []  # the mailing each key names (0: none) and its hour
+        hours: list[int] = []
+        for name, group in groups:
+            _probe(txn, dbs[name], group, olds, hours)
         # The keys of a copy nearly all name one mailing: find its root once.
         roots: dict[int, int | None] = {0: None}
         matched: dict[int, None] = {}
-        rejected: set[int] = set()
-        dbs = self._dbs
-        minhashes = item.fingerprint.minhash_bytes
-        for name, key in direct:
-            db = dbs[name]
-            raw = txn.get(key, db=db)
-            old, old_hour = _INDEX.unpack(raw)[1:] if raw else (0, 0)
-            found.append((name, key, old, old_hour))
+        direct = len(olds) - len(keys.band)
+        for old in olds[:direct]:
             if old not in roots:
                 roots[old] = self._root(old)
             root = roots[old]
             if root is not None:
                 matched[root] = None
-        for key in bands:
-            raw = txn.get(key, db=dbs["band"])
-            old, old_hour = _INDEX.unpack(raw)[1:] if raw else (0, 0)
-            found.append(("band", key, old, old_hour))
-            if old not in roots:
-                roots[old] = self._root(old)
-            root = roots[old]
-            if root is None or root in matched or root in rejected:
-                continue
-            if resembles(txn.get(ID.pack(root), db=dbs["reps"]), minhashes,
-                          self._settings.threshold):
-                matched[root] = None
-            else:
-                rejected.add(root)
-        self._last_found = (found, roots, matched)
+        if keys.band:
+            rejected: set[int] = set()
+            minhashes = item.fingerprint.minhash_bytes
+            for old in olds[direct:]:
+                if old not in roots:
+                    roots[old] = self._root(old)
+                root = roots[old]
+                if root is None or root in matched or root in rejected:
+                    continue
+                if resembles(txn.get(ID.pack(root), db=dbs["reps"]), minhashes,
+                             self._settings.threshold):
+                    matched[root] = None
+                else:
+                    rejected.add(root)
+        self._last_found = (keys, olds, roots, matched)
         if matched:
             mailing = self._union(list(matched), hour) if len(matched) > 1 else next(iter(matched))
         else:
@@ -497,18 +552,16 @@ class Session:
                             dkim=item.dkim, dmarc=item.dmarc, bulk_signs=item.bulk_signs,
                             authenticated=item.authenticated)
         self._dirty.add(mailing)
+        # Every key names this mailing now, even a band key of an unconfirmed
+        # recall candidate: the newest owner wins, so a stored message is always
+        # found again by its own fingerprint, and the candidate keeps its other bands.
         value = pack_index(mailing, hour)
-        added = self._added
-        for name, key, old, old_hour in found:
-            # Every key names this mailing now, even a band key of an unconfirmed
-            # recall candidate: the newest owner wins, so a stored message is
-            # always found again by its own fingerprint, and the candidate keeps
-            # its other bands.
-            if old != mailing or old_hour != hour:
-                txn.put(key, value, db=dbs[name])
-                added[name] += old == 0
-        if self._settings.mode == "recall" and minhashes:
-            self._keep_representative(mailing, minhashes)
+        offset = 0
+        for name, group in groups:
+            self._added[name] += _refile(txn, dbs[name], group, olds, hours, offset, value)
+            offset += len(group)
+        if self._settings.mode == "recall" and item.fingerprint.minhash_bytes:
+            self._keep_representative(mailing, item.fingerprint.minhash_bytes)
         return mailing
 
     def _union(self, roots: list[int], hour: int) -> int:
@@ -570,35 +623,18 @@ class Session:
     # -- retention ---------------------------------------------------------
 
     def _sweep(self, name: str, cutoff: int, budget: int) -> None:
-        """Drop the entries of one database last written before cutoff, looking at budget.
+        """Drop the expired entries among budget entries of one database (see _sweep_py).
 
-        The cursor position is kept in meta, so consecutive batches walk the
-        whole database round and round; each pass deletes what has expired.
-        The scan is one C-level iteration reading a u32 at a fixed offset: it
-        runs over about two entries per entry written, so it must be cheap.
+        The walk's position is kept in meta, so consecutive batches cover the
+        whole database round and round. It looks at about two entries per entry
+        written, so it runs compiled where it can.
         """
         txn = self._txn
-        meta = self._dbs["meta"]
-        mark = b"sweep/" + name.encode()
-        start = txn.get(mark, db=meta)
-        cursor = txn.cursor(db=self._dbs[name])
-        if not (cursor.set_range(bytes(start[1:])) if start else cursor.first()):
-            cursor.first()  # the mark's key and all after it are gone: go round
-        seen = list(itertools.islice(cursor.iternext(), budget))
-        wrapped = len(seen) < budget and cursor.first()
-        if wrapped:  # past the end: go round once more
-            seen += itertools.islice(cursor.iternext(), budget - len(seen))
-        expired: Iterable[bytes] = _expired_keys(seen, HOUR_AT[name], cutoff)
-        if wrapped:  # a small database may be seen twice in one go round
-            expired = dict.fromkeys(expired)
-        if cursor.key() and cursor.next():
-            txn.put(mark, bytes([RECORD_VERSION]) + cursor.key(), db=meta)
-        else:
-            txn.delete(mark, db=meta)  # reached the end: the next pass starts at the top
-        db = self._dbs[name]
-        for key in expired:
-            txn.delete(key, db=db)
-            if name == "stats":
+        deleted = _sweep_step(txn, self._dbs[name], self._dbs["meta"],
+                              b"sweep/" + name.encode(), budget, HOUR_AT[name], cutoff,
+                              RECORD_VERSION)
+        if name == "stats":
+            for key in deleted:
                 txn.delete(key, db=self._dbs["reps"])
                 cluster.drop_children(txn, self._dbs["children"], ID.unpack(key)[0])
 

@@ -36,13 +36,13 @@ import os
 import struct
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
-import lmdb
 import numpy
 import xxhash
 
 from shingles import cluster
+from shingles._lean import lmdb
 from shingles.cluster import ID
 from shingles.errors import (
     SchemeMismatchError,
@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RECALL_SCHEME",
     "SCHEMA_VERSION",
+    "IndexKeys",
     "IngestSummary",
     "Mailing",
     "MessageRef",
@@ -589,14 +590,15 @@ class Store:
             SchemeMismatchError: if the fingerprint's scheme or lexicon is not the store's.
         """
         self._check_fingerprint(fingerprint)
-        item_direct, item_bands = keys_of(fingerprint, self.settings)
+        keys = keys_of(fingerprint, self.settings)
         with self._read() as txn:
-            for db, key in item_direct:
-                raw = txn.get(key, db=self._dbs[db])
-                root = self._root(txn, unpack_index(raw)[0]) if raw else None
-                if root is not None:
-                    return root
-            for key in item_bands:
+            for name in ("mega", "imatch"):
+                for key in getattr(keys, name):
+                    raw = txn.get(key, db=self._dbs[name])
+                    root = self._root(txn, unpack_index(raw)[0]) if raw else None
+                    if root is not None:
+                        return root
+            for key in keys.band:
                 raw = txn.get(key, db=self._dbs["band"])
                 root = self._root(txn, unpack_index(raw)[0]) if raw else None
                 if root is not None and resembles(
@@ -680,25 +682,38 @@ def _settings_from(matching: str) -> StoreSettings:
                          representatives=int(words["reps"]))
 
 
-def keys_of(fp: Fingerprint, settings: StoreSettings
-          ) -> tuple[tuple[tuple[str, bytes], ...], tuple[bytes, ...]]:
-    """Return (keys that match outright as (database, key), LSH band keys to confirm).
+class IndexKeys(NamedTuple):
+    """A fingerprint's index keys, by the database that holds them.
 
-    Keys are the signatures' own little-endian bytes: they are hashes, so their
-    order means nothing and slicing the packed arrays costs no conversion.
+    Mega-shingle and I-Match keys match outright; LSH band keys name candidates
+    that must be confirmed. Keys are the signatures' own little-endian bytes:
+    they are hashes, so their order means nothing and slicing the packed
+    arrays costs no conversion.
     """
-    direct = [("imatch", _SIG.pack(sig)) for sig in fp.imatch]
-    bands: list[bytes] = []
+
+    mega: tuple[bytes, ...]
+    imatch: tuple[bytes, ...]
+    band: tuple[bytes, ...]
+
+    def groups(self) -> tuple[tuple[str, tuple[bytes, ...]], ...]:
+        """Return (database, keys) of each database with keys, in field order."""
+        return tuple((name, keys) for name, keys in zip(self._fields, self) if keys)
+
+
+def keys_of(fp: Fingerprint, settings: StoreSettings) -> IndexKeys:
+    """Return a fingerprint's index keys under settings' matching mode."""
+    imatch = tuple(_SIG.pack(sig) for sig in fp.imatch)
     if settings.mode == "paper":
         megas = fp.megashingle_bytes
-        direct = [("mega", megas[i:i + 8]) for i in range(0, len(megas), 8)] + direct
-    elif fp.minhash_bytes:
+        return IndexKeys(tuple(megas[i:i + 8] for i in range(0, len(megas), 8)), imatch, ())
+    bands: list[bytes] = []
+    if fp.minhash_bytes:
         raw = fp.minhash_bytes
         width = 8 * settings.rows
         for band in range(settings.bands):
             digest = xxhash.xxh3_64_digest(raw[band * width:(band + 1) * width])
             bands.append(bytes((band,)) + digest)
-    return tuple(direct), tuple(bands)
+    return IndexKeys((), imatch, tuple(bands))
 
 
 def resembles(reps: bytes | None, minhashes: bytes, threshold: float) -> bool:
