@@ -113,6 +113,10 @@ HLL_REGISTERS = 1 << HLL_BITS
 _HLL_ALPHA = 0.7213 / (1 + 1.079 / HLL_REGISTERS)
 _MASK64 = (1 << 64) - 1
 
+# Packers of an exact counter by its size (u8 kind 0, u8 n, n x u64): packed at
+# every commit for every mailing the batch touched.
+_EXACT = [struct.Struct(f"<BB{n}Q").pack for n in range(EXACT_CAP + 1)]
+
 #: Sender domains kept with their counts per mailing; the rest are summed.
 TOP_DOMAINS = 8
 MAX_TEXT = 255
@@ -126,8 +130,9 @@ def _check(data: bytes, version: int, what: str, newest: int = RECORD_VERSION) -
 
 def pack_str(text: str | None) -> bytes:
     """Return text as u8 length + UTF-8, cut at a character boundary within 255 bytes."""
-    raw = (text or "").encode("utf-8", "replace")[:MAX_TEXT]
-    raw = raw.decode("utf-8", "ignore").encode("utf-8")
+    raw = (text or "").encode("utf-8", "replace")
+    if len(raw) > MAX_TEXT:
+        raw = raw[:MAX_TEXT].decode("utf-8", "ignore").encode("utf-8")
     return _U8.pack(len(raw)) + raw
 
 
@@ -370,8 +375,8 @@ class DistinctCounter:
     def pack(self) -> bytes:
         """Return the counter's bytes."""
         if self.exact is not None:
-            values = sorted(self.exact)
-            return bytes((0, len(values))) + struct.pack(f"<{len(values)}Q", *values)
+            n = len(self.exact)
+            return _EXACT[n](0, n, *sorted(self.exact))
         assert self.registers is not None
         return b"\x01" + bytes(self.registers)
 

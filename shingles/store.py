@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
 import heapq
 import os
 import struct
@@ -700,12 +701,18 @@ class IndexKeys(NamedTuple):
         return tuple((name, keys) for name, keys in zip(self._fields, self) if keys)
 
 
+@functools.lru_cache(maxsize=None)
+def _words(n: int) -> struct.Struct:
+    """Return a Struct cutting n 8-byte words apart (one C call for a message's keys)."""
+    return struct.Struct("8s" * n)
+
+
 def keys_of(fp: Fingerprint, settings: StoreSettings) -> IndexKeys:
     """Return a fingerprint's index keys under settings' matching mode."""
     imatch = tuple(_SIG.pack(sig) for sig in fp.imatch)
     if settings.mode == "paper":
         megas = fp.megashingle_bytes
-        return IndexKeys(tuple(megas[i:i + 8] for i in range(0, len(megas), 8)), imatch, ())
+        return IndexKeys(_words(len(megas) // 8).unpack(megas), imatch, ())
     bands: list[bytes] = []
     if fp.minhash_bytes:
         raw = fp.minhash_bytes
