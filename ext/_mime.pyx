@@ -382,6 +382,155 @@ def quote_marks(str text not None):
     return runs
 
 
+# The compiled twin of shingles.quoting.split_quoted_py (tests hold the two equal):
+# the same walk over the runs quote_marks finds, with the text's lines kept as
+# line numbers into the text rather than split into strings. Lines are joined
+# back as one slice per run of consecutive lines. The rules (regexes, footer
+# words) are the reference's own, applied to the few lines they concern.
+
+from cpython.unicode cimport PyUnicode_Substring
+from shingles.quoting import ATTRIBUTION, CUT_LINE, FOOTER_WORDS, RULE, cut_marks, header_follows
+
+
+cdef struct Lines:
+    Py_ssize_t *at  # where each line starts; at[count] is len(text) + 1
+    Py_ssize_t count
+
+
+cdef struct LineList:
+    Py_ssize_t *items
+    Py_ssize_t size
+
+
+cdef inline Py_ssize_t line_stop(Lines *lines, Py_ssize_t i) noexcept:
+    return lines.at[i + 1] - 1
+
+
+cdef inline bint line_blank(int kind, void *data, Lines *lines, Py_ssize_t i) noexcept:
+    cdef Py_ssize_t k
+    for k in range(lines.at[i], line_stop(lines, i)):
+        if not Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, k)):
+            return False
+    return True
+
+
+cdef inline void extend(LineList *into, Py_ssize_t start, Py_ssize_t stop) noexcept:
+    while start < stop:
+        into.items[into.size] = start
+        into.size += 1
+        start += 1
+
+
+cdef str joined(str text, Lines *lines, LineList *picked):
+    """Return "\n".join of the picked lines: one slice per run of consecutive ones."""
+    cdef Py_ssize_t i = 0, j
+    pieces = []
+    while i < picked.size:
+        j = i
+        while j + 1 < picked.size and picked.items[j + 1] == picked.items[j] + 1:
+            j += 1
+        pieces.append(PyUnicode_Substring(text, lines.at[picked.items[i]],
+                                          line_stop(lines, picked.items[j])))
+        i = j + 1
+    return "\n".join(pieces)
+
+
+cdef bint attributes(str text, int kind, void *data, Lines *lines, Py_ssize_t i):
+    """Return whether line i, right-stripped, ends with ":" and reads as "X wrote:"."""
+    cdef Py_ssize_t end = line_stop(lines, i)
+    while end > lines.at[i] and Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, end - 1)):
+        end -= 1
+    if end == lines.at[i] or PyUnicode_READ(kind, data, end - 1) != 58:  # ":"
+        return False
+    return ATTRIBUTION.search(PyUnicode_Substring(text, lines.at[i], end)) is not None
+
+
+def split_quoted(str text not None):
+    """Return (new text, quoted text) (see shingles.quoting.split_quoted_py)."""
+    runs = quote_marks(text)
+    if not runs:
+        return text.strip(), ""
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void *data = PyUnicode_DATA(text)
+    cdef Py_ssize_t n = len(text), i, j, k, start, stop, last = 0
+    cdef Lines lines
+    cdef LineList new, old
+    cdef bint cut = False
+    marked = None
+    lines.count = 1
+    i = find_newline(kind, data, 0, n)
+    while i >= 0:
+        lines.count += 1
+        i = find_newline(kind, data, i + 1, n)
+    lines.at = <Py_ssize_t *>malloc((lines.count + 1) * sizeof(Py_ssize_t))
+    new.items = <Py_ssize_t *>malloc(lines.count * sizeof(Py_ssize_t))
+    old.items = <Py_ssize_t *>malloc(lines.count * sizeof(Py_ssize_t))
+    new.size = old.size = 0
+    try:
+        if lines.at == NULL or new.items == NULL or old.items == NULL:
+            raise MemoryError()
+        lines.at[0] = 0
+        k = 1
+        i = find_newline(kind, data, 0, n)
+        while i >= 0:
+            lines.at[k] = i + 1
+            k += 1
+            i = find_newline(kind, data, i + 1, n)
+        lines.at[lines.count] = n + 1
+        for run in runs:
+            start, stop, run_kind = run
+            if start > last:
+                extend(&new, last, start)
+            last = stop
+            if run_kind == 0:  # QUOTE
+                for i in range(start, stop):
+                    j = new.size - 1
+                    while j >= 0 and line_blank(kind, data, &lines, new.items[j]):
+                        j -= 1
+                    if not (j >= 0 and attributes(text, kind, data, &lines, new.items[j])):
+                        extend(&old, i, stop)
+                        break
+                    old.items[old.size] = new.items[j]
+                    old.items[old.size + 1] = i
+                    old.size += 2
+                    new.size -= 1
+                    for k in range(j, new.size):
+                        new.items[k] = new.items[k + 1]
+                continue
+            line = PyUnicode_Substring(text, lines.at[start], line_stop(&lines, start))
+            first = line.lstrip()[:1]
+            if first in ("-", "_", "B") and CUT_LINE.fullmatch(line.rstrip("\r")) and (
+                    first != "_" or header_follows(
+                        [PyUnicode_Substring(text, lines.at[k], line_stop(&lines, k))
+                         for k in range(start, min(start + 6, lines.count))], 0)):
+                if marked is None:
+                    marked = cut_marks(text)
+                if marked:
+                    extend(&old, start, lines.count)
+                    cut = True
+                    break
+            if first in ("_", "=", "-") and lines.count - start <= 15 and RULE.fullmatch(line):
+                rest = PyUnicode_Substring(text, lines.at[start], n).lower()
+                if any(word in rest for word in FOOTER_WORDS):
+                    extend(&old, start, lines.count)
+                    cut = True
+                    break
+            new.items[new.size] = start
+            new.size += 1
+        if not cut:
+            extend(&new, last, lines.count)
+        kept = joined(text, &lines, &new).strip()
+        if not kept or not old.size:
+            return text.strip(), ""
+        while "\n\n\n" in kept:
+            kept = kept.replace("\n\n\n", "\n\n")
+        return kept, joined(text, &lines, &old).strip()
+    finally:
+        free(lines.at)
+        free(new.items)
+        free(old.items)
+
+
 # ---------------------------------------------------------------- markup pass
 # The compiled twin of shingles.htmlscan.prepare_markup_py (a test holds the two
 # equal on random markup): the same reading of tags, attributes, comments and

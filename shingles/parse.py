@@ -23,11 +23,12 @@ from email import policy as email_policy
 from typing import Any
 
 from shingles import headers as hv
-from shingles.config import DEFAULT_CONFIG, Config, Limits
 from shingles._lean import lean as _lean
+from shingles.config import DEFAULT_CONFIG, Config, Limits
 from shingles.errors import MailParseError, MessageTooLargeError
 from shingles.htmltext import html_to_text
 from shingles.mail import Attachment, Mail
+from shingles.quoting import split_quoted_py
 from shingles.senders import read_date, read_received, sender_facts
 
 __all__ = ["LEAN_AVAILABLE", "looks_like_mail", "parse", "split_quoted", "tree_of"]
@@ -239,120 +240,8 @@ def _displayable(node: Node, default: str) -> bool:
         and not disposition.lower().startswith("attachment")
 
 
-# Where the new text ends: a signature delimiter, a forwarded or "original" message, a
-# list footer. Literal searches first (str.find is fast; a regex visits every character).
-_CUT_LINE = re.compile(r"(?:-- ?|[ \t]*-{5,}[ \t]*(?:Original Message|Forwarded message).*|"
-                       r"[ \t]*_{20,}[ \t]*|Begin forwarded message:.*)", re.IGNORECASE)
-_RULE = re.compile(r"[ \t]*(?:_{10,}|={10,}|-{10,})[ \t]*")
-_FOOTER_WORDS = ("list", "unsubscribe", "http")
-_ATTRIBUTION = re.compile(r"\b(?:wrote|writes|schrieb|a écrit|escribió)\s*:$", re.IGNORECASE)
-
-
-def _cut_marks(text: str) -> bool:
-    """Return whether text holds a marker a cut line (signature, forward) needs."""
-    return ("--" in text and (text.startswith("--") or "\n-- \n" in text
-                              or "\n--\n" in text or "Forwarded message" in text)) \
-        or "Original Message" in text or "Begin forwarded message:" in text \
-        or "____________________" in text
-
-
-#: Kinds of the line runs _quote_marks_py finds.
-QUOTE, CANDIDATE = 0, 1
-
-
-def _quote_marks_py(text: str) -> list[tuple[int, int, int]]:
-    """Return the runs of lines (split at "\n") split_quoted must look at, in order.
-
-    Each is (first line, line after the last, kind): QUOTE for a run of quoted
-    lines (first non-space ">" or "|>"), CANDIDATE for one line that may be a
-    signature, forward or rule line: its first non-space "--", "__", "==" or
-    "Beg" (e and g in either case, as the case-blind _CUT_LINE reads them),
-    which every pattern of _CUT_LINE and _RULE needs. All other lines are new
-    text to split_quoted, whatever the text holds.
-    """
-    runs: list[tuple[int, int, int]] = []
-    for i, line in enumerate(text.split("\n")):
-        body = line.lstrip()
-        if body[:1] == ">" or body[:2] == "|>":
-            if runs and runs[-1][2] == QUOTE and runs[-1][1] == i:
-                runs[-1] = (runs[-1][0], i + 1, QUOTE)
-            else:
-                runs.append((i, i + 1, QUOTE))
-        elif body[:2] in ("--", "__", "==") or (
-                body[:1] == "B" and body[1:2] in ("e", "E") and body[2:3] in ("g", "G")):
-            runs.append((i, i + 1, CANDIDATE))
-    return runs
-
-
-# The compiled twin when built (shingles._mime), else the plain-Python one.
-_quote_marks = _lean.quote_marks if _lean is not None else _quote_marks_py
-
-
-def split_quoted(text: str) -> tuple[str, str]:
-    """Return (new text, quoted text): quoted replies, signatures and list footers set apart.
-
-    Quoted: lines starting with ">" (and the "X wrote:" line before them), everything
-    from a signature delimiter ("-- "), an "Original Message" or forwarded-message
-    line, and a list footer (a rule line near the end followed by list words).
-    """
-    runs = _quote_marks(text)
-    if not runs:
-        return text.strip(), ""  # most texts: nothing quoted, no cut line
-    lines = text.split("\n")
-    new: list[str] = []
-    old: list[str] = []
-    n = len(lines)
-    last = 0  # lines[last:start] are unmarked: new text, taken over as a slice
-    cut_marks: bool | None = None  # made when first needed: a scan of the whole text
-    for start, stop, kind in runs:
-        if start > last:
-            new.extend(lines[last:start])
-        last = stop
-        if kind == QUOTE:
-            # The line before a quoted line (blank lines between) may be "X wrote:";
-            # once one is found, the one before it is looked for at the next line.
-            for i in range(start, stop):
-                j = len(new) - 1
-                while j >= 0 and not new[j].strip():
-                    j -= 1
-                if not (j >= 0 and new[j].rstrip().endswith(":")
-                        and _ATTRIBUTION.search(new[j].rstrip())):
-                    old.extend(lines[i:stop])
-                    break
-                old.append(new.pop(j))
-                old.append(lines[i])
-            continue
-        line = lines[start]
-        first = line.lstrip()[:1]
-        if first in ("-", "_", "B") and _CUT_LINE.fullmatch(line.rstrip("\r")) \
-                and (first != "_" or _header_follows(lines, start)):
-            if cut_marks is None:
-                cut_marks = _cut_marks(text)
-            if cut_marks:
-                old.extend(lines[start:])
-                break
-        if first in ("_", "=", "-") and n - start <= 15 and _RULE.fullmatch(line):
-            rest = "\n".join(lines[start:]).lower()
-            if any(word in rest for word in _FOOTER_WORDS):
-                old.extend(lines[start:])
-                break
-        new.append(line)
-    else:
-        new.extend(lines[last:])
-    kept = "\n".join(new).strip()
-    if not kept or not old:
-        # Nothing new: not a reply but a message that is all quote (a spam trick) or
-        # all signature. The reader sees it, so it is the text. Or nothing set apart.
-        return text.strip(), ""
-    while "\n\n\n" in kept:  # the blank lines around a removed quote
-        kept = kept.replace("\n\n\n", "\n\n")
-    return kept, "\n".join(old).strip()
-
-
-def _header_follows(lines: list[str], i: int) -> bool:
-    """Return whether a quoted-message header ("From: ...") follows line i (Outlook's rule)."""
-    following = [line.strip() for line in lines[i + 1:i + 6] if line.strip()][:2]
-    return any(line.lower().startswith(("from:", "von:", "de:")) for line in following)
+# The compiled split when built (shingles._mime), else the plain-Python reference.
+split_quoted = _lean.split_quoted if _lean is not None else split_quoted_py
 
 
 HeaderIndex = tuple[list[str], list[bytes], list[int], list[tuple[int, bytes]], list[bytes],

@@ -361,7 +361,7 @@ QUOTEISH = st.lists(st.sampled_from(
         "> ", "-- ", "|>", "||>", "__________", "==========", "----------",
         "____________________", "Bob wrote:", "\nFrom: x\n", "Begin forwarded message:",
         "BEG\u0130N FORWARDED MESSAGE:", "-----Original Message-----", "list", "\n\n\n",
-        "é", "😀"]),
+        "é", "😀", " wrote: \n", "\n> ", "\nvon: y", "unsubscribe", "\r"]),
     max_size=40).map("".join)
 
 
@@ -369,9 +369,18 @@ QUOTEISH = st.lists(st.sampled_from(
 @given(QUOTEISH | st.text(max_size=80))
 def test_compiled_quote_marks_equal_their_python_twin(text: str) -> None:
     from shingles import _mime
-    from shingles.parse import _quote_marks_py
+    from shingles.quoting import quote_marks_py
 
-    assert _mime.quote_marks(text) == _quote_marks_py(text)
+    assert _mime.quote_marks(text) == quote_marks_py(text)
+
+
+@needs_lean
+@given(QUOTEISH | st.text(max_size=80))
+def test_compiled_split_quoted_equals_its_python_twin(text: str) -> None:
+    from shingles import _mime
+    from shingles.quoting import split_quoted_py
+
+    assert _mime.split_quoted(text) == split_quoted_py(text)
 
 
 @given(QUOTEISH)
