@@ -16,7 +16,7 @@ Run from the repository root, with the package installed (pip install '.[bench]'
    with --synthetic) bases are random texts.
 2. The whole path, one process on one core: read the mbox, parse, fingerprint,
    file into the store with durable (fsync'd) commits of the default batch
-   (StoreSettings.batch_size, 5,000 messages), with retention on. Messages/s
+   (StoreSettings.batch_size, 10,000 messages), with retention on. Messages/s
    per core = messages / CPU seconds of this process. The second half of the
    stream (the window full, the store at its steady state) is also split into
    read+parse, timed in the stream, and the rest (fingerprint + store). The

@@ -128,6 +128,8 @@ class StoreSettings:
         retention_days: Index keys, messages and mailings untouched for this
             long (by the store's clock) are dropped; 0 keeps everything.
         batch_size: Messages per transaction: a crash loses at most one batch.
+            Each commit writes out about every index page (the keys are random),
+            so larger batches pay less per message: bench/README.md has figures.
         map_size: Initial LMDB map size in bytes; it grows by itself.
         max_map_size: The map never grows past this; then StoreFullError.
     """
@@ -138,7 +140,7 @@ class StoreSettings:
     threshold: float = 0.5
     representatives: int = 3
     retention_days: float = 30.0
-    batch_size: int = 5000
+    batch_size: int = 10_000
     map_size: int = 64 << 20
     max_map_size: int = 1 << 40
 
