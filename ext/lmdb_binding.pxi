@@ -163,12 +163,15 @@ cdef class Environment:
         self._file = _file_id(self.path, subdir)
         if self._file is not None:
             _open_files[self._file] = True
-        self._main = _Database()
-        self._main.dbi = 1  # MAIN_DBI: the unnamed database
+        # The unnamed database gets its key comparison when first opened, as a
+        # named one does: a look-up in it before that would call no function.
+        self._main = self.open_db(None, create=False)
 
     def __dealloc__(self):
         if self.env != NULL:
             mdb_env_close(self.env)
+            if self._file is not None and _open_files is not None:  # None: at exit
+                _open_files.pop(self._file, None)
 
     cdef int _alive(self) except -1:
         if self.env == NULL:

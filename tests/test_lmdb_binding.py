@@ -140,6 +140,18 @@ def test_binding_errors_are_py_lmdb_s(tmp_path: pathlib.Path) -> None:
         env.begin()
 
 
+def test_an_environment_dropped_unclosed_can_be_opened_again(tmp_path: pathlib.Path) -> None:
+    assert compiled is not None
+    env = compiled.open(str(tmp_path), map_size=1 << 20)
+    with env.begin(write=True) as txn:
+        txn.put(b"k", b"v")
+    del env, txn  # no close(): freeing it closes it and forgets it was open
+    env = compiled.open(str(tmp_path), map_size=1 << 20)
+    with env.begin() as txn:
+        assert txn.get(b"k") == b"v"
+    env.close()
+
+
 def index_db(env: Any, name: bytes, entries: dict[bytes, tuple[int, int]], txn: Any) -> Any:
     db = env.open_db(name, txn=txn)
     for key, (mailing, hour) in entries.items():
