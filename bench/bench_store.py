@@ -61,7 +61,8 @@ from corpus import corpus_dir, raw_messages
 import shingles
 from shingles import fingerprint, mailio
 from shingles.engine import ingest
-from shingles.store import Store, StoreSettings
+from shingles.scheme import DEFAULT_SCHEME, Scheme
+from shingles.store import RECALL_SCHEME, Store, StoreSettings
 
 T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
 NAMES = ["anna", "boris", "chen", "dara", "emil", "fatima", "gosia", "hugo", "ines", "jonas"]
@@ -266,6 +267,11 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
     }
 
 
+def scheme_of(settings: StoreSettings) -> Scheme:
+    """Return the scheme a new store of these settings fingerprints with."""
+    return RECALL_SCHEME if settings.mode == "recall" else DEFAULT_SCHEME
+
+
 def stages(box: pathlib.Path, sample: int, settings: StoreSettings, work: pathlib.Path) -> dict:
     """Time read+parse, fingerprint and store on the first `sample` messages; keep them."""
     cpu = time.process_time()
@@ -277,7 +283,7 @@ def stages(box: pathlib.Path, sample: int, settings: StoreSettings, work: pathli
             break
     parse_cpu = time.process_time() - cpu
     cpu = time.process_time()
-    fps = [fingerprint(m.text) for m in mails]
+    fps = [fingerprint(m.text, scheme_of(settings)) for m in mails]
     fp_cpu = time.process_time() - cpu
     shutil.rmtree(work / "stage", ignore_errors=True)
     with Store(work / "stage", settings=settings) as store:
@@ -291,11 +297,13 @@ def stages(box: pathlib.Path, sample: int, settings: StoreSettings, work: pathli
             "store_per_s": n / store_cpu, "_mails": mails, "_fps": fps}
 
 
-def lookups(store_dir: pathlib.Path, texts: list[str], count: int, seed: int = 2) -> dict:
+def lookups(store_dir: pathlib.Path, texts: list[str], count: int, scheme: Scheme,
+            seed: int = 2) -> dict:
     """Time Store.lookup on the stream's last messages and on as many unseen texts."""
     rnd = random.Random(seed)
-    present = [fp for fp in (fingerprint(t) for t in texts[-(count // 2):]) if fp.minhash_bytes]
-    absent = [fingerprint(" ".join(syllables(rnd, 3) for _ in range(150)))
+    present = [fp for fp in (fingerprint(t, scheme) for t in texts[-(count // 2):])
+               if fp.minhash_bytes]
+    absent = [fingerprint(" ".join(syllables(rnd, 3) for _ in range(150)), scheme)
               for _ in range(count - len(present))]
     found = [0, 0]
     times = Latencies()
@@ -403,7 +411,7 @@ def main() -> int:
           f"({per['fingerprint_per_s']:.0f}), store {stage['store_per_s']:,.0f} "
           f"({per['store_per_s']:.0f})")
 
-    looked = lookups(work / "store", tail, args.lookups)
+    looked = lookups(work / "store", tail, args.lookups, scheme_of(settings))
     print(f"\n3. Store.lookup of the last {looked['present']:,} messages' fingerprints "
           f"({looked['present_found']:,} found) and {looked['lookups'] - looked['present']:,} "
           f"unseen ones ({looked['absent_found']} found): {Latencies.text(looked)}")
