@@ -19,6 +19,7 @@ from shingles._backend import BackendName
 from shingles.config import DEFAULT_CONFIG, Config, SendersConfig
 from shingles.errors import SchemeMismatchError
 from shingles.fingerprint import fingerprint
+from shingles.identity import authenticates
 from shingles.judge import (
     Judgement,
     MailingFacts,
@@ -37,13 +38,12 @@ from shingles.records import (
     unpack_verdict,
     unpack_zone,
 )
-from shingles.scheme import DEFAULT_SCHEME, Scheme
-from shingles.identity import authenticates
+from shingles.scheme import Scheme
 from shingles.senders import source_hop
 from shingles.session import Session
 from shingles.social import SocialGraph
 from shingles.spf import check_spf
-from shingles.store import IngestSummary, MailLike, Mailing, Store, message_key
+from shingles.store import IngestSummary, Mailing, MailLike, Store, message_key
 
 #: Messages taken through each stage of ingest at a time (see ingest). On the bench
 #: stream, whole path in the window-full half: ~200 us a message one at a time,
