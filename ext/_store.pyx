@@ -12,7 +12,6 @@ the twins in session.py read them with struct, and a test holds both equal.
 """
 
 from libc.stdint cimport uint32_t, uint64_t
-from libc.string cimport memcpy
 
 from liblmdb cimport *
 
