@@ -457,11 +457,7 @@ def split_quoted(str text not None):
     cdef LineList new, old
     cdef bint cut = False
     marked = None
-    lines.count = 1
-    i = find_newline(kind, data, 0, n)
-    while i >= 0:
-        lines.count += 1
-        i = find_newline(kind, data, i + 1, n)
+    lines.count = text.count("\n") + 1
     lines.at = <Py_ssize_t *>malloc((lines.count + 1) * sizeof(Py_ssize_t))
     new.items = <Py_ssize_t *>malloc(lines.count * sizeof(Py_ssize_t))
     old.items = <Py_ssize_t *>malloc(lines.count * sizeof(Py_ssize_t))

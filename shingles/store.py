@@ -595,19 +595,15 @@ class Store:
         self._check_fingerprint(fingerprint)
         keys = keys_of(fingerprint, self.settings)
         with self._read() as txn:
-            for name in ("mega", "imatch"):
-                for key in getattr(keys, name):
+            for name, group in keys.groups():
+                for key in group:
                     raw = txn.get(key, db=self._dbs[name])
                     root = self._root(txn, unpack_index(raw)[0]) if raw else None
-                    if root is not None:
+                    # A band key only names a candidate: it must resemble the mailing.
+                    if root is not None and (name != "band" or resembles(
+                            txn.get(ID.pack(root), db=self._dbs["reps"]),
+                            fingerprint.minhash_bytes, self.settings.threshold)):
                         return root
-            for key in keys.band:
-                raw = txn.get(key, db=self._dbs["band"])
-                root = self._root(txn, unpack_index(raw)[0]) if raw else None
-                if root is not None and resembles(
-                        txn.get(ID.pack(root), db=self._dbs["reps"]),
-                        fingerprint.minhash_bytes, self.settings.threshold):
-                    return root
         return None
 
     def ip(self, address: str) -> IpCounters | None:
