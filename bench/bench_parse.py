@@ -2,10 +2,10 @@
 
     python bench/bench_parse.py [--repeat 3] [--out bench/out/parse]
 
-Every path reads the same .mbox.gz files with shingles.mailio (gzip included in
+Every path reads the same .mbox.gz files with shingles.mail.read (gzip included in
 the time) and then:
 
-- shingles (full Mail): shingles.parse.parse, the whole record: lean MIME split
+- shingles (full Mail): shingles.mail.parse.parse, the whole record: lean MIME split
   (standard parser for what it hands back), visible and quoted text with HTML
   rendered, attachments digested, Received hops, trusted-zone walk, addresses,
   dates, auth results.
@@ -38,9 +38,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from corpus import require_corpus  # noqa: E402
 from shingles.config import DEFAULT_CONFIG  # noqa: E402
-from shingles.mail import MailError  # noqa: E402
-from shingles.mailio import RawMessage, read_raw  # noqa: E402
-from shingles.parse import LEAN_AVAILABLE, _Walk, parse, tree_of  # noqa: E402
+from shingles.mail.records import MailError  # noqa: E402
+from shingles.mail.read import RawMessage, read_raw  # noqa: E402
+from shingles.mail.parse import LEAN_AVAILABLE, _Walk, parse, tree_of  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 

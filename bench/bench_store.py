@@ -59,10 +59,12 @@ import numpy
 from corpus import corpus_dir, raw_messages
 
 import shingles
-from shingles import fingerprint, mailio
-from shingles.engine import ingest
+from shingles import fingerprint
+from shingles.mail import read as mailio
+from shingles.verdicts.engine import ingest
 from shingles.scheme import DEFAULT_SCHEME, Scheme
-from shingles.store import RECALL_SCHEME, Store, StoreSettings
+from shingles.store.reader import RECALL_SCHEME, Store
+from shingles.config import StoreSettings
 
 T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
 NAMES = ["anna", "boris", "chen", "dara", "emil", "fatima", "gosia", "hugo", "ines", "jonas"]

@@ -4,7 +4,7 @@
 
 The stream is bench.generator.stream (spam runs from hundreds of IPs, weekly
 newsletters with SPF pass and list headers from 1-3 IPs, personal mail) built
-from the real corpus. It is scanned by shingles.engine.Engine twice, into
+from the real corpus. It is scanned by shingles.verdicts.engine.Engine twice, into
 fresh stores: once as is (a "hold" verdict delivers the message: it counts as
 not caught), and once with hold, where every held message is judged again by
 Engine.rescan as soon as the stream's clock passes its deadline. Printed:
@@ -31,10 +31,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from bench.corpus import write_results  # noqa: E402
 from bench.generator import CONFIG, load_bases, stream  # noqa: E402
-from shingles.engine import Engine, Verdict  # noqa: E402
-from shingles.judge import JudgeSettings  # noqa: E402
-from shingles.parse import parse  # noqa: E402
-from shingles.store import Store, StoreSettings  # noqa: E402
+from shingles.verdicts.engine import Engine, Verdict  # noqa: E402
+from shingles.verdicts.judge import JudgeSettings  # noqa: E402
+from shingles.mail.parse import parse  # noqa: E402
+from shingles.store.reader import Store, StoreSettings  # noqa: E402
 
 SPAM = frozenset(("bulk-spam", "suspicious-source"))
 

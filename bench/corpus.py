@@ -53,7 +53,7 @@ def bodies(names: tuple[str, ...] = ("ham", "spam"), quoted: bool = True) -> lis
     are included (the whole body a recipient sees); with False only the new text,
     which is what the engine fingerprints.
     """
-    from shingles.parse import parse
+    from shingles.mail.parse import parse
 
     texts = []
     for name in names:

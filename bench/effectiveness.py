@@ -6,7 +6,7 @@ message is judged when it arrives, from what the store knows at that moment.
 Judges:
 
 - "engine" and "engine+hold": the engine's own verdict stage,
-  shingles.engine.Engine.scan (verdict rules, SPF from our authserv-id, IP
+  shingles.verdicts.engine.Engine.scan (verdict rules, SPF from our authserv-id, IP
   zone), with the engine configuration's scheme, lexicon and store settings.
   Without hold a "hold" verdict delivers the message; with hold, held messages
   are judged again by Engine.rescan as soon as the stream's clock passes the
@@ -19,7 +19,7 @@ message and its mailing's statistics (another judge plugs in the same way):
   flagged when its mailing has reached 3 copies. Flagged spam is caught;
   flagged legitimate bulk and personal mail are the cost (a detector alone
   cannot tell a newsletter from a spam run).
-- "rules": shingles.judge.judge (the verdict rules as pure policy) fed by the
+- "rules": shingles.verdicts.judge.judge (the verdict rules as pure policy) fed by the
   bench from Store.mailing statistics: copies, distinct /24 networks over all
   copies (the rules want networks per sender identity, which the store does
   not yet report), SPF pass of this message, its list headers, the mailing's
@@ -43,9 +43,10 @@ from typing import Any
 
 from bench.engines import Engine, scratch_dir
 from bench.generator import CONFIG, Base, Vocabulary, stream
-from shingles.mail import Mail
-from shingles.parse import parse
-from shingles.store import Mailing, StoreSettings
+from shingles.mail.records import Mail
+from shingles.mail.parse import parse
+from shingles.store.reader import Mailing
+from shingles.config import StoreSettings
 
 #: judge(mail, its mailing or None, now) -> (verdict, hold deadline or None)
 Judge = Callable[[Mail, "Mailing | None", datetime], "tuple[str, datetime | None]"]
@@ -58,8 +59,8 @@ def detection(mail: Mail, mailing: Mailing | None, now: datetime) -> tuple[str, 
 
 
 def rules(mail: Mail, mailing: Mailing | None, now: datetime) -> tuple[str, datetime | None]:
-    """Return shingles.judge's verdict from the store's statistics (see the module docstring)."""
-    from shingles.judge import MailingFacts, judge
+    """Return shingles.verdicts.judge's verdict from the store's statistics (see the module docstring)."""
+    from shingles.verdicts.judge import MailingFacts, judge
 
     facts = None
     if mailing is not None:
@@ -116,10 +117,10 @@ def replay(engine: Engine, items: list[tuple[str, Mail]], judges: dict[str, tupl
 
 def replay_engine(engine: Engine, items: list[tuple[str, Mail]], hold: bool
                   ) -> tuple[list[tuple[str, str, datetime]], int]:
-    """Return (label, final verdict, arrival) per message as shingles.engine.Engine judges
+    """Return (label, final verdict, arrival) per message as shingles.verdicts.engine.Engine judges
     them, and how many it held; see the module docstring for hold."""
-    from shingles.engine import Engine as VerdictEngine
-    from shingles.engine import Verdict
+    from shingles.verdicts.engine import Engine as VerdictEngine
+    from shingles.verdicts.engine import Verdict
 
     config = CONFIG if hold else dataclasses.replace(
         CONFIG, judge=dataclasses.replace(CONFIG.judge, hold_minutes=0.0))
@@ -211,10 +212,10 @@ def run(engines: list[Engine], bases: list[Base], vocab: Vocabulary, days: int, 
     labels = {lab: sum(1 for m in made if m.label == lab) for lab in ("spam", "bulk-legit",
                                                                        "personal")}
     note = (f"Stream of {len(made)} messages over {days} days ({labels}). Judges: "
-            "'engine' = the engine's verdict stage (shingles.engine.Engine.scan; a hold "
+            "'engine' = the engine's verdict stage (shingles.verdicts.engine.Engine.scan; a hold "
             "delivers); 'engine+hold' = the same with held messages rescanned "
             "(Engine.rescan) when the stream passes their deadline; 'detection' = mailing "
-            "of 3+ copies flagged (no verdicts); 'rules' = shingles.judge rules fed from "
+            "of 3+ copies flagged (no verdicts); 'rules' = shingles.verdicts.judge rules fed from "
             "Store.mailing statistics by the bench (networks over all copies, no IP zone); "
             "'+hold' = hold verdicts rescanned at their deadline.")
     return {"rows": rows, "daily": daily, "labels": labels, "note": note}

@@ -18,9 +18,10 @@ from collections.abc import Iterable, Iterator
 
 from shingles import Lexicon, LexiconSettings, Scheme, fingerprint
 from shingles.fingerprint import Fingerprint
-from shingles.mail import Mail
+from shingles.mail.records import Mail
 from shingles.scheme import DEFAULT_SCHEME
-from shingles.store import RECALL_SCHEME, Store, StoreSettings
+from shingles.store.reader import RECALL_SCHEME, Store
+from shingles.config import StoreSettings
 
 __all__ = ["Engine", "ENGINES", "TUNING", "corpus_lexicon", "scratch_dir"]
 

@@ -30,7 +30,7 @@ import numpy
 
 from bench.engines import Engine, scratch_dir
 from bench.generator import distinct_mails
-from shingles.mail import Mail
+from shingles.mail.records import Mail
 
 CLASSES = ("near-duplicate r>=0.5", "loose 0.2<=r<0.5", "little shared r<0.2", "no min-hashes")
 LIST_SIGNS = frozenset(("list-id", "list-unsubscribe", "precedence-bulk"))

@@ -3,7 +3,7 @@
     python bench/fuzz_parse.py [--seconds 60] [--engine atheris|random] [--seed 1]
 
 A failure is any of:
-- an exception other than MailParseError (no mail at all) from shingles.parse.parse;
+- an exception other than MailParseError (no mail at all) from shingles.mail.parse.parse;
 - the lean splitter and the standard parser giving different records;
 - one input taking more than --slow seconds.
 Failing inputs are written to bench/out/fuzz/failures/ (named by their SHA-256)
@@ -43,7 +43,7 @@ class Stats:
 def seeds(per_file: int) -> list[bytes]:
     """Return the seed messages: crafted test files, then the first corpus messages."""
     from corpus import corpus_dir
-    from shingles.mailio import RawMessage, read_raw
+    from shingles.mail.read import RawMessage, read_raw
 
     found = [p.read_bytes() for p in sorted((HERE.parent / "tests" / "data").rglob("*"))
              if p.is_file()]
@@ -59,7 +59,7 @@ def seeds(per_file: int) -> list[bytes]:
 
 def make_check(slow: float) -> Callable[[bytes], None]:
     from shingles.errors import MailParseError
-    from shingles.parse import LEAN_AVAILABLE, parse
+    from shingles.mail.parse import LEAN_AVAILABLE, parse
 
     def fail(kind: str, data: bytes, detail: str) -> None:
         Stats.failures += 1
@@ -195,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
 
         # Instrument before anything imports shingles: coverage guides the mutations.
         with atheris.instrument_imports(include=["shingles"]):
-            import shingles.mailio  # noqa: F401
-            import shingles.parse  # noqa: F401
+            import shingles.mail.read  # noqa: F401
+            import shingles.mail.parse  # noqa: F401
         pool = seeds(args.seeds_per_file)
         run_atheris(make_check(args.slow), pool, args.seconds, args.seed)
     else:

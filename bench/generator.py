@@ -8,7 +8,7 @@ Importable, so another engine can be fed the very same messages:
     raws = mailing(bases[0], "substitute", 0.05, copies=20, vocab=vocab, seed=1)
     for item in stream(bases, seed=1): item.raw, item.label, item.mailing
 
-A copy is made from the base's visible text (what shingles.parse finds in the
+A copy is made from the base's visible text (what shingles.mail.parse finds in the
 corpus message): the text is cut into words and line breaks, a mutation
 changes it at a controlled rate, and the result is written out as a raw RFC 5322
 message (text/plain, or text/html when the mutation hides noise in markup).
@@ -44,8 +44,8 @@ from email.utils import format_datetime
 
 from bench.corpus import raw_messages
 from shingles.config import Config, SendersConfig
-from shingles.mail import Mail
-from shingles.parse import parse
+from shingles.mail.records import Mail
+from shingles.mail.parse import parse
 from shingles.fingerprint import Fingerprint, fingerprint
 
 __all__ = ["AUTHSERV_ID", "Base", "CONFIG", "CONDITIONS", "Draft", "KINDS", "Labelled",
@@ -92,7 +92,7 @@ class Base:
     Attributes:
         key: "ham:N" or "spam:N", its place in the corpus.
         subject: Its decoded Subject.
-        text: Its visible text (quoted text left out), as shingles.parse finds it.
+        text: Its visible text (quoted text left out), as shingles.mail.parse finds it.
         words: How many words (tokens of the fingerprint scheme) the text has.
     """
 

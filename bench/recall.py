@@ -25,7 +25,7 @@ from typing import Any
 
 from bench.engines import Engine, scratch_dir
 from bench.generator import CONDITIONS, CONFIG, Base, Vocabulary, mailing
-from shingles.parse import parse
+from shingles.mail.parse import parse
 
 KS = (2, 3, 5)
 #: The targets of issue 7 for the `recall` mode, and the peer's figures beside them.

@@ -4,7 +4,7 @@
    of every corpus message: our core, the reference, datasketch MinHash(84),
    rensa RMinHash(84).
 2. End to end on one labelled stream (bench.generator.stream) written to an
-   mbox on disk: read, parse (shingles.parse for everyone), sign, and file or
+   mbox on disk: read, parse (shingles.mail.parse for everyone), sign, and file or
    index each message. Ours: fingerprint + Store.add in paper mode (4-word
    shingles) and recall mode (its default 2-word shingles), LMDB on disk,
    durable commits every 1,000. Peers: datasketch MinHash(84)
@@ -62,13 +62,14 @@ def _child(name: str, mbox: str, work: str, queue: Any) -> None:
 
 
 def _measure(name: str, mbox: str, work: str) -> dict[str, Any]:
-    from shingles import fingerprint, mailio
-
+    from shingles import fingerprint
+    from shingles.mail import read as mailio
     add: Any
     finish: Any
     if name.startswith("shingles"):
         from shingles.scheme import DEFAULT_SCHEME
-        from shingles.store import RECALL_SCHEME, Store, StoreSettings
+        from shingles.store.reader import RECALL_SCHEME, Store
+        from shingles.config import StoreSettings
 
         mode = name.split()[1]
         # Each mode with the scheme a new store of that mode takes by default.

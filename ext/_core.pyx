@@ -12,7 +12,6 @@ from libc.string cimport memcpy, memmove, memset
 
 # Imported under private names: the module's public API is State and LexiconTable.
 from shingles import _reference, _unicode_tables, scheme as _scheme
-
 _normalise = _reference.normalise
 
 

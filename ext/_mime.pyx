@@ -1,9 +1,9 @@
 # cython: language_level=3, embedsignature=True, boundscheck=False, wraparound=False
 # cython: cdivision=True, initializedcheck=False
-"""The lean MIME splitter: a message's bytes to the tree shingles.parse reads.
+"""The lean MIME splitter: a message's bytes to the tree shingles.mail.parse reads.
 
 It gives exactly what the standard ``email`` parser (policy compat32) gives
-through shingles.parse._std_tree, for the well-formed messages that are nearly
+through shingles.mail.parse._std_tree, for the well-formed messages that are nearly
 all real mail, about ten times faster. Whatever it is not sure to split the same
 way (bare CR line ends, header lines email would not take as headers, missing
 or repeated boundaries, message/* and multipart/digest parts, RFC 2231
@@ -22,7 +22,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memchr, strlen
 from cpython.unicode cimport PyUnicode_DecodeASCII
 
-from shingles.headers import boundary_of, content_type_of
+from shingles.mail.headers import boundary_of, content_type_of
 
 cdef tuple NO_DEFECTS = ()
 cdef tuple CLOSE_BOUNDARY_NOT_FOUND = ("CloseBoundaryNotFoundDefect",)
@@ -231,7 +231,7 @@ def split(bytes raw not None, int max_depth=30):
 
 
 # ---------------------------------------------------------------- text helpers
-# Compiled twins of shingles.htmltext's _tidy_py and shingles.parse's
+# Compiled twins of shingles.mail.html's _tidy_py and shingles.mail.parse's
 # _quote_marks_py: same output (tests hold them equal), a character loop instead
 # of Python's string methods and regex engine.
 
@@ -351,7 +351,7 @@ cdef inline Py_ssize_t find_newline(int kind, void *data, Py_ssize_t i, Py_ssize
 
 
 def quote_marks(str text not None):
-    """Return the line runs split_quoted looks at (see shingles.parse._quote_marks_py)."""
+    """Return the line runs split_quoted looks at (see shingles.mail.parse._quote_marks_py)."""
     cdef int kind = PyUnicode_KIND(text)
     cdef void *data = PyUnicode_DATA(text)
     cdef Py_ssize_t n = len(text), i = 0, at, line = 0, run_start = -1
@@ -382,14 +382,14 @@ def quote_marks(str text not None):
     return runs
 
 
-# The compiled twin of shingles.quoting.split_quoted_py (tests hold the two equal):
+# The compiled twin of shingles.mail.quoting.split_quoted_py (tests hold the two equal):
 # the same walk over the runs quote_marks finds, with the text's lines kept as
 # line numbers into the text rather than split into strings. Lines are joined
 # back as one slice per run of consecutive lines. The rules (regexes, footer
 # words) are the reference's own, applied to the few lines they concern.
 
 from cpython.unicode cimport PyUnicode_Substring
-from shingles.quoting import ATTRIBUTION, CUT_LINE, FOOTER_WORDS, RULE, cut_marks, header_follows
+from shingles.mail.quoting import ATTRIBUTION, CUT_LINE, FOOTER_WORDS, RULE, cut_marks, header_follows
 
 
 cdef struct Lines:
@@ -446,7 +446,7 @@ cdef bint attributes(str text, int kind, void *data, Lines *lines, Py_ssize_t i)
 
 
 def split_quoted(str text not None):
-    """Return (new text, quoted text) (see shingles.quoting.split_quoted_py)."""
+    """Return (new text, quoted text) (see shingles.mail.quoting.split_quoted_py)."""
     runs = quote_marks(text)
     if not runs:
         return text.strip(), ""
@@ -528,7 +528,7 @@ def split_quoted(str text not None):
 
 
 # ---------------------------------------------------------------- markup pass
-# The compiled twin of shingles.htmlscan.prepare_markup_py (a test holds the two
+# The compiled twin of shingles.mail.htmlscan.prepare_markup_py (a test holds the two
 # equal on random markup): the same reading of tags, attributes, comments and
 # raw text, as loops over the characters themselves in the width the str keeps
 # them in, and the new markup written in that width too.
@@ -538,7 +538,7 @@ from libc.string cimport memcpy
 
 from cpython.unicode cimport PyUnicode_Substring
 
-from shingles.htmlscan import decode_attribute
+from shingles.mail.htmlscan import decode_attribute
 
 # What the pass does with an element, by its name: flag bits.
 cdef enum:
@@ -846,7 +846,7 @@ cdef Py_ssize_t raw_text_end(const uchar *p, Py_ssize_t j, Py_ssize_t n, int kin
 
 
 # ---- the reading of attribute values; a value with a character reference is
-# decoded by shingles.htmlscan.decode_attribute (rare), read from its own str.
+# decoded by shingles.mail.htmlscan.decode_attribute (rare), read from its own str.
 
 cdef object host_in(const uchar *p, Py_ssize_t start, Py_ssize_t end, str text):
     """Return the lower-case host of the http(s) link p[start:end] (text's characters), or None."""
@@ -1298,7 +1298,7 @@ def prepare_markup(str markup not None):
 
 
 # ---------------------------------------------------------------- header index
-# The compiled twin of shingles.parse._index_headers_py (a test holds them equal).
+# The compiled twin of shingles.mail.parse._index_headers_py (a test holds them equal).
 
 cdef dict HEADER_KEYS = {}  # header name as written -> lower-case, blanks before ":" cut
 cdef frozenset LIST_KEYS = frozenset(("to", "cc", "delivered-to"))
@@ -1316,7 +1316,7 @@ cdef str header_key(str name):
 
 
 def index_headers(tuple headers not None, Py_ssize_t max_headers):
-    """Return the header fields sorted by use, raw (see shingles.parse._index_headers_py)."""
+    """Return the header fields sorted by use, raw (see shingles.mail.parse._index_headers_py)."""
     cdef list names = [], received = [], received_pos = [], received_spf = []
     cdef list auth = [], rcpt = []
     cdef dict raw_first = {}
@@ -1344,7 +1344,7 @@ def index_headers(tuple headers not None, Py_ssize_t max_headers):
 
 # ---------------------------------------------------------------- dates
 # The common RFC 5322 date ("Thu, 22 Aug 2002 07:36:16 -0400 (EDT)") read in C.
-# shingles.headers.parse_date stays the definition: common_date answers only for
+# shingles.mail.headers.parse_date stays the definition: common_date answers only for
 # text of that exact form (ASCII, four-digit year, numeric zone) and returns None
 # for all else, which the caller then hands to parse_date.
 
@@ -1474,11 +1474,11 @@ def common_date(str text not None):
 
 # ---------------------------------------------------------------- header text
 
-from shingles.headers import header_text as _header_text_py
+from shingles.mail.headers import header_text as _header_text_py
 
 
 def header_text(bytes value not None):
-    """Return shingles.headers.header_text(value); an ASCII value is done here.
+    """Return shingles.mail.headers.header_text(value); an ASCII value is done here.
 
     header_text unfolds with three str.replace calls in a row ("\r\n" -> "\n",
     "\n " -> " ", "\n\t" -> "\t"); one pass does the same: a CR goes when an LF
@@ -1516,7 +1516,7 @@ def header_text(bytes value not None):
 
 
 # ---------------------------------------------------------------- Received headers
-# The compiled twin of shingles.senders.parse_received, which stays the definition
+# The compiled twin of shingles.mail.senders.parse_received, which stays the definition
 # (a test holds the two equal on random values and on every corpus header). It reads
 # ASCII values, all but a few real ones, and returns None for any other: the caller
 # then hands the value to parse_received. On ASCII text the reference's regexes mean
@@ -1526,8 +1526,8 @@ def header_text(bytes value not None):
 
 import ipaddress
 
-from shingles.headers import parse_date
-from shingles.mail import Hop
+from shingles.mail.headers import parse_date
+from shingles.mail.records import Hop
 
 from cpython.unicode cimport PyUnicode_1BYTE_DATA, PyUnicode_New
 

@@ -1,5 +1,5 @@
 # cython: boundscheck=False, wraparound=False
-"""The store's LMDB binding and its hot loops, compiled (shingles.session has Python twins).
+"""The store's LMDB binding and its hot loops, compiled (shingles.store.writer has Python twins).
 
 The binding (lmdb_binding.pxi) wraps the vendored liblmdb; the functions below
 run inside its write transactions, where each LMDB call costs a fraction of a

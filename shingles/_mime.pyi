@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from shingles.mail import Hop
+from shingles.mail.records import Hop
 
 def split(raw: bytes, max_depth: int = ...) -> tuple[Any, ...] | None: ...
 def tidy(text: str) -> str: ...

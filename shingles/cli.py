@@ -17,17 +17,18 @@ from typing import Any, TextIO
 
 from shingles import _backend
 from shingles.config import Config, load_config
-from shingles.engine import Engine, Verdict, ingest
+from shingles.verdicts.engine import Engine, Verdict, ingest
 from shingles.errors import ShinglesError
 from shingles.fingerprint import fingerprint
-from shingles.headers import decode_bytes
+from shingles.mail.headers import decode_bytes
 from shingles.lexicon import Lexicon, LexiconSettings
-from shingles.mail import Mail, MailError
-from shingles.mailio import parse_record, read, read_raw
-from shingles.parse import looks_like_mail
+from shingles.mail.records import Mail, MailError
+from shingles.mail.read import parse_record, read, read_raw
+from shingles.mail.parse import looks_like_mail
 from shingles.scheme import DEFAULT_SCHEME, Scheme
-from shingles.social import SocialGraph
-from shingles.store import RECALL_SCHEME, Mailing, Store, StoreSettings
+from shingles.verdicts.social import SocialGraph
+from shingles.store.reader import RECALL_SCHEME, Mailing, Store
+from shingles.config import StoreSettings
 
 EXIT_OK, EXIT_INPUT_ERRORS, EXIT_USAGE = 0, 1, 2
 _MAIL_FIELDS = [f.name for f in dataclasses.fields(Mail)]

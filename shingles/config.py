@@ -10,7 +10,7 @@
     [limits]
     max_message_bytes = 134217728
 
-    [judge]                       # verdict thresholds: see shingles.judge.JudgeSettings
+    [judge]                       # verdict thresholds: see shingles.verdicts.judge.JudgeSettings
     spam_min_networks = 20
     legit_max_networks = 3
 
@@ -19,7 +19,7 @@
     nameservers = ["127.0.0.1"]
     timeout = 3.0
 
-    [social]                      # allowlists: see shingles.social.SocialSettings
+    [social]                      # allowlists: see shingles.verdicts.social.SocialSettings
     local_domains = ["example.org"]
 
 Later stages add their own sections (thresholds and the like) beside these.
@@ -34,19 +34,23 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from typing import Literal
+
 from shingles.errors import ConfigError
-from shingles.judge import JudgeSettings
-from shingles.social import SocialSettings
-from shingles.spf import SpfSettings
+from shingles.scheme import NUM_PERM
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["DEFAULT_CONFIG", "Config", "Limits", "Network", "SendersConfig", "load_config"]
+__all__ = [
+    "DEFAULT_CONFIG", "Config", "JudgeSettings", "Limits", "Mode", "Network", "SendersConfig",
+    "SocialSettings", "SpfSettings", "StoreSettings", "load_config",
+]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Mode = Literal["paper", "recall"]
 
 
 def _network(text: str) -> Network:
@@ -121,6 +125,162 @@ class Limits:
     max_parts: int = 1000
     max_depth: int = 30
     max_html_bytes: int = 4 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreSettings:
+    """How a store matches messages and keeps them.
+
+    Attributes:
+        mode: "paper": a message joins a mailing when they share a mega-shingle
+            (2 of 6 super-shingles) or an I-Match signature, the paper's rule,
+            which glues only near-identical copies. "recall": candidates share
+            an LSH band of min-hashes and are confirmed when the share of equal
+            min-hashes with one of the mailing's representatives reaches
+            ``threshold``; copies with a few words changed are glued too.
+        bands: LSH bands in recall mode.
+        rows: Min-hashes per band in recall mode (bands x rows <= 84).
+        threshold: Estimated resemblance a recall candidate needs.
+        representatives: Min-hash vectors kept per mailing in recall mode.
+        retention_days: Index keys, messages and mailings untouched for this
+            long (by the store's clock) are dropped; 0 keeps everything.
+        batch_size: Messages per transaction: a crash loses at most one batch.
+            Each commit writes out about every index page (the keys are random),
+            so larger batches pay less per message: bench/README.md has figures.
+        map_size: Initial LMDB map size in bytes; it grows by itself.
+        max_map_size: The map never grows past this; then StoreFullError.
+    """
+
+    mode: Mode = "paper"
+    bands: int = 21
+    rows: int = 4
+    threshold: float = 0.5
+    representatives: int = 3
+    retention_days: float = 30.0
+    batch_size: int = 10_000
+    map_size: int = 64 << 20
+    max_map_size: int = 1 << 40
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("paper", "recall"):
+            raise ValueError(f"mode must be 'paper' or 'recall', got {self.mode!r}")
+        if not (1 <= self.bands <= 255 and 1 <= self.rows and self.bands * self.rows <= NUM_PERM):
+            raise ValueError(f"bands x rows must fit in {NUM_PERM} min-hashes "
+                             f"(and bands <= 255), got {self.bands} x {self.rows}")
+        if not 0 < self.threshold <= 1:
+            raise ValueError("threshold must be in (0, 1]")
+        if not 1 <= self.representatives <= 64:
+            raise ValueError("representatives must be 1..64")
+        if self.retention_days < 0:
+            raise ValueError("retention_days must be >= 0 (0 keeps everything)")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if not 1 << 16 <= self.map_size <= self.max_map_size:
+            raise ValueError("map_size must be at least 64 KiB and at most max_map_size")
+
+    @property
+    def matching(self) -> str:
+        """Return the mode and every parameter that changes which messages match."""
+        if self.mode == "paper":
+            return "paper"
+        return (f"recall bands={self.bands}x{self.rows} threshold={self.threshold:.4f} "
+                f"reps={self.representatives}")
+
+
+@dataclasses.dataclass(frozen=True)
+class JudgeSettings:
+    """Thresholds of the verdict rules (the [judge] section of the config file).
+
+    Attributes:
+        bulk_min_size: Copies before a mailing counts as bulk at all.
+        legit_max_networks: Most /24 networks a legitimate mailing comes from.
+        spam_min_networks: /24 networks from which a mailing is spam.
+        complaint_share: Share of copies with complaints that makes a mailing spam.
+        hold_minutes: How long a held message waits before rescan.
+        hold_min_networks: A young mailing from this many networks is held.
+        hold_rate_per_hour: A young mailing growing this fast is held.
+        suspicious_min_messages: Messages an IP must have sent before it can be suspicious.
+        suspicious_spam_share: Share of an IP's messages in spam mailings that makes
+            it suspicious.
+        suspicious_half_life_days: Half-life of an IP's counters: the zone forgets.
+    """
+
+    bulk_min_size: int = 3
+    legit_max_networks: int = 3
+    spam_min_networks: int = 20
+    complaint_share: float = 0.01
+    hold_minutes: float = 30.0
+    hold_min_networks: int = 2
+    hold_rate_per_hour: float = 60.0
+    suspicious_min_messages: int = 10
+    suspicious_spam_share: float = 0.5
+    suspicious_half_life_days: float = 7.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.legit_max_networks < self.spam_min_networks:
+            raise ValueError("need 1 <= legit_max_networks < spam_min_networks")
+        if self.bulk_min_size < 2:
+            raise ValueError("bulk_min_size must be at least 2")
+        if not 0 < self.suspicious_spam_share <= 1:
+            raise ValueError("suspicious_spam_share must be in (0, 1]")
+        if self.hold_minutes < 0 or self.suspicious_half_life_days <= 0:
+            raise ValueError("hold_minutes must be >= 0 and the half-life positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpfSettings:
+    """Where and how long live SPF checks may ask DNS.
+
+    Attributes:
+        live: Evaluate SPF when no trusted header gives a result.
+        nameservers: DNS servers to ask; empty means the system's (resolv.conf).
+        port: Their port.
+        timeout: Seconds for the whole check, all look-ups together.
+    """
+
+    live: bool = False
+    nameservers: tuple[str, ...] = ()
+    port: int = 53
+    timeout: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ValueError("spf timeout must be positive")
+        for server in self.nameservers:
+            ipaddress.ip_address(server)  # raises ValueError naming the bad address
+
+
+@dataclasses.dataclass(frozen=True)
+class SocialSettings:
+    """The [social] section of the config file.
+
+    Attributes:
+        local_domains: Our users' domains; mail from them, entering from inside, is outgoing.
+        half_life_days: Half-life of an edge's weight.
+        expire_days: Edges with no message for this long are gone (unless pinned).
+        new_recipients_per_day: New recipients an author may add per day; past it the
+            author is flagged (a compromised account) and adds no more edges that day.
+        trusted_min_authors: Distinct local authors writing to a domain before it is trusted.
+        trusted_min_messages: Outgoing messages to a domain before it is trusted.
+        second_degree_discount: Factor on the score of mail from a correspondent
+            of a correspondent.
+    """
+
+    local_domains: tuple[str, ...] = ()
+    half_life_days: float = 90.0
+    expire_days: float = 365.0
+    new_recipients_per_day: int = 200
+    trusted_min_authors: int = 3
+    trusted_min_messages: int = 20
+    second_degree_discount: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.half_life_days <= 0 or self.expire_days <= 0:
+            raise ValueError("half_life_days and expire_days must be positive")
+        if self.new_recipients_per_day < 1 or self.trusted_min_authors < 2:
+            raise ValueError("new_recipients_per_day >= 1 and trusted_min_authors >= 2 needed")
+        if not 0 <= self.second_degree_discount <= 1:
+            raise ValueError("second_degree_discount must be in [0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings
 
 import shingles
 from shingles._backend import BackendName
-from shingles.spf import SpfSettings
+from shingles.config import SpfSettings
 
 settings.register_profile("dev", max_examples=100, deadline=None)
 # CI: two cores, the whole suite under ten minutes, so fewer but still random examples.

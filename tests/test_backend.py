@@ -10,8 +10,6 @@ import pytest
 
 import shingles
 from shingles import _backend
-
-
 @pytest.mark.skipif(not os.environ.get("SHINGLES_REQUIRE_EXT"),
                     reason="SHINGLES_REQUIRE_EXT is not set (CI sets it)")
 def test_compiled_core_is_in_use_when_required() -> None:

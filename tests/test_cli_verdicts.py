@@ -68,7 +68,7 @@ def test_recall_mode_store_keeps_its_own_window_across_runs(
     assert main(["scan", "--store", store, "--mode", "recall", str(SAMPLE)]) == 0
     assert main(["scan", "--store", store, str(SAMPLE)]) == 0  # no options: the store's own
     capsys.readouterr()
-    from shingles.store import RECALL_SCHEME, Store
+    from shingles.store.reader import RECALL_SCHEME, Store
     with Store(store, readonly=True) as opened:
         assert opened.scheme_id == RECALL_SCHEME.id and opened.settings.mode == "recall"
     assert main(["scan", "--store", store, "--window", "4", str(SAMPLE)]) == 2

@@ -12,12 +12,13 @@ from email.utils import format_datetime
 import pytest
 
 from shingles.config import Config, SendersConfig
-from shingles.engine import Engine, Verdict
-from shingles.mail import Mail
-from shingles.parse import parse
-from shingles.records import ZONE
-from shingles.spf import SpfSettings
-from shingles.store import Store, StoreSettings
+from shingles.verdicts.engine import Engine, Verdict
+from shingles.mail.records import Mail
+from shingles.mail.parse import parse
+from shingles.store.layout import ZONE
+from shingles.config import SpfSettings
+from shingles.store.reader import Store
+from shingles.config import StoreSettings
 
 CONFIG = Config(senders=SendersConfig(authserv_ids=("mx.shingles.test",)))
 START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)

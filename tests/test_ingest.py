@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from shingles.cli import main
-from shingles.store import Store
+from shingles.store.reader import Store
 
 from .conftest import corpus_dir  # type: ignore[import-not-found]  # tests is no package
 
@@ -179,8 +179,8 @@ def test_a_killed_ingest_resumes_to_the_counts_of_a_clean_run(
 @pytest.mark.skipif(corpus_dir() is None, reason="the real corpus is absent")
 def test_the_corpus_spam_campaigns_come_out_as_mailings(
         tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from shingles import mailio
-    from shingles.mail import Mail
+    from shingles.mail import read as mailio
+    from shingles.mail.records import Mail
 
     corpus = corpus_dir()
     assert corpus is not None

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shingles.judge import JudgeSettings, MailingFacts, SourceFacts, decayed, judge
+from shingles.verdicts.judge import MailingFacts, SourceFacts, decayed, judge
+from shingles.config import JudgeSettings
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 SETTINGS = JudgeSettings()

@@ -1,5 +1,5 @@
 """The store's own LMDB binding (shingles._store): py-lmdb's behaviour, and its hot loops'
-equality with their Python twins in shingles.session."""
+equality with their Python twins in shingles.store.writer."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shingles._lean import store as compiled
-from shingles.records import pack_index
-from shingles.session import _probe_py, _refile_py, _sweep_py
+from shingles.store.layout import pack_index
+from shingles.store.writer import _probe_py, _refile_py, _sweep_py
 
 pytestmark = pytest.mark.skipif(compiled is None, reason="shingles._store is not compiled")
 

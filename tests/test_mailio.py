@@ -16,8 +16,8 @@ from typing import Any, cast
 import pytest
 
 from shingles.config import Limits
-from shingles.mail import Mail, MailError
-from shingles.mailio import RawMessage, read, read_raw, split_mbox
+from shingles.mail.records import Mail, MailError
+from shingles.mail.read import RawMessage, read, read_raw, split_mbox
 
 from .conftest import corpus_dir  # type: ignore[import-not-found]  # tests is no package
 
@@ -60,8 +60,7 @@ def test_gzip_of_many_members_and_padding_reads_whole(inflate: str, tmp_path: pa
     # either inflater.
     import zlib
 
-    from shingles import mailio
-
+    from shingles.mail import read as mailio
     if inflate == "zlib":
         monkeypatch.setattr(mailio, "_inflate", zlib)
     monkeypatch.setattr(mailio, "CHUNK", 512)  # members and padding straddle reads
@@ -76,8 +75,7 @@ def test_gzip_of_many_members_and_padding_reads_whole(inflate: str, tmp_path: pa
 
 def test_stream_split_in_tiny_chunks_equals_whole_file(monkeypatch: pytest.MonkeyPatch) -> None:
     # Separators that straddle chunk borders must still be found.
-    from shingles import mailio
-
+    from shingles.mail import read as mailio
     monkeypatch.setattr(mailio, "CHUNK", 7)
     data = (DATA / "quirks.mbox").read_bytes()
     ours = [(r.source, r.data) for r in split_mbox(io.BytesIO(data), "s")]  # type: ignore[union-attr]

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shingles import parse as parse_module
+from shingles.mail import parse as parse_module
 from shingles.config import DEFAULT_CONFIG, Config, Limits
 from shingles.errors import MailParseError, MessageTooLargeError
-from shingles.mail import Mail, MailError
-from shingles.mailio import read, read_raw
-from shingles.parse import LEAN_AVAILABLE, parse, split_quoted, tree_of
+from shingles.mail.records import Mail, MailError
+from shingles.mail.read import read, read_raw
+from shingles.mail.parse import LEAN_AVAILABLE, parse, split_quoted, tree_of
 
 from .conftest import corpus_dir  # type: ignore[import-not-found]  # tests is no package
 
@@ -241,7 +241,7 @@ def test_lean_splitter_handles_plain_mail_and_hands_back_odd_mail() -> None:
 
 def test_pure_python_install_uses_the_standard_parser() -> None:
     path = DATA / "bad" / "mislabelled.eml"
-    code = (f"import shingles.parse as p; m = p.parse(open({str(path)!r},'rb').read()); "
+    code = (f"import shingles.mail.parse as p; m = p.parse(open({str(path)!r},'rb').read()); "
             "print(p.LEAN_AVAILABLE, m.subject)")
     env = {**os.environ, "SHINGLES_PUREPYTHON": "1"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
@@ -273,7 +273,7 @@ def test_any_bytes_parse_or_fail_cleanly_and_splitters_agree(raw: bytes) -> None
 def test_lean_tree_equals_the_standard_tree_whenever_it_answers(raw: bytes) -> None:
     # Node for node, defects included: what the lean splitter keeps, email keeps.
     from shingles import _mime
-    from shingles.parse import _std_tree
+    from shingles.mail.parse import _std_tree
 
     tree = _mime.split(raw, DEFAULT_CONFIG.limits.max_depth)
     if tree is not None:
@@ -343,16 +343,16 @@ MARKUPISH = st.lists(st.one_of(TAG, LINK_TAG, st.sampled_from(
 @needs_lean
 @given(HTMLISH | st.text(max_size=80))
 def test_compiled_text_helpers_equal_their_python_twins(text: str) -> None:
-    from shingles import _mime, htmltext
-
+    from shingles import _mime
+    from shingles.mail import html as htmltext
     assert _mime.tidy(text) == htmltext._tidy_py(text)
 
 
 @needs_lean
 @given(MARKUPISH | HTMLISH | st.text(max_size=80))
 def test_compiled_markup_pass_equals_its_python_twin(markup: str) -> None:
-    from shingles import _mime, htmlscan
-
+    from shingles import _mime
+    from shingles.mail import htmlscan
     assert _mime.prepare_markup(markup) == htmlscan.prepare_markup_py(markup)
 
 
@@ -369,7 +369,7 @@ QUOTEISH = st.lists(st.sampled_from(
 @given(QUOTEISH | st.text(max_size=80))
 def test_compiled_quote_marks_equal_their_python_twin(text: str) -> None:
     from shingles import _mime
-    from shingles.quoting import quote_marks_py
+    from shingles.mail.quoting import quote_marks_py
 
     assert _mime.quote_marks(text) == quote_marks_py(text)
 
@@ -378,7 +378,7 @@ def test_compiled_quote_marks_equal_their_python_twin(text: str) -> None:
 @given(QUOTEISH | st.text(max_size=80))
 def test_compiled_split_quoted_equals_its_python_twin(text: str) -> None:
     from shingles import _mime
-    from shingles.quoting import split_quoted_py
+    from shingles.mail.quoting import split_quoted_py
 
     assert _mime.split_quoted(text) == split_quoted_py(text)
 
@@ -406,7 +406,7 @@ def test_parameter_items_are_the_email_packages(value: str) -> None:
     # parameter walk must split exactly like email.message._parseparam.
     import email.message
 
-    from shingles.headers import _parseparam
+    from shingles.mail.headers import _parseparam
 
     assert _parseparam(value) == email.message._parseparam(value)  # type: ignore[attr-defined]
 
@@ -431,7 +431,7 @@ DATE_SLOTS = st.tuples(*(st.sampled_from(choices) for choices in (
 @given(DATE_SLOTS | DATEISH | st.text(max_size=40))
 def test_compiled_common_date_agrees_with_parse_date(text: str) -> None:
     from shingles import _mime
-    from shingles.headers import parse_date
+    from shingles.mail.headers import parse_date
 
     found = _mime.common_date(text)
     if found is not None:  # None: not the common form, parse_date decides
@@ -441,7 +441,7 @@ def test_compiled_common_date_agrees_with_parse_date(text: str) -> None:
 
 def test_common_dates_are_read_by_the_compiled_reader() -> None:
     from shingles import _mime
-    from shingles.senders import read_date
+    from shingles.mail.senders import read_date
 
     text = "Thu, 22 Aug 2002 07:36:16 -0400 (EDT)"
     assert read_date(text) == read_date("22 Aug 2002 11:36:16 +0000")
@@ -454,8 +454,8 @@ def test_common_dates_are_read_by_the_compiled_reader() -> None:
                                  b"\n", b"=?utf-8?q?x?=", b"\xc3\xa9", b"\xe9", b"\x7f", b"\x00"]),
                 max_size=10).map(b"".join) | st.binary(max_size=20))
 def test_compiled_header_text_equals_the_python_reader(value: bytes) -> None:
-    from shingles import _mime, headers
-
+    from shingles import _mime
+    from shingles.mail import headers
     assert _mime.header_text(value) == headers.header_text(value)
 
 
@@ -470,7 +470,7 @@ HEADER_NAMES = st.sampled_from(["Received", "received ", "To", "CC\t", "Delivere
 def test_compiled_header_index_equals_its_python_twin(
         headers: list[tuple[str, bytes]], max_headers: int) -> None:
     from shingles import _mime
-    from shingles.parse import _index_headers_py
+    from shingles.mail.parse import _index_headers_py
 
     assert _mime.index_headers(tuple(headers), max_headers) == \
         _index_headers_py(tuple(headers), max_headers)
@@ -521,7 +521,7 @@ def test_named_inline_html_part_is_text_not_an_attachment() -> None:
 
 
 def test_html_all_in_a_blockquote_and_image_only_html_still_have_text() -> None:
-    from shingles.htmltext import html_to_text
+    from shingles.mail.html import html_to_text
 
     assert html_to_text("<body><blockquote><p>Best price!</p></blockquote></body>") == (
         "Best price!", "")
@@ -532,7 +532,7 @@ def test_html_all_in_a_blockquote_and_image_only_html_still_have_text() -> None:
 
 
 def test_html_link_image_and_frame_words_are_read_as_a_browser_reads_the_markup() -> None:
-    from shingles.htmltext import html_to_text
+    from shingles.mail.html import html_to_text
 
     def text(markup: str) -> str:
         return html_to_text(markup)[0]
@@ -555,7 +555,7 @@ def test_html_link_image_and_frame_words_are_read_as_a_browser_reads_the_markup(
 
 
 def test_html_font_size_zero_is_hidden() -> None:
-    from shingles.htmltext import html_to_text
+    from shingles.mail.html import html_to_text
 
     # Hash-busters: legacy size 0 (a browser draws it at size 1), not the relative +0.
     markup = ('<p>Buy now<font size=0>zq7x</font> <font size="0" color=white>kk2</font>'
@@ -567,8 +567,7 @@ def test_html_never_touches_a_node_whose_ancestor_is_gone(monkeypatch: pytest.Mo
     """Nested hidden elements and nested blockquotes: older selectolax frees a removed subtree."""
     from selectolax.lexbor import LexborHTMLParser
 
-    from shingles import htmltext
-
+    from shingles.mail import html as htmltext
     touched_detached = []
 
     class Guarded:

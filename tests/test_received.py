@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shingles.headers import header_text
-from shingles.mail import Hop, MailError
-from shingles.mailio import read_raw
-from shingles.parse import LEAN_AVAILABLE, parse, tree_of
-from shingles.senders import parse_received, read_received
+from shingles.mail.headers import header_text
+from shingles.mail.records import Hop, MailError
+from shingles.mail.read import read_raw
+from shingles.mail.parse import LEAN_AVAILABLE, parse, tree_of
+from shingles.mail.senders import parse_received, read_received
 
 from .conftest import corpus_dir  # type: ignore[import-not-found]  # tests is no package
 
@@ -62,7 +62,6 @@ def test_hop_is_still_what_the_compiled_reader_builds() -> None:
     # _mime.new_hop stores these fields, in this order, as Hop.__init__ does: a
     # change to Hop (a field, a __post_init__) must be made there too.
     from shingles import _mime
-
     assert [f.name for f in dataclasses.fields(Hop)] == [
         "from_host", "from_ip", "by_host", "time", "helo", "rdns", "protocol"]
     assert not hasattr(Hop, "__post_init__")
@@ -77,7 +76,6 @@ def test_hop_is_still_what_the_compiled_reader_builds() -> None:
 
 def assert_twins_agree(value: str) -> None:
     from shingles import _mime
-
     hop = _mime.received_hop(value)
     if not value.isascii():
         assert hop is None  # handed back: parse_received reads it
@@ -138,7 +136,6 @@ def test_compiled_received_reader_equals_parse_received(value: str) -> None:
 @pytest.mark.skipif(corpus_dir() is None, reason="the real corpus is absent")
 def test_compiled_received_reader_agrees_on_every_corpus_header() -> None:
     from shingles import _mime
-
     total = handed_back = 0
     for raw in read_raw(sorted(corpus_dir().glob("*.mbox.gz"))):
         assert not isinstance(raw, MailError)

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from shingles.config import Config, SendersConfig, load_config
 from shingles.errors import ConfigError
-from shingles.parse import parse
-from shingles.senders import parse_received
+from shingles.mail.parse import parse
+from shingles.mail.senders import parse_received
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -137,8 +137,7 @@ NAME_ADDRS = st.tuples(
 @given(NAME_ADDRS)
 def test_quoted_display_name_shortcut_reads_as_parseaddr(value: str) -> None:
     # From: "Name" <addr> skips email's parseaddr; it must give what parseaddr gives.
-    from shingles import headers
-
+    from shingles.mail import headers
     assert headers._first_address(value) == headers._parsed_address(value)
 
 
@@ -176,7 +175,7 @@ def test_bad_config_is_a_clear_error(text: str, message: str, tmp_path: pathlib.
                                                 "172.31.255.255", "172.32.0.0", "192.168.3.4",
                                                 "192.169.0.1", "169.254.9.9", "127.8.8.8"]))
 def test_internal_by_first_octets_is_internal_by_network(ip: object) -> None:
-    from shingles.senders import _INTERNAL, _in, _internal
+    from shingles.mail.senders import _INTERNAL, _in, _internal
 
     text = str(ip)
     assert _internal(text) == _in(text, _INTERNAL)

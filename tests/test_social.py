@@ -12,12 +12,12 @@ import pytest
 
 from shingles.cli import main
 from shingles.config import Config, SendersConfig
-from shingles.engine import Engine, Verdict
-from shingles.mail import Mail
-from shingles.mailio import read
-from shingles.parse import parse
-from shingles.social import SocialSettings
-from shingles.store import Store
+from shingles.verdicts.engine import Engine, Verdict
+from shingles.mail.records import Mail
+from shingles.mail.read import read
+from shingles.mail.parse import parse
+from shingles.config import SocialSettings
+from shingles.store.reader import Store
 
 SOCIAL = SocialSettings(local_domains=("ours.example",), new_recipients_per_day=50,
                         trusted_min_authors=3, trusted_min_messages=6)

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from shingles.spf import SpfSettings, check_spf
+from shingles.verdicts.spf import check_spf
+from shingles.config import SpfSettings
 
 pytest.importorskip("dnslib.server")
 pytest.importorskip("spf")

@@ -18,9 +18,10 @@ import pytest
 
 from shingles import DEFAULT_SCHEME, Fingerprint, Scheme, SchemeMismatchError, fingerprint
 from shingles.errors import ShinglesError, StoreFullError, StoreLockedError
-from shingles.records import unpack_index
-from shingles.session import MAX_ADVANCE
-from shingles.store import RECALL_SCHEME, Store, StoreSettings
+from shingles.store.layout import unpack_index
+from shingles.store.writer import MAX_ADVANCE
+from shingles.store.reader import RECALL_SCHEME, Store
+from shingles.config import StoreSettings
 
 WORDS = [a + b + c for a in "bdfgklmnprst" for b in "aeiou" for c in "lmnrst"]
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -28,7 +29,7 @@ T0 = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 @dataclasses.dataclass(frozen=True)
 class FakeMail:
-    """The fields of shingles.mail.Mail the store reads, with harmless defaults."""
+    """The fields of shingles.mail.records.Mail the store reads, with harmless defaults."""
 
     source: str = "test"
     message_id: str | None = None
@@ -358,7 +359,7 @@ def test_a_second_writer_gets_a_clear_error(tmp_path: pathlib.Path) -> None:
 def test_readers_see_committed_batches_while_a_writer_works(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "s"
     reader = textwrap.dedent(f"""
-        from shingles.store import Store
+        from shingles.store.reader import Store
         with Store({str(path)!r}, readonly=True) as s:
             print(sum(m.size for m in s.mailings()))
     """)

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shingles.errors import StoreFormatError
-from shingles.records import (
+from shingles.store.layout import (
     EXACT_CAP,
     HOUR_AT,
     DistinctCounter,

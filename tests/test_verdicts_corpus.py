@@ -15,11 +15,11 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 from shingles.config import Config, SendersConfig
-from shingles.engine import Engine, Verdict
-from shingles.mail import Mail
-from shingles.mailio import read
-from shingles.parse import parse
-from shingles.store import Store
+from shingles.verdicts.engine import Engine, Verdict
+from shingles.mail.records import Mail
+from shingles.mail.read import read
+from shingles.mail.parse import parse
+from shingles.store.reader import Store
 
 CONFIG = Config(senders=SendersConfig(authserv_ids=("mx.shingles.test",)))
 START = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import xxhash
 
-from shingles import cluster
+from shingles.store import cluster
 from shingles._lean import lmdb
 from shingles._lean import store as _compiled
-from shingles.cluster import ID
+from shingles.store.cluster import ID
 from shingles.errors import StoreFormatError, StoreFullError
 from shingles.fingerprint import Fingerprint
-from shingles.identity import authenticates
-from shingles.records import (
+from shingles.mail.identity import authenticates
+from shingles.store.layout import (
     HOUR_AT,
     RECORD_VERSION,
     IpCounters,
@@ -42,7 +42,7 @@ from shingles.records import (
     unpack_message,
 )
 from shingles.scheme import NUM_PERM
-from shingles.store import (
+from shingles.store.reader import (
     IndexKeys,
     IngestSummary,
     Mailing,
@@ -53,7 +53,7 @@ from shingles.store import (
 )
 
 if TYPE_CHECKING:
-    from shingles.store import Store
+    from shingles.store.reader import Store
 
 __all__ = ["MAX_ADVANCE", "Session"]
 

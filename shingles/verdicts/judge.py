@@ -34,7 +34,9 @@ import math
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-__all__ = ["JudgeSettings", "MailingFacts", "Reason", "SourceFacts", "Judgement",
+from shingles.config import JudgeSettings
+
+__all__ = ["MailingFacts", "Reason", "SourceFacts", "Judgement",
            "VERDICTS", "judge", "decayed"]
 
 VerdictName = Literal["personal", "bulk-legit", "bulk-spam", "suspicious-source", "hold",
@@ -43,44 +45,6 @@ VERDICTS: tuple[VerdictName, ...] = ("personal", "bulk-legit", "bulk-spam", "sus
                                      "hold", "allowlisted")
 
 
-@dataclasses.dataclass(frozen=True)
-class JudgeSettings:
-    """Thresholds of the verdict rules (the [judge] section of the config file).
-
-    Attributes:
-        bulk_min_size: Copies before a mailing counts as bulk at all.
-        legit_max_networks: Most /24 networks a legitimate mailing comes from.
-        spam_min_networks: /24 networks from which a mailing is spam.
-        complaint_share: Share of copies with complaints that makes a mailing spam.
-        hold_minutes: How long a held message waits before rescan.
-        hold_min_networks: A young mailing from this many networks is held.
-        hold_rate_per_hour: A young mailing growing this fast is held.
-        suspicious_min_messages: Messages an IP must have sent before it can be suspicious.
-        suspicious_spam_share: Share of an IP's messages in spam mailings that makes
-            it suspicious.
-        suspicious_half_life_days: Half-life of an IP's counters: the zone forgets.
-    """
-
-    bulk_min_size: int = 3
-    legit_max_networks: int = 3
-    spam_min_networks: int = 20
-    complaint_share: float = 0.01
-    hold_minutes: float = 30.0
-    hold_min_networks: int = 2
-    hold_rate_per_hour: float = 60.0
-    suspicious_min_messages: int = 10
-    suspicious_spam_share: float = 0.5
-    suspicious_half_life_days: float = 7.0
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.legit_max_networks < self.spam_min_networks:
-            raise ValueError("need 1 <= legit_max_networks < spam_min_networks")
-        if self.bulk_min_size < 2:
-            raise ValueError("bulk_min_size must be at least 2")
-        if not 0 < self.suspicious_spam_share <= 1:
-            raise ValueError("suspicious_spam_share must be in (0, 1]")
-        if self.hold_minutes < 0 or self.suspicious_half_life_days <= 0:
-            raise ValueError("hold_minutes must be >= 0 and the half-life positive")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The mailing store: which mailing every message belongs to, and what is known of each.
 
 One LMDB directory with named databases (keys big-endian, records as in
-``shingles.records``):
+``shingles.store.layout``):
 
     meta      schema version, fingerprint scheme id, lexicon id, matching mode
               and its parameters, the clock, the next mailing id, sweep cursors
@@ -10,13 +10,13 @@ One LMDB directory with named databases (keys big-endian, records as in
     reps      mailing -> min-hashes of a few representatives   (mode "recall")
     imatch    I-Match signature (sub-lexicon in its top 8 bits) -> mailing
     stats     mailing -> statistics (only roots of the union-find)
-    parent    merged mailing -> the mailing it went into (see shingles.cluster)
+    parent    merged mailing -> the mailing it went into (see shingles.store.cluster)
     children  root mailing -> ids merged into it (dupsort)
     messages  message key -> mailing, Message-ID and source (idempotence)
     members   mailing + message key -> hour (the messages of a mailing)
     ips       source IP -> traffic counters
 
-Writes go through a ``shingles.session.Session``: a context manager that
+Writes go through a ``shingles.store.writer.Session``: a context manager that
 commits every ``batch_size`` messages and at the end, and aborts the open batch
 on an error, so a killed process loses at most that batch and a re-run skips
 every message already committed (messages are keyed by Message-ID and body
@@ -24,7 +24,7 @@ digest). Retention sweeps every database a bounded step per batch and drops
 what the store's clock (driven by message dates) has left behind.
 
 This module opens stores, checks their meta record and answers questions;
-``shingles.session`` writes.
+``shingles.store.writer`` writes.
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 import numpy
 import xxhash
 
-from shingles import cluster
+from shingles.config import StoreSettings, Mode
+from shingles.store import cluster
 from shingles._lean import lmdb
-from shingles.cluster import ID
+from shingles.store.cluster import ID
 from shingles.errors import (
     SchemeMismatchError,
     StoreFormatError,
@@ -52,7 +53,7 @@ from shingles.errors import (
 )
 from shingles.fingerprint import Fingerprint
 from shingles.lexicon import Lexicon
-from shingles.records import (
+from shingles.store.layout import (
     AUTH_RESULTS,
     BULK_SIGNS,
     RECORD_VERSION,
@@ -64,7 +65,7 @@ from shingles.records import (
 from shingles.scheme import DEFAULT_SCHEME, NUM_PERM, Scheme
 
 if TYPE_CHECKING:
-    from shingles.session import Session
+    from shingles.store.writer import Session
 
 __all__ = [
     "RECALL_SCHEME",
@@ -74,7 +75,6 @@ __all__ = [
     "Mailing",
     "MessageRef",
     "Store",
-    "StoreSettings",
     "message_key",
 ]
 
@@ -82,7 +82,6 @@ __all__ = [
 #: 2: the verdict engine's and the social graph's databases joined the mailing store's.
 SCHEMA_VERSION = 2
 
-Mode = Literal["paper", "recall"]
 
 #: The scheme a new recall-mode store fingerprints with unless told otherwise: 2-word
 #: shingles keep copies with changed words alike (a share q of changed words leaves
@@ -104,74 +103,16 @@ _DBS = ("meta", "mega", "band", "reps", "imatch", "stats", "parent", "children",
         "members", "ips",
         # The verdict engine's: suspicious-zone counters per IP, held messages, verdicts.
         "zone", "held", "verdicts",
-        # The social graph's (shingles.social): author -> recipient edges, recipient
+        # The social graph's (shingles.verdicts.social): author -> recipient edges, recipient
         # domains of outgoing mail, sending networks per domain, daily new recipients
         # per author, flagged authors.
         "edges", "outdomains", "domnets", "authorday", "flagged")
 
 
-@dataclasses.dataclass(frozen=True)
-class StoreSettings:
-    """How a store matches messages and keeps them.
-
-    Attributes:
-        mode: "paper": a message joins a mailing when they share a mega-shingle
-            (2 of 6 super-shingles) or an I-Match signature, the paper's rule,
-            which glues only near-identical copies. "recall": candidates share
-            an LSH band of min-hashes and are confirmed when the share of equal
-            min-hashes with one of the mailing's representatives reaches
-            ``threshold``; copies with a few words changed are glued too.
-        bands: LSH bands in recall mode.
-        rows: Min-hashes per band in recall mode (bands x rows <= 84).
-        threshold: Estimated resemblance a recall candidate needs.
-        representatives: Min-hash vectors kept per mailing in recall mode.
-        retention_days: Index keys, messages and mailings untouched for this
-            long (by the store's clock) are dropped; 0 keeps everything.
-        batch_size: Messages per transaction: a crash loses at most one batch.
-            Each commit writes out about every index page (the keys are random),
-            so larger batches pay less per message: bench/README.md has figures.
-        map_size: Initial LMDB map size in bytes; it grows by itself.
-        max_map_size: The map never grows past this; then StoreFullError.
-    """
-
-    mode: Mode = "paper"
-    bands: int = 21
-    rows: int = 4
-    threshold: float = 0.5
-    representatives: int = 3
-    retention_days: float = 30.0
-    batch_size: int = 10_000
-    map_size: int = 64 << 20
-    max_map_size: int = 1 << 40
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("paper", "recall"):
-            raise ValueError(f"mode must be 'paper' or 'recall', got {self.mode!r}")
-        if not (1 <= self.bands <= 255 and 1 <= self.rows and self.bands * self.rows <= NUM_PERM):
-            raise ValueError(f"bands x rows must fit in {NUM_PERM} min-hashes "
-                             f"(and bands <= 255), got {self.bands} x {self.rows}")
-        if not 0 < self.threshold <= 1:
-            raise ValueError("threshold must be in (0, 1]")
-        if not 1 <= self.representatives <= 64:
-            raise ValueError("representatives must be 1..64")
-        if self.retention_days < 0:
-            raise ValueError("retention_days must be >= 0 (0 keeps everything)")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        if not 1 << 16 <= self.map_size <= self.max_map_size:
-            raise ValueError("map_size must be at least 64 KiB and at most max_map_size")
-
-    @property
-    def matching(self) -> str:
-        """Return the mode and every parameter that changes which messages match."""
-        if self.mode == "paper":
-            return "paper"
-        return (f"recall bands={self.bands}x{self.rows} threshold={self.threshold:.4f} "
-                f"reps={self.representatives}")
 
 
 class MailLike(Protocol):
-    """The fields of ``shingles.mail.Mail`` the store reads (read-only, as in the frozen record)."""
+    """The fields of ``shingles.mail.records.Mail`` the store reads (read-only, as in the frozen record)."""
 
     @property
     def source(self) -> str: ...
@@ -240,7 +181,7 @@ class Mailing:
         authenticated_networks: Distinct /24 networks of the copies that
             authenticate for their sending domain (SPF pass or DKIM pass, aligned).
         other_networks: Distinct /24 networks of the other copies. Verdicts judge
-            each identity's spread apart (see shingles.judge).
+            each identity's spread apart (see shingles.verdicts.judge).
     """
 
     id: int
@@ -506,7 +447,7 @@ class Store:
 
     def session(self) -> Session:
         """Return a bulk-insert session (a context manager); raise OSError if readonly."""
-        from shingles.session import Session  # it builds on this module
+        from shingles.store.writer import Session  # it builds on this module
 
         if self.readonly:
             raise PermissionError(f"{self.path} is open read-only")

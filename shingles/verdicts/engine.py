@@ -1,6 +1,6 @@
 """Wiring of the stages for library users: parsed mail -> fingerprint -> store.
 
-Reading and parsing are ``shingles.mailio``'s job; this module takes its
+Reading and parsing are ``shingles.mail.read``'s job; this module takes its
 stream of ``Mail`` and ``MailError`` records, so the same loop serves files,
 stdin and a caller's own source.
 """
@@ -19,8 +19,8 @@ from shingles._backend import BackendName
 from shingles.config import DEFAULT_CONFIG, Config, SendersConfig
 from shingles.errors import SchemeMismatchError
 from shingles.fingerprint import fingerprint
-from shingles.identity import authenticates
-from shingles.judge import (
+from shingles.mail.identity import authenticates
+from shingles.verdicts.judge import (
     Judgement,
     MailingFacts,
     Reason,
@@ -30,7 +30,7 @@ from shingles.judge import (
     judge,
 )
 from shingles.lexicon import Lexicon
-from shingles.records import (
+from shingles.store.layout import (
     pack_held,
     pack_verdict,
     pack_zone,
@@ -39,11 +39,11 @@ from shingles.records import (
     unpack_zone,
 )
 from shingles.scheme import Scheme
-from shingles.senders import source_hop
-from shingles.session import Session
-from shingles.social import SocialGraph
-from shingles.spf import check_spf
-from shingles.store import IngestSummary, Mailing, MailLike, Store, message_key
+from shingles.mail.senders import source_hop
+from shingles.store.writer import Session
+from shingles.verdicts.social import SocialGraph
+from shingles.verdicts.spf import check_spf
+from shingles.store.reader import IngestSummary, Mailing, MailLike, Store, message_key
 
 #: Messages taken through each stage of ingest at a time (see ingest). On the bench
 #: stream, whole path in the window-full half: ~200 us a message one at a time,
@@ -54,7 +54,7 @@ __all__ = ["Engine", "ErrorRecord", "IngestReport", "Verdict", "ingest"]
 
 
 class ErrorRecord(Protocol):
-    """What ingest needs of a reader's error record (``shingles.mail.MailError``)."""
+    """What ingest needs of a reader's error record (``shingles.mail.records.MailError``)."""
 
     @property
     def source(self) -> str: ...

@@ -22,14 +22,14 @@ import re
 from email import policy as email_policy
 from typing import Any
 
-from shingles import headers as hv
+from shingles.mail import headers as hv
 from shingles._lean import lean as _lean
 from shingles.config import DEFAULT_CONFIG, Config, Limits
 from shingles.errors import MailParseError, MessageTooLargeError
-from shingles.htmltext import html_to_text
-from shingles.mail import Attachment, Mail
-from shingles.quoting import split_quoted_py
-from shingles.senders import read_date, read_received, sender_facts
+from shingles.mail.html import html_to_text
+from shingles.mail.records import Attachment, Mail
+from shingles.mail.quoting import split_quoted_py
+from shingles.mail.senders import read_date, read_received, sender_facts
 
 __all__ = ["LEAN_AVAILABLE", "looks_like_mail", "parse", "split_quoted", "tree_of"]
 

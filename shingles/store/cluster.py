@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from shingles.records import pack_index, unpack_index
+from shingles.store.layout import pack_index, unpack_index
 
 __all__ = ["ID", "drop_children", "find", "link", "merged_ids"]
 

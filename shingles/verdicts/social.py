@@ -25,8 +25,9 @@ import ipaddress
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from shingles.judge import Reason, decayed
-from shingles.records import (
+from shingles.config import SocialSettings
+from shingles.verdicts.judge import Reason, decayed
+from shingles.store.layout import (
     DistinctCounter,
     Edge,
     pack_count,
@@ -36,46 +37,15 @@ from shingles.records import (
     unpack_domain_out,
     unpack_networks,
 )
-from shingles.identity import authenticates
-from shingles.store import MailLike, Store
+from shingles.mail.identity import authenticates
+from shingles.store.reader import MailLike, Store
 
-__all__ = ["AllowEntry", "Allowance", "SocialGraph", "SocialSettings", "TrustedDomain"]
+__all__ = ["AllowEntry", "Allowance", "SocialGraph", "TrustedDomain"]
 
 HOUR = 3600
 _SEP = b"\x00"
 
 
-@dataclasses.dataclass(frozen=True)
-class SocialSettings:
-    """The [social] section of the config file.
-
-    Attributes:
-        local_domains: Our users' domains; mail from them, entering from inside, is outgoing.
-        half_life_days: Half-life of an edge's weight.
-        expire_days: Edges with no message for this long are gone (unless pinned).
-        new_recipients_per_day: New recipients an author may add per day; past it the
-            author is flagged (a compromised account) and adds no more edges that day.
-        trusted_min_authors: Distinct local authors writing to a domain before it is trusted.
-        trusted_min_messages: Outgoing messages to a domain before it is trusted.
-        second_degree_discount: Factor on the score of mail from a correspondent
-            of a correspondent.
-    """
-
-    local_domains: tuple[str, ...] = ()
-    half_life_days: float = 90.0
-    expire_days: float = 365.0
-    new_recipients_per_day: int = 200
-    trusted_min_authors: int = 3
-    trusted_min_messages: int = 20
-    second_degree_discount: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.half_life_days <= 0 or self.expire_days <= 0:
-            raise ValueError("half_life_days and expire_days must be positive")
-        if self.new_recipients_per_day < 1 or self.trusted_min_authors < 2:
-            raise ValueError("new_recipients_per_day >= 1 and trusted_min_authors >= 2 needed")
-        if not 0 <= self.second_degree_discount <= 1:
-            raise ValueError("second_degree_discount must be in [0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)

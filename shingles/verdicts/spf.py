@@ -18,32 +18,13 @@ import dataclasses
 import ipaddress
 from typing import Any
 
-__all__ = ["SpfSettings", "SpfCheck", "check_spf", "SPF_RESULTS"]
+from shingles.config import SpfSettings
+
+__all__ = ["SpfCheck", "check_spf", "SPF_RESULTS"]
 
 SPF_RESULTS = ("pass", "fail", "softfail", "neutral", "none", "temperror", "permerror")
 
 
-@dataclasses.dataclass(frozen=True)
-class SpfSettings:
-    """Where and how long live SPF checks may ask DNS.
-
-    Attributes:
-        live: Evaluate SPF when no trusted header gives a result.
-        nameservers: DNS servers to ask; empty means the system's (resolv.conf).
-        port: Their port.
-        timeout: Seconds for the whole check, all look-ups together.
-    """
-
-    live: bool = False
-    nameservers: tuple[str, ...] = ()
-    port: int = 53
-    timeout: float = 3.0
-
-    def __post_init__(self) -> None:
-        if self.timeout <= 0:
-            raise ValueError("spf timeout must be positive")
-        for server in self.nameservers:
-            ipaddress.ip_address(server)  # raises ValueError naming the bad address
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,8 +33,8 @@ from typing import Any, BinaryIO, Union, cast
 
 from shingles.config import DEFAULT_CONFIG, Config, Limits
 from shingles.errors import MailParseError
-from shingles.mail import Mail, MailError
-from shingles.parse import parse
+from shingles.mail.records import Mail, MailError
+from shingles.mail.parse import parse
 
 _inflate: ModuleType
 try:

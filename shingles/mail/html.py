@@ -10,7 +10,7 @@ links, images and frames stay as words, because a mailing's links are part of
 what makes it one (and all that image-only mail has). Blockquotes are quoted
 text, not new text.
 
-Most of that is done on the source before Lexbor parses it (shingles.htmlscan):
+Most of that is done on the source before Lexbor parses it (shingles.mail.htmlscan):
 the tree is left with what needs the tree, removing elements whole.
 """
 
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from selectolax.lexbor import LexborHTMLParser
 
 from shingles._lean import lean
-from shingles.htmlscan import BLOCK_TAGS, prepare_markup_py
+from shingles.mail.htmlscan import BLOCK_TAGS, prepare_markup_py
 
 if TYPE_CHECKING:
     from selectolax.lexbor import LexborNode

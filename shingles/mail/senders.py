@@ -24,8 +24,8 @@ from datetime import datetime
 
 from shingles._lean import lean as _lean
 from shingles.config import SendersConfig, host_matches
-from shingles.headers import parse_date
-from shingles.mail import Hop
+from shingles.mail.headers import parse_date
+from shingles.mail.records import Hop
 
 __all__ = ["SenderFacts", "parse_received", "sender_facts"]
 
