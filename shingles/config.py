@@ -46,7 +46,7 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "DEFAULT_CONFIG", "Config", "JudgeSettings", "Limits", "Mode", "Network", "SendersConfig",
-    "SocialSettings", "SpfSettings", "StoreSettings", "load_config",
+    "ReleaseSettings", "SocialSettings", "SpfSettings", "StoreSettings", "load_config",
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -281,6 +281,33 @@ class SocialSettings:
             raise ValueError("new_recipients_per_day >= 1 and trusted_min_authors >= 2 needed")
         if not 0 <= self.second_degree_discount <= 1:
             raise ValueError("second_degree_discount must be in [0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleaseSettings:
+    """How ``shingles release-check`` decides (shingles/verdicts/release.py).
+
+    Attributes:
+        resamples: Bootstrap resamples of the old scores (old-vs-old distances).
+        quantile: The new configuration passes when its distance from the old one
+            is at most this quantile of the old-vs-old distances ...
+        tolerance: ... or at most this (a floor: when legitimate mail all scores
+            the same, every resample gives 0 and any change would fail).
+        seed: Seed of the resampling, so a check is repeatable.
+    """
+
+    resamples: int = 200
+    quantile: float = 0.99
+    tolerance: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.resamples < 10:
+            raise ValueError("resamples must be at least 10")
+        if not 0 < self.quantile <= 1:
+            raise ValueError("quantile must be in (0, 1]")
+        if self.tolerance < 0:
+            raise ValueError("tolerance must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
