@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import random
 import re
 import string
@@ -326,6 +327,68 @@ def mutate(base: Base, kind: str, rate: float, rnd: random.Random, vocab: Vocabu
 # ---------------------------------------------------------------- raw messages
 
 
+#: Header fields a sending program may add beside the core ones (a value per program).
+_EXTRAS = (("X-Priority", "3"), ("X-MSMail-Priority", "Normal"), ("Importance", "normal"),
+           ("X-Auto-Response-Suppress", "All"), ("Content-Language", "en-US"),
+           ("Reply-To", "{sender}"), ("X-Campaign", "c{number}"))
+_MAILERS = (None, None, "Microsoft Outlook 16.0", "PHPMailer 6.{v}.{w} "
+            "(https://github.com/PHPMailer/PHPMailer)", "Mozilla Thunderbird {v}.{w}",
+            "Apple Mail (2.{v}{w})", "SendBlaster {v}", "The Bat! (v{v}.{w}) Professional",
+            "Mailman {v}.{w}", "AtomPark Mass Mailer {v}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Software:
+    """The program that writes a campaign's headers (bench of the header trace, issue 20).
+
+    Copies of one campaign share it: the order of the header fields, the
+    Message-ID format, the X-Mailer; other campaigns draw their own.
+    """
+
+    order: tuple[str, ...]  # the core fields and the chosen extras, in the program's order
+    id_format: int
+    id_domain: str  # "from" (the sender's domain) or a fixed host name
+    mailer: str | None
+    number: int
+
+    @classmethod
+    def pick(cls, rnd: random.Random) -> Software:
+        """Return a random program."""
+        core = ["From", "To", "Subject", "Date", "Message-ID"]
+        extras = [name for name, _ in _EXTRAS if rnd.random() < 0.3]
+        order = core + extras
+        rnd.shuffle(order)
+        mailer = rnd.choice(_MAILERS)
+        if mailer:
+            mailer = mailer.format(v=rnd.randrange(1, 20), w=rnd.randrange(10))
+        domain = rnd.choice(["from", "from", f"{random_token(rnd, 4, 8)}.mailer.example",
+                             "localhost.localdomain"])
+        return cls(tuple(order), rnd.randrange(8), domain, mailer, rnd.randrange(1000))
+
+    def message_id(self, unique: str, from_addr: str) -> str:
+        """Return this program's Message-ID for a message (unique: any per-message text)."""
+        h = hashlib.sha1(unique.encode()).hexdigest()
+        n = int(h, 16)
+        domain = from_addr.rpartition("@")[2] if self.id_domain == "from" else self.id_domain
+        local = (f"{h[:16]}", f"{h[:32]}", f"{n % 10**13:013d}.{n % 10**6:06d}.JavaMail.app",
+                 f"{h[:8].upper()}-{h[8:12].upper()}-{h[12:24].upper()}",
+                 f"{n % 10**14:014d}${h[:10]}", f"CA+{h[:20].upper()}{h[20:36]}",
+                 f"{h[:12]}.{h[12:20]}", f"{n % 10**10:010d}.{h[:12]}")[self.id_format]
+        return f"{local}@{domain}"
+
+    def headers(self, values: dict[str, str], sender: str) -> list[str]:
+        """Return the program's header lines, core values given, in its order."""
+        extras = dict(_EXTRAS)
+        out = []
+        for name in self.order:
+            value = values[name] if name in values else extras[name].format(
+                sender=sender, number=self.number)
+            out.append(f"{name}: {value}")
+        if self.mailer:
+            out.append(f"X-Mailer: {self.mailer}")
+        return out
+
+
 @dataclasses.dataclass(frozen=True)
 class Envelope:
     """How one message travels: sender, the hops that carried it, authentication, list headers."""
@@ -334,6 +397,7 @@ class Envelope:
     hops: tuple[tuple[str, str], ...]  # (host name, IP), the one that handed it to our MX first
     spf: str | None = None
     list_id: str | None = None
+    software: Software | None = None  # None: the plain header of the first benches
 
 
 def _html(pieces: list[str]) -> str:
@@ -377,11 +441,17 @@ def render(draft: Draft, *, subject: str, to: str, message_id: str, date: dateti
         domain = envelope.from_addr.rpartition("@")[2]
         head.append(f"Authentication-Results: {AUTHSERV_ID};\n\tspf={envelope.spf} "
                     f"smtp.mailfrom={domain}")
-    head.append(f"From: {envelope.from_addr}")
-    head.append(f"To: {to}")
-    head.append(f"Subject: {subject}")
-    head.append(f"Date: {when}")
-    head.append(f"Message-ID: <{message_id}>")
+    if envelope.software is None:
+        head.append(f"From: {envelope.from_addr}")
+        head.append(f"To: {to}")
+        head.append(f"Subject: {subject}")
+        head.append(f"Date: {when}")
+        head.append(f"Message-ID: <{message_id}>")
+    else:
+        own_id = envelope.software.message_id(message_id, envelope.from_addr)
+        head += envelope.software.headers({"From": envelope.from_addr, "To": to,
+                                           "Subject": subject, "Date": when,
+                                           "Message-ID": f"<{own_id}>"}, envelope.from_addr)
     if in_reply_to:
         head.append(f"In-Reply-To: <{in_reply_to}>")
     if envelope.list_id:
@@ -402,21 +472,29 @@ def _ip(rnd: random.Random, net: str | None = None) -> str:
             f"{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(1, 255)}")
 
 
-def _plain_envelope(rnd: random.Random, base_key: str) -> Envelope:
+def _plain_envelope(rnd: random.Random, base_key: str, software: Software | None = None
+                    ) -> Envelope:
     return Envelope(f"sender@{base_key.replace(':', '-')}.example",
-                    ((f"mta.{base_key.replace(':', '-')}.example", _ip(rnd)),))
+                    ((f"mta.{base_key.replace(':', '-')}.example", _ip(rnd)),),
+                    software=software)
 
 
 def mailing(base: Base, kind: str, rate: float, copies: int, vocab: Vocabulary,
             seed: int = 1) -> list[bytes]:
-    """Return [the base as a raw message, then `copies` mutated copies]; same seed, same bytes."""
+    """Return [the base as a raw message, then `copies` mutated copies]; same seed, same bytes.
+
+    Base and copies are written by one program (Software: header order,
+    Message-ID format, X-Mailer), drawn per base and seed.
+    """
+    software = Software.pick(random.Random(f"software/{seed}/{base.key}"))
     out = []
     for i in range(copies + 1):
         rnd = random.Random(f"{seed}/{base.key}/{kind}/{rate}/{i}")
         draft = Draft.of(base.text) if i == 0 else mutate(base, kind, rate, rnd, vocab)
         out.append(render(draft, subject=base.subject, to=f"user{rnd.randrange(10**6)}@example.org",
                           message_id=f"{base.key}.{kind}.{rate}.{i}.{seed}@bench.example",
-                          date=T0 + timedelta(minutes=i), envelope=_plain_envelope(rnd, base.key)))
+                          date=T0 + timedelta(minutes=i),
+                          envelope=_plain_envelope(rnd, base.key, software)))
     return out
 
 
@@ -487,19 +565,23 @@ def stream(bases: list[Base], vocab: Vocabulary | None = None, seed: int = 1, da
         start = T0 + timedelta(seconds=rnd.uniform(0, days * 86400 - 86400))
         copies = rnd.randint(*spam_copies)
         rate = rnd.choice([0.02, 0.05])
+        # Drawn apart from rnd so the stream's other draws stay as they were.
+        software = Software.pick(random.Random(f"software/{seed}/{name}"))
         for i in range(copies):
             when = start + timedelta(seconds=rnd.uniform(0, 6 * 3600))
             bot = _ip(rnd)
             forged = _ip(rnd)
             sender = f"{random_token(rnd, 4, 8)}@{random_token(rnd, 5, 9)}.com"
             envelope = Envelope(sender, ((f"{random_token(rnd, 6, 10)}.dsl.example", bot),
-                                         (f"mail{rnd.randrange(99)}.example.com", forged)))
+                                         (f"mail{rnd.randrange(99)}.example.com", forged)),
+                                software=software)
             add(when, copy_maker(base, "mixed", rate, "spam", name, when, envelope, i))
     for letter in range(newsletters):
         domain = f"news{letter}.example"
         net = f"{rnd.choice([64, 66, 192, 198, 205])}.{rnd.randrange(256)}.{rnd.randrange(256)}"
         ips = [_ip(rnd, net) for _ in range(rnd.randint(1, 3))]
         weekday = rnd.randrange(7)
+        software = Software.pick(random.Random(f"software/{seed}/{domain}"))
         for issue in range(days // 7):
             base = news_bases[letter * 10 + issue % 10]
             name = f"news-{letter}-{issue}"
@@ -507,7 +589,7 @@ def stream(bases: list[Base], vocab: Vocabulary | None = None, seed: int = 1, da
             for i in range(rnd.randint(*newsletter_copies)):
                 when = start + timedelta(seconds=rnd.uniform(0, 3600))
                 envelope = Envelope(f"editor@{domain}", ((f"out.{domain}", rnd.choice(ips)),),
-                                    spf="pass", list_id=domain)
+                                    spf="pass", list_id=domain, software=software)
                 add(when, copy_maker(base, "greeting", 0.0, "bulk-legit", name, when, envelope, i))
     providers = [(f"smtp.provider{i}.example", _ip(rnd)) for i in range(6)]
     for i in range(min(personal, len(personal_bases))):
@@ -515,7 +597,8 @@ def stream(bases: list[Base], vocab: Vocabulary | None = None, seed: int = 1, da
         when = T0 + timedelta(seconds=rnd.uniform(0, days * 86400))
         host, ip = rnd.choice(providers)
         envelope = Envelope(f"{rnd.choice(FIRST).lower()}@{host.split('.', 1)[1]}", ((host, ip),),
-                            spf=rnd.choice(["pass", None]))
+                            spf=rnd.choice(["pass", None]),
+                            software=Software.pick(random.Random(f"software/{seed}/{host}")))
         add(when, copy_maker(base, "reflow", 0.0, "personal", f"personal-{i}", when, envelope,
                              i))
     items.sort(key=lambda item: (item[0], item[1]))

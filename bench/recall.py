@@ -81,12 +81,13 @@ class BaseIndex:
         self.mailing_of = {b.key: i for b, i in zip(bases, ids)}
         self.merged_bases = len(ids) - len(set(ids))
 
-    def judge(self, base: Base, fps: list[Any]) -> tuple[int, int]:
+    def judge(self, base: Base, fps: list[Any], traces: list[str | None] | None = None
+              ) -> tuple[int, int]:
         """Return (copies found in their base's mailing, copies found in another's)."""
         own = self.mailing_of[base.key]
         right = wrong = 0
-        for fp in fps:
-            found = self.store.lookup(fp)
+        for fp, trace in zip(fps, traces or [None] * len(fps)):
+            found = self.store.lookup(fp, trace)
             right += found is not None and found == own
             wrong += found is not None and found != own
         return right, wrong
@@ -117,7 +118,8 @@ def run(engines: list[Engine], bases: list[Base], vocab: Vocabulary, copies: int
                 at = 0
                 for base, group in zip(bases, groups):
                     per.append(mailing_figures(ids[at:at + len(group)]))
-                    r, w = index[engine.name].judge(base, fps[at + 1:at + len(group)])
+                    r, w = index[engine.name].judge(base, fps[at + 1:at + len(group)],
+                                                    [m.trace for m in group[1:]])
                     right, wrong = right + r, wrong + w
                     at += len(group)
                 judged = len(bases) * copies

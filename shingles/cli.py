@@ -152,13 +152,15 @@ def _store_settings(args: argparse.Namespace) -> StoreSettings:
     """Return the store settings the options ask for; the stored mode when none is given."""
     runtime = {"batch_size": args.batch, "retention_days": args.retention_days}
     runtime = {name: value for name, value in runtime.items() if value is not None}
-    if args.mode is None and args.threshold is None:
+    if args.mode is None and args.threshold is None and args.trace_threshold is None:
         stored = Store.stored_settings(args.store)
         if stored is not None:
             return dataclasses.replace(stored, **runtime)
     matching: dict[str, Any] = {"mode": args.mode or "paper"}
     if args.threshold is not None:
         matching["threshold"] = args.threshold
+    if args.trace_threshold is not None:
+        matching["trace_threshold"] = args.trace_threshold
     return StoreSettings(**matching, **runtime)
 
 
@@ -350,6 +352,9 @@ def _add_store_options(p: argparse.ArgumentParser, defaults: StoreSettings) -> N
                         "the default) or 'recall' (LSH bands, confirmed by resemblance)")
     p.add_argument("--threshold", type=float, default=None,
                    help=f"resemblance a recall candidate needs (default {defaults.threshold})")
+    p.add_argument("--trace-threshold", type=float, default=None,
+                   help="recall mode: resemblance enough when the candidate's copies share the "
+                        "message's header trace (default: traces unused)")
     p.add_argument("--retention-days", type=float, default=None,
                    help=f"forget what is older, by message time; 0 keeps everything "
                         f"(default {defaults.retention_days:g})")

@@ -142,6 +142,10 @@ class StoreSettings:
         rows: Min-hashes per band in recall mode (bands x rows <= 84).
         threshold: Estimated resemblance a recall candidate needs.
         representatives: Min-hash vectors kept per mailing in recall mode.
+        trace_threshold: In recall mode, the resemblance enough for a candidate
+            mailing whose copies share the message's header trace (the sending
+            software, shingles.mail.trace); None ignores traces. The trace only
+            lowers the bar for a candidate the text named, it never names one.
         retention_days: Index keys, messages and mailings untouched for this
             long (by the store's clock) are dropped; 0 keeps everything.
         batch_size: Messages per transaction: a crash loses at most one batch.
@@ -156,6 +160,7 @@ class StoreSettings:
     rows: int = 4
     threshold: float = 0.5
     representatives: int = 3
+    trace_threshold: float | None = None
     retention_days: float = 30.0
     batch_size: int = 10_000
     map_size: int = 64 << 20
@@ -171,6 +176,8 @@ class StoreSettings:
             raise ValueError("threshold must be in (0, 1]")
         if not 1 <= self.representatives <= 64:
             raise ValueError("representatives must be 1..64")
+        if self.trace_threshold is not None and not 0 < self.trace_threshold <= self.threshold:
+            raise ValueError("trace_threshold must be in (0, threshold]")
         if self.retention_days < 0:
             raise ValueError("retention_days must be >= 0 (0 keeps everything)")
         if self.batch_size < 1:
@@ -183,8 +190,9 @@ class StoreSettings:
         """Return the mode and every parameter that changes which messages match."""
         if self.mode == "paper":
             return "paper"
+        trace = f" trace={self.trace_threshold:.4f}" if self.trace_threshold is not None else ""
         return (f"recall bands={self.bands}x{self.rows} threshold={self.threshold:.4f} "
-                f"reps={self.representatives}")
+                f"reps={self.representatives}{trace}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,6 +30,7 @@ from shingles.mail.html import html_to_text
 from shingles.mail.records import Attachment, Mail
 from shingles.mail.quoting import split_quoted_py
 from shingles.mail.senders import read_date, read_received, sender_facts
+from shingles.mail.trace import header_trace
 
 __all__ = ["LEAN_AVAILABLE", "looks_like_mail", "parse", "split_quoted", "tree_of"]
 
@@ -348,6 +349,9 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
         in_reply_to=ids[0] if ids else (reply_to or None),
         references=hv.msg_ids(first.get("references", "")),
         size=size,
+        trace=header_trace(names, first.get("message-id"), first.get("x-mailer") or first.get(
+            "user-agent"), text_of(raw_first["content-type"]) if "content-type" in raw_first
+            else None, from_addr.rpartition("@")[2] if from_addr else None),
     )
 
 

@@ -46,6 +46,7 @@ from shingles.config import StoreSettings, Mode
 from shingles.store import cluster
 from shingles._lean import lmdb
 from shingles.store.cluster import ID
+from shingles.store import traces
 from shingles.errors import (
     SchemeMismatchError,
     StoreFormatError,
@@ -106,7 +107,9 @@ _DBS = ("meta", "mega", "band", "reps", "imatch", "stats", "parent", "children",
         # The social graph's (shingles.verdicts.social): author -> recipient edges, recipient
         # domains of outgoing mail, sending networks per domain, daily new recipients
         # per author, flagged authors.
-        "edges", "outdomains", "domnets", "authorday", "flagged")
+        "edges", "outdomains", "domnets", "authorday", "flagged",
+        # Header traces per mailing (shingles.store.traces), recall mode with trace_threshold.
+        traces.DATABASE)
 
 
 
@@ -527,8 +530,10 @@ class Store:
             mailing = unpack_message(raw)[0]
             return self._root(txn, mailing) if mailing else None
 
-    def lookup(self, fingerprint: Fingerprint) -> int | None:
+    def lookup(self, fingerprint: Fingerprint, trace: str | None = None) -> int | None:
         """Return the mailing a fingerprint would join (the first match), without storing it.
+
+        trace: the message's header trace (Mail.trace), for StoreSettings.trace_threshold.
 
         Raises:
             SchemeMismatchError: if the fingerprint's scheme or lexicon is not the store's.
@@ -543,7 +548,9 @@ class Store:
                     # A band key only names a candidate: it must resemble the mailing.
                     if root is not None and (name != "band" or resembles(
                             txn.get(ID.pack(root), db=self._dbs["reps"]),
-                            fingerprint.minhash_bytes, self.settings.threshold)):
+                            fingerprint.minhash_bytes, traces.threshold_for(
+                                txn, self._dbs[traces.DATABASE], root, traces.trace_key(trace),
+                                self.settings))):
                         return root
         return None
 
@@ -619,7 +626,8 @@ def _settings_from(matching: str) -> StoreSettings:
     bands, rows = (int(x) for x in words["bands"].split("x"))
     return StoreSettings(mode="recall", bands=bands, rows=rows,
                          threshold=float(words["threshold"]),
-                         representatives=int(words["reps"]))
+                         representatives=int(words["reps"]),
+                         trace_threshold=float(words["trace"]) if "trace" in words else None)
 
 
 class IndexKeys(NamedTuple):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import xxhash
 
-from shingles.store import cluster
+from shingles.store import cluster, traces
 from shingles._lean import lmdb
 from shingles._lean import store as _compiled
 from shingles.store.cluster import ID
@@ -176,6 +176,7 @@ class _Item(NamedTuple):
     bulk_signs: tuple[str, ...]
     authenticated: bool
     fingerprint: Fingerprint
+    trace: bytes | None  # the header trace (shingles.store.traces)
 
 
 class Session:
@@ -451,6 +452,7 @@ class Session:
             authenticated=authenticates(mail.spf, getattr(mail, "spf_domain", None), mail.dkim,
                                         getattr(mail, "dkim_domains", ()), domain),
             fingerprint=fp,
+            trace=traces.trace_key(getattr(mail, "trace", None)),
         )
 
     def _tick(self, date: float | None) -> tuple[int, int]:
@@ -532,7 +534,8 @@ class Session:
                 if root is None or root in matched or root in rejected:
                     continue
                 if resembles(txn.get(ID.pack(root), db=dbs["reps"]), minhashes,
-                             self._settings.threshold):
+                             traces.threshold_for(txn, dbs[traces.DATABASE], root, item.trace,
+                                                  self._settings)):
                     matched[root] = None
                 else:
                     rejected.add(root)
@@ -562,6 +565,7 @@ class Session:
             offset += len(group)
         if self._settings.mode == "recall" and item.fingerprint.minhash_bytes:
             self._keep_representative(mailing, item.fingerprint.minhash_bytes)
+            traces.keep_trace(txn, dbs[traces.DATABASE], mailing, item.trace, self._settings)
         return mailing
 
     def _union(self, roots: list[int], hour: int) -> int:
@@ -636,6 +640,7 @@ class Session:
         if name == "stats":
             for key in deleted:
                 txn.delete(key, db=self._dbs["reps"])
+                txn.delete(key, db=self._dbs[traces.DATABASE])
                 cluster.drop_children(txn, self._dbs["children"], ID.unpack(key)[0])
 
 
