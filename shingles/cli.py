@@ -29,7 +29,7 @@ from shingles.scheme import DEFAULT_SCHEME, Scheme
 from shingles.verdicts.social import SocialGraph
 from shingles.store.reader import RECALL_SCHEME, Mailing, Store
 from shingles.config import StoreSettings
-from shingles import cli_release
+from shingles import cli_forwarders, cli_release
 
 EXIT_OK, EXIT_INPUT_ERRORS, EXIT_USAGE = 0, 1, 2
 _MAIL_FIELDS = [f.name for f in dataclasses.fields(Mail)]
@@ -461,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verdict_verbs(verbs)
     _add_social_verbs(verbs)
     cli_release.add_verb(verbs)
+    cli_forwarders.add_verb(verbs)
     return parser
 
 

@@ -45,7 +45,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
-    "DEFAULT_CONFIG", "Config", "JudgeSettings", "Limits", "Mode", "Network", "SendersConfig",
+    "DEFAULT_CONFIG", "Config", "ForwarderSettings", "JudgeSettings", "Limits", "Mode", "Network", "SendersConfig",
     "ReleaseSettings", "SocialSettings", "SpfSettings", "StoreSettings", "load_config",
 ]
 
@@ -292,6 +292,38 @@ class SocialSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class ForwarderSettings:
+    """The [forwarders] section: forwarders learned from the stream (verdicts/forwarders.py).
+
+    Attributes:
+        learn: Keep evidence per host as mail is scanned, and look past learned
+            forwarders (confirmed by an operator, or classified with confidence)
+            in the Received walk as past configured ones.
+        min_messages: Messages a host must have handed us before it is judged.
+        min_domains: Distinct sender domains the rules want of a forwarder.
+        deeper_share: Share of its messages that must carry an outside hop below it.
+        signed_share: Share with a sender's DKIM signature that still verifies, or ARC sets.
+        spf_fail_share: Share whose SPF (for the sender's domain, at this host) fails.
+        confident: Model probability from which a host is taken as a forwarder.
+    """
+
+    learn: bool = False
+    min_messages: int = 5
+    min_domains: int = 5
+    deeper_share: float = 0.5
+    signed_share: float = 0.3
+    spf_fail_share: float = 0.3
+    confident: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.min_messages < 1 or self.min_domains < 1:
+            raise ValueError("min_messages and min_domains must be at least 1")
+        for name in ("deeper_share", "signed_share", "spf_fail_share", "confident"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
 class ReleaseSettings:
     """How ``shingles release-check`` decides (shingles/verdicts/release.py).
 
@@ -327,18 +359,21 @@ class Config:
     judge: JudgeSettings = JudgeSettings()
     spf: SpfSettings = SpfSettings()
     social: SocialSettings = SocialSettings()
+    forwarders: ForwarderSettings = ForwarderSettings()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
         """Return the config a TOML-shaped mapping describes; raise ConfigError if it is invalid."""
-        unknown = set(data) - {"senders", "limits", "judge", "spf", "social"}
+        unknown = set(data) - {"senders", "limits", "judge", "spf", "social", "forwarders"}
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
         return cls(senders=_senders(data.get("senders", {})),
                    limits=_limits(data.get("limits", {})),
                    judge=_plain("judge", JudgeSettings, data.get("judge", {})),
                    spf=_plain("spf", SpfSettings, data.get("spf", {})),
-                   social=_plain("social", SocialSettings, data.get("social", {})))
+                   social=_plain("social", SocialSettings, data.get("social", {})),
+                   forwarders=_plain("forwarders", ForwarderSettings,
+                                     data.get("forwarders", {})))
 
 
 def _strings(section: str, key: str, value: Any) -> tuple[str, ...]:

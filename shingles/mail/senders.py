@@ -317,3 +317,25 @@ def sender_facts(hops: Sequence[Hop], auth_results: Sequence[str],
         source_index=index,
         spf=spf, spf_domain=spf_domain, dkim=dkim, dkim_domains=dkim_domains, dmarc=dmarc)
 
+
+
+# -- forwarders (issue 20: shingles.verdicts.forwarders learns them from the stream) ---
+
+
+def forwarders_passed(hops: Sequence[Hop], config: SendersConfig) -> tuple[int, ...]:
+    """Return the indexes of the hops the walk looked past as forwarders, topmost first."""
+    source = source_hop(hops, config)
+    stop = len(hops) if source is None else source
+    return tuple(i for i, hop in enumerate(hops[:stop])
+                 if hop.from_ip is not None and not _trusted(hop, config)
+                 and _forwarder(hop, config))
+
+
+def external_below(hops: Sequence[Hop], index: int, config: SendersConfig) -> bool:
+    """Return whether a hop below hops[index] comes from outside the trusted zone.
+
+    A host that hands us mail it got from yet another outside host relays or
+    forwards it: one of the signs of a forwarder.
+    """
+    return any(hop.from_ip is not None and not _trusted(hop, config)
+               for hop in hops[index + 1:])

@@ -109,7 +109,9 @@ _DBS = ("meta", "mega", "band", "reps", "imatch", "stats", "parent", "children",
         # per author, flagged authors.
         "edges", "outdomains", "domnets", "authorday", "flagged",
         # Header traces per mailing (shingles.store.traces), recall mode with trace_threshold.
-        traces.DATABASE)
+        traces.DATABASE,
+        # Evidence and operator labels of learned forwarders (shingles.verdicts.forwarders).
+        "forwarders")
 
 
 

@@ -41,6 +41,7 @@ from shingles.store.layout import (
 from shingles.scheme import Scheme
 from shingles.mail.senders import source_hop
 from shingles.store.writer import Session
+from shingles.verdicts.forwarders import Forwarders
 from shingles.verdicts.social import SocialGraph
 from shingles.verdicts.spf import check_spf
 from shingles.store.reader import IngestSummary, Mailing, MailLike, Store, message_key
@@ -195,6 +196,8 @@ class Engine:
         self.backend = backend
         self.scheme = _scheme_of(store, scheme)
         self.social = SocialGraph(config.social)
+        self.forwarders = Forwarders(config.forwarders)
+        self._learned: frozenset[str] = frozenset()  # learned forwarders, taken as a scan starts
 
     def scan(self, records: Iterable[MailLike | ErrorRecord]) -> Iterator[Verdict | ErrorRecord]:
         """Yield a Verdict per message (error records pass through), in one store session.
@@ -209,6 +212,10 @@ class Engine:
         senders = (dataclasses.replace(
             self.config.senders, trusted_networks=self.config.senders.trusted_networks
             + tuple(ipaddress.ip_network(n) for n in trusted)) if trusted else None)
+        if self.config.forwarders.learn:  # learned forwarders are looked past as configured ones
+            self._learned = frozenset(self.forwarders.learned(self.store))
+            if self._learned:
+                senders = Forwarders.extend(senders or self.config.senders, self._learned)
         with self.store.session() as session:
             for record in records:
                 if hasattr(record, "error"):
@@ -225,13 +232,21 @@ class Engine:
     def _scan_one(self, session: Session, mail: MailLike,
                   senders: SendersConfig | None = None) -> Verdict:
         notes: list[Reason] = []
+        if self.config.forwarders.learn:
+            self.forwarders.observe(session, mail, self.config.senders)
+        walked = senders or self.config.senders
+        passed: tuple[str, ...] = ()
+        if walked.forwarders or walked.forwarder_hosts:  # say which forwarders were looked past
+            passed = Forwarders.passed(getattr(mail, "hops", ()), walked)
+            notes += [Forwarders.reason(ip, ip in self._learned) for ip in passed]
         if senders is not None and mail.source_ip and dataclasses.is_dataclass(mail):
             index = source_hop(getattr(mail, "hops", ()), senders)
             ip = mail.hops[index].from_ip if index is not None else None
             if ip != mail.source_ip:
-                notes.append(Reason("trusted-domain-hop", 1, 1,
-                                    f"{mail.source_ip} belongs to a trusted domain: the "
-                                    f"source is the hop before it ({ip or 'none'})"))
+                if mail.source_ip not in passed:
+                    notes.append(Reason("trusted-domain-hop", 1, 1,
+                                        f"{mail.source_ip} belongs to a trusted domain: the "
+                                        f"source is the hop before it ({ip or 'none'})"))
                 mail = dataclasses.replace(mail, source_ip=ip)
         spf, spf_domain, origin = mail.spf, getattr(mail, "spf_domain", None), "header"
         if spf is None:
@@ -254,6 +269,8 @@ class Engine:
         judgement = judge(facts, source, now, self.config.judge)
         if self.config.social.local_domains:
             judgement = self._social(session, mail, now, judgement, notes)
+        elif notes:
+            judgement = dataclasses.replace(judgement, reasons=(*notes, *judgement.reasons))
         if zone_key is not None:
             self._count_zone(session, zone_key, source, now, judgement.verdict == "bulk-spam")
         key = message_key(mail)
