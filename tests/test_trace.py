@@ -45,7 +45,8 @@ def _mutated(rate: float, seed: int) -> list[str]:
 def test_shapes_fold_values_and_keep_form() -> None:
     assert id_shape("3f9a0b2c1d4e5f60.1772442000") == id_shape("a0b1c2d3e4f5a6b7.1772449999")
     assert id_shape("3f9a0b2c1d4e5f60.1772442000") != id_shape("3f9a0b2c1d4e5f60-1772442000")
-    assert id_shape("ABCDEF12") != id_shape("abcdef12")  # alphabet: upper against lower hex
+    assert id_shape("ABCDEF12-0042") == id_shape("abcdef12-9f3a")  # hex, whatever its case
+    assert id_shape("JavaMail.app") != id_shape("javamail.app")  # other letters keep case
 
 
 def test_copies_of_one_program_share_a_trace_and_other_programs_do_not() -> None:

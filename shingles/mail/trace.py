@@ -45,14 +45,12 @@ def _length_class(n: int) -> str:
 
 
 def _alphabet(token: str) -> str:
-    lower = token.lower()
-    # A long run of hex digits is "x" even when by chance it holds no letter (one
-    # random 8-digit hex token in 40 does): the software wrote hex either way.
-    if len(token) >= 6 and set(lower) <= _HEX:
-        return "x" if token == lower or token.isdigit() else "X"
-    if token.isdigit():
-        return "d"
-    if token == lower:
+    # Hex digits are one class whatever their case and whether a letter happens to
+    # occur: a random 4-digit hex group holds no letter one time in seven, and the
+    # software wrote hex either way. Short counters and words of a-f fold in too.
+    if set(token.lower()) <= _HEX:
+        return "x"
+    if token == token.lower():
         return "a"
     if token == token.upper():
         return "A"
