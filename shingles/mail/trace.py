@@ -16,6 +16,7 @@ trace_threshold), never to match by itself.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -33,45 +34,35 @@ _TRANSIT = frozenset((
 ))
 _TRANSIT_PREFIXES = ("arc-", "x-ms-exchange-", "x-gm-", "x-google-")
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
-_HEX = frozenset("0123456789abcdef")
+_HEXTOKEN = re.compile(r"[0-9a-fA-F]+")
 _BOUNDARY = re.compile(r"""boundary\s*=\s*(?:"([^"]*)"|([^\s;]+))""", re.IGNORECASE)
 _DIGITS = re.compile(r"[0-9]+")
 
 
-def _length_class(n: int) -> str:
-    # Bucket edges sit away from the lengths software favours (16 and 32 hex
-    # digits, 10-digit timestamps), so a token of random length rarely crosses one.
-    return "s" if n <= 3 else "m" if n <= 9 else "l" if n <= 19 else "L" if n <= 39 else "X"
-
-
-def _alphabet(token: str) -> str:
+def _shape_of(match: re.Match[str]) -> str:
+    """Return a token's alphabet class and length class."""
+    token = match.group()
+    n = len(token)
+    # Length classes: edges sit away from the lengths software favours (16 and 32
+    # hex digits, 10-digit timestamps), so a token of random length rarely crosses one.
+    length = "s" if n <= 3 else "m" if n <= 9 else "l" if n <= 19 else "L" if n <= 39 else "X"
     # Hex digits are one class whatever their case and whether a letter happens to
     # occur: a random 4-digit hex group holds no letter one time in seven, and the
     # software wrote hex either way. Short counters and words of a-f fold in too.
-    if set(token.lower()) <= _HEX:
-        return "x"
-    if token == token.lower():
-        return "a"
-    if token == token.upper():
-        return "A"
-    return "M"
+    if _HEXTOKEN.fullmatch(token):
+        return "x" + length
+    if token.islower():
+        return "a" + length
+    return ("A" if token.isupper() else "M") + length
 
 
 def id_shape(value: str) -> str:
     """Return the shape of a token string: alphabet and length class per token, punctuation kept.
 
-    "3f9a0b2c1d4e5f60.1772442000@x" becomes "xl.dl@a"-like text: random values
-    of the same form give the same shape.
+    "3f9a0b2c1d4e5f60.1772442000@x" and "a0b1c2d3e4f5a6b7.1772449999@y" have one
+    shape: random values of the same form give the same shape.
     """
-    out = []
-    at = 0
-    for match in _TOKEN.finditer(value):
-        out.append(value[at:match.start()])
-        token = match.group()
-        out.append(_alphabet(token) + _length_class(len(token)))
-        at = match.end()
-    out.append(value[at:])
-    return "".join(out)
+    return _TOKEN.sub(_shape_of, value)
 
 
 def _message_id_shape(message_id: str | None, from_domain: str | None) -> str:
@@ -93,22 +84,29 @@ def _message_id_shape(message_id: str | None, from_domain: str | None) -> str:
     return f"{id_shape(local)}@{where}"
 
 
-def trace_text(header_names: Sequence[str], message_id: str | None, x_mailer: str | None,
-               content_type: str | None, from_domain: str | None) -> str:
-    """Return the folded header shape the trace hashes (readable, for explain and tests)."""
+@functools.lru_cache(maxsize=4096)
+def _names(header_names: tuple[str, ...]) -> str:
+    """Return the field names a program wrote, in order: relays' fields out, repeats folded."""
     names: list[str] = []
     for name in header_names:
         if name in _TRANSIT or name.startswith(_TRANSIT_PREFIXES):
             continue
         if not names or names[-1] != name:  # repeated fields: counts vary with recipients
             names.append(name)
+    return ",".join(names)
+
+
+def trace_text(header_names: Sequence[str], message_id: str | None, x_mailer: str | None,
+               content_type: str | None, from_domain: str | None) -> str:
+    """Return the folded header shape the trace hashes (readable, for explain and tests)."""
+    names = _names(tuple(header_names))
     mailer = _DIGITS.sub("0", " ".join(x_mailer.lower().split())) if x_mailer else "-"
     boundary = "-"
     if content_type:
         found = _BOUNDARY.search(content_type)
         if found:
             boundary = id_shape(found.group(1) if found.group(1) is not None else found.group(2))
-    return "|".join((",".join(names), _message_id_shape(message_id, from_domain), mailer,
+    return "|".join((names, _message_id_shape(message_id, from_domain), mailer,
                      boundary))
 
 
