@@ -7,6 +7,7 @@ output sit in one place; the work is shingles.verdicts.release's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
@@ -55,7 +56,16 @@ def cmd_release_check(args: argparse.Namespace) -> int:
             print(json.dumps(item.to_json(), ensure_ascii=False))
         else:
             raws.append(item)
-    report = release_check(raws, Side(old_config, old_lexicon), Side(new_config, new_lexicon),
+    new_settings = settings
+    if args.new_threshold is not None or args.new_trace_threshold is not None:
+        new_settings = dataclasses.replace(
+            settings, mode="recall",
+            threshold=settings.threshold if args.new_threshold is None else args.new_threshold,
+            trace_threshold=args.new_trace_threshold)
+    new_scheme = dataclasses.replace(scheme, window=args.new_window) if args.new_window \
+        else None
+    report = release_check(raws, Side(old_config, old_lexicon),
+                           Side(new_config, new_lexicon, new_scheme, new_settings),
                            store_settings=settings, scheme=scheme, labels=labels,
                            settings=release)
     for changed in report.changed:
@@ -91,6 +101,12 @@ def add_verb(verbs: Any) -> None:
     p.add_argument("--lexicon-old", metavar="FILE", help="the I-Match lexicon live now")
     p.add_argument("--lexicon-new", metavar="FILE",
                    help="the candidate lexicon (default: the old one)")
+    p.add_argument("--new-window", type=int, metavar="W",
+                   help="the candidate's shingle window (scheme parameter)")
+    p.add_argument("--new-threshold", type=float, metavar="T",
+                   help="the candidate's recall-mode resemblance threshold")
+    p.add_argument("--new-trace-threshold", type=float, metavar="T",
+                   help="the candidate's recall-mode threshold for trace-sharing candidates")
     p.add_argument("--labels", metavar="FILE",
                    help="labels: 'MESSAGE-ID LABEL' or JSON lines; 'spam' is spam, other "
                         "labels legitimate (default: what the old configuration did not "

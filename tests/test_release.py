@@ -160,3 +160,26 @@ def test_release_check_command(tmp_path: pathlib.Path,
                for c in changed)
     if plotting:
         assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_candidate_scheme_or_matching_mode_is_replayed_as_its_own_store(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from shingles.config import StoreSettings
+    from shingles.store.reader import RECALL_SCHEME
+
+    raws, _, labels = stream()
+    recall = Side(Config(), scheme=RECALL_SCHEME, store_settings=StoreSettings(mode="recall"))
+    report = release_check(_records(raws), Side(Config()), recall, labels=labels,
+                           settings=ReleaseSettings(resamples=20))
+    assert report.messages == 80 and report.passed  # the same mail groups the same way
+
+    mbox = tmp_path / "stream.mbox"
+    mbox.write_bytes(b"".join(b"From x@y Mon Mar  2 10:00:00 2026\n" + raw + b"\n"
+                              for raw in raws))
+    config = tmp_path / "c.toml"
+    config.write_text("")
+    Store(tmp_path / "store").close()
+    status = main(["release-check", "--store", str(tmp_path / "store"), "--old", str(config),
+                   "--new", str(config), "--new-window", "2", "--resamples", "20", str(mbox)])
+    assert status in (0, 3)
+    assert "release check" in capsys.readouterr().err

@@ -45,10 +45,19 @@ SPAM_LABELS = frozenset({"spam", "bulk-spam"})
 
 @dataclasses.dataclass(frozen=True)
 class Side:
-    """One configuration under test: its settings and its I-Match lexicon (or None)."""
+    """One configuration under test.
+
+    Attributes:
+        config: Its settings (thresholds, trusted zone ...).
+        lexicon: Its I-Match lexicon, or None.
+        scheme: Its fingerprint scheme; None: the one release_check is given.
+        store_settings: Its matching mode and parameters; None: release_check's.
+    """
 
     config: Config
     lexicon: Lexicon | None = None
+    scheme: Scheme | None = None
+    store_settings: StoreSettings | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +128,8 @@ def replay(raws: Sequence[RawMessage], side: Side, settings: StoreSettings,
     touches the live store and two replays never see each other's mailings.
     """
     records = (parse_record(raw, side.config) for raw in raws)
+    scheme = side.scheme or scheme
+    settings = side.store_settings or settings
     with tempfile.TemporaryDirectory(prefix="shingles-release-") as folder:
         with Store(os.path.join(folder, "store"), scheme=scheme, lexicon=side.lexicon,
                    settings=settings) as store:
