@@ -114,3 +114,35 @@ def test_filing_keeps_traces_and_the_setting_survives_reopening(tmp_path: pathli
                                                                   trace_threshold=0.25)
     with pytest.raises(ValueError, match="trace_threshold"):
         StoreSettings(mode="recall", trace_threshold=0.6)
+
+
+class _Txn:
+    """The get/put/delete of an LMDB transaction, over a dict (one database)."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes, db: object = None) -> bytes | None:
+        return self.data.get(key)
+
+    def put(self, key: bytes, value: bytes, db: object = None) -> None:
+        self.data[key] = value
+
+    def delete(self, key: bytes, db: object = None) -> None:
+        self.data.pop(key, None)
+
+
+def test_merged_mailings_keep_both_programs_traces() -> None:
+    from shingles.store import traces
+
+    settings = StoreSettings(mode="recall", trace_threshold=0.3)
+    txn = _Txn()
+    a, b, c = (bytes([n]) * 8 for n in (1, 2, 3))
+    traces.keep_trace(txn, None, 1, a, settings)
+    traces.keep_trace(txn, None, 2, b, settings)
+    traces.keep_trace(txn, None, 2, a, settings)
+    traces.merge(txn, None, 2, 1)
+    assert traces.threshold_for(txn, None, 1, b, settings) == 0.3
+    assert traces.threshold_for(txn, None, 1, c, settings) == settings.threshold
+    assert txn.get((2).to_bytes(8, "big")) is None  # the loser's record is gone
+    assert len(txn.data[(1).to_bytes(8, "big")]) == 1 + 16  # a once, b once

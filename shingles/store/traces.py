@@ -18,7 +18,7 @@ from shingles.config import StoreSettings
 from shingles.store.cluster import ID
 from shingles.store.layout import RECORD_VERSION
 
-__all__ = ["DATABASE", "MAX_TRACES", "keep_trace", "threshold_for", "trace_key"]
+__all__ = ["DATABASE", "MAX_TRACES", "keep_trace", "merge", "threshold_for", "trace_key"]
 
 #: The database this module keeps (listed in the store's databases).
 DATABASE = "traces"
@@ -64,3 +64,23 @@ def keep_trace(txn: Any, db: Any, mailing: int, trace: bytes | None,
     if _has(record, trace) or len(record) >= 1 + 8 * MAX_TRACES:
         return
     txn.put(key, record + trace, db=db)
+
+
+def merge(txn: Any, db: Any, loser: int, winner: int) -> None:
+    """Move the traces of a mailing merged into another to the survivor (as many as fit)."""
+    raw = txn.get(ID.pack(loser), db=db)
+    if raw is None:
+        return
+    txn.delete(ID.pack(loser), db=db)
+    theirs = bytes(raw)
+    if theirs[:1] != bytes([RECORD_VERSION]):
+        return
+    mine = txn.get(ID.pack(winner), db=db)
+    record = bytes(mine) if mine is not None else bytes([RECORD_VERSION])
+    for i in range(1, len(theirs), 8):
+        trace = theirs[i:i + 8]
+        if len(record) >= 1 + 8 * MAX_TRACES:
+            break
+        if not _has(record, trace):
+            record += trace
+    txn.put(ID.pack(winner), record, db=db)

@@ -591,6 +591,7 @@ class Session:
                 room = self._settings.representatives * _REP_BYTES + 1 - len(mine)
                 if room > 0:
                     self._txn.put(ID.pack(winner), mine + theirs[1:1 + room], db=reps_db)
+            traces.merge(self._txn, self._dbs[traces.DATABASE], loser, winner)
             self._batch["merges"] += 1
         self._dirty.add(winner)
         return winner
