@@ -4,15 +4,18 @@ The stream is bench.generator.stream (spam runs from many networks, newsletters,
 personal mail), with a share of the newsletters and personal mail re-sent
 through simulated forwarders: each adds its own Received hop on top, our MX
 records SPF fail for the sender's domain (the forwarder is not in its SPF), the
-sender's DKIM signature still verifies, and some forwarders add ARC sets. One
+sender's DKIM signature still verifies, and some forwarders add ARC sets; the
+last --broken forwarders rewrite what they forward (DKIM fails, no ARC). One
 open relay passes on part of a few spam runs (an outside hop below it, many
 domains, no DKIM): a host the rules cannot label, and no forwarder.
 
 1. Learning: the stream is scanned with [forwarders] learn = true; the hosts'
    evidence is classified (rules, model); precision and recall of forwarder
-   classification against the simulated forwarders are printed.
+   classification against the simulated forwarders are printed, then again
+   after one review round: a simulated operator answers truthfully for the
+   --review hosts the model is least sure of (disagreements, undecided rules).
 2. Judging: the stream is scanned again into fresh stores with (a) the true
-   forwarder list configured, (b) the learned list configured, (c) none; the
+   forwarder list configured, (b) the learned list (after review), (c) none; the
    agreement of (b) and (c) with (a) is printed: same verdict, same source
    network, same network count of the message's mailing identity.
 """
@@ -44,16 +47,23 @@ class Routed:
     forwarder: str | None
 
 
-def _forwarders(count: int) -> list[tuple[str, str, bool]]:
-    """Return (host, IP, adds ARC) of the simulated forwarders."""
+def _forwarders(count: int, broken: int) -> list[tuple[str, str, bool, str]]:
+    """Return (host, IP, adds ARC, DKIM result at our MX) of the simulated forwarders.
+
+    The last `broken` ones rewrite what they forward (a footer, a subject tag):
+    the sender's DKIM signature fails and they add no ARC.
+    """
     out = []
     for i in range(count):
         host, ip = FORWARDERS[i % len(FORWARDERS)]
-        out.append((host.format(i), ip.format(20 + i), i % 2 == 0))
+        ok = i < count - broken
+        out.append((host.format(i), ip.format(20 + i), ok and i % 2 == 0,
+                    "pass" if ok else "fail"))
     return out
 
 
-def _forward(raw: bytes, host: str, ip: str, arc: bool, spf_result: str) -> bytes:
+def _forward(raw: bytes, host: str, ip: str, arc: bool, spf_result: str,
+             dkim: str = "pass") -> bytes:
     """Return raw as re-sent by a forwarder: its hop on top, SPF fail, DKIM still passing."""
     head, _, body = raw.partition(b"\n\n")
     text = head.decode("utf-8")
@@ -73,28 +83,28 @@ def _forward(raw: bytes, host: str, ip: str, arc: bool, spf_result: str) -> byte
         kept.append(line)
     top = [f"Received: from {host} ({host} [{ip}])\n\tby {MX} with ESMTP; {date}",
            f"Authentication-Results: {MX};\n\tspf={spf_result} smtp.mailfrom={domain};\n"
-           f"\tdkim=pass header.d={domain}"]
+           f"\tdkim={dkim} header.d={domain}"]
     if arc:
         top.append(f"ARC-Seal: i=1; a=rsa-sha256; cv=none; d={host}; s=arc; b=c2lnbmF0dXJl")
     return ("\n".join(top + kept)).encode("utf-8") + b"\n\n" + body
 
 
-def routed_stream(days: int, seed: int, forwarders: int, share: float) -> Iterator[Routed]:
+def routed_stream(days: int, seed: int, forwarders: int, share: float, broken: int = 0
+                  ) -> Iterator[Routed]:
     """Yield the bench stream with a share of legitimate mail re-sent through forwarders."""
     from bench.generator import Vocabulary, load_bases, stream
 
     bases = load_bases()
     rnd = random.Random(f"forwarders/{seed}")
-    hosts = _forwarders(forwarders)
+    hosts = _forwarders(forwarders, broken)
     relay = ("relay.hosting.example", "203.0.113.77")
     relayed_runs = {f"spam-{i}" for i in range(0, 40, 7)}
     for item in stream(bases, Vocabulary.of(bases), seed=seed, days=days):
         if item.label != "spam" and rnd.random() < share:
-            host, ip, arc = rnd.choice(hosts)
-            yield Routed(_forward(item.raw, host, ip, arc, "fail"), item.label, ip)
+            host, ip, arc, dkim = rnd.choice(hosts)
+            yield Routed(_forward(item.raw, host, ip, arc, "fail", dkim), item.label, ip)
         elif item.label == "spam" and item.mailing in relayed_runs and rnd.random() < 0.5:
-            raw = _forward(item.raw, *relay, False, "softfail")
-            raw = raw.replace(b";\n\tdkim=pass header.d=", b";\n\tdkim=none header.d=", 1)
+            raw = _forward(item.raw, *relay, False, "softfail", "none")
             yield Routed(raw, item.label, None)
         else:
             yield Routed(item.raw, item.label, None)
@@ -109,6 +119,12 @@ def _scan(routed: list[Routed], config: Any, folder: str) -> list[Any]:
     with Store(folder, scheme=RECALL_SCHEME, settings=StoreSettings(mode="recall")) as store:
         mails = (parse(r.raw, f"stream:{n}", config) for n, r in enumerate(routed))
         return list(Engine(store, config, scheme=RECALL_SCHEME).scan(mails))
+
+
+def _scores(learned: set[str], truth: set[str]) -> tuple[float, float, int]:
+    """Return (precision, recall, true positives) of a learned forwarder set."""
+    tp = len(learned & truth)
+    return (tp / len(learned) if learned else 0.0, tp / len(truth) if truth else 0.0, tp)
 
 
 def _networks(verdict: Any) -> float | None:
@@ -135,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forwarders", type=int, default=6, help="simulated forwarders")
     parser.add_argument("--share", type=float, default=0.3,
                         help="share of legitimate mail re-sent through a forwarder")
+    parser.add_argument("--broken", type=int, default=1,
+                        help="forwarders that break DKIM and add no ARC (default 1)")
+    parser.add_argument("--review", type=int, default=3,
+                        help="hosts the simulated operator labels in one review round")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     require_corpus()
@@ -145,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     from shingles.verdicts.forwarders import Forwarders
 
     assert AUTHSERV_ID == MX
-    routed = list(routed_stream(args.days, args.seed, args.forwarders, args.share))
+    routed = list(routed_stream(args.days, args.seed, args.forwarders, args.share,
+                                args.broken))
     truth = {r.forwarder for r in routed if r.forwarder}
     base = SendersConfig(authserv_ids=(MX,))
     learning = Config(senders=base, forwarders=ForwarderSettings(learn=True))
@@ -156,9 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         with Store(f"{folder}/learn", readonly=True) as store:
             hosts = Forwarders(learning.forwarders).hosts(store)
     learned = {h.ip for h in hosts if h.forwarder}
-    tp = len(learned & truth)
-    precision = tp / len(learned) if learned else 0.0
-    recall = tp / len(truth) if truth else 0.0
+    precision, recall, tp = _scores(learned, truth)
     judged = [h for h in hosts if h.probability is not None or h.rule is not None]
     print(f"hosts with evidence: {len(hosts)}, judged (>= {learning.forwarders.min_messages} "
           f"messages): {len(judged)}; rules: {sum(h.rule is True for h in hosts)} forwarders, "
@@ -166,6 +185,18 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(h.disagreement for h in hosts)}")
     print(f"forwarder classification: precision {precision:.3f}, recall {recall:.3f} "
           f"({tp} of {len(truth)} true forwarders, {len(learned) - tp} false)")
+    # One review round: the operator answers for the hosts the model is least sure
+    # of (disagreements first, then undecided rules by probability), truthfully.
+    asked = sorted((h for h in hosts if h.probability is not None and (
+        h.disagreement or h.rule is None)), key=lambda h: (not h.disagreement,
+                                                           -(h.probability or 0)))[:args.review]
+    labels = {h.ip: ("confirm" if h.ip in truth else "reject") for h in asked}
+    after = Forwarders(learning.forwarders).classify(hosts, labels)  # type: ignore[arg-type]
+    learned_after = {h.ip for h in after if h.forwarder}
+    p2, r2, tp2 = _scores(learned_after, truth)
+    print(f"after one review round ({len(labels)} hosts labelled: "
+          f"{sum(v == 'confirm' for v in labels.values())} confirmed): precision {p2:.3f}, "
+          f"recall {r2:.3f} ({tp2} of {len(truth)}, {len(learned_after) - tp2} false)")
     for h in judged:
         if h.forwarder or h.ip in truth or h.rule is None:
             print(f"  {h.ip:16} messages {h.messages:5d} below {h.deeper:5d} domains "
@@ -179,11 +210,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with scratch_dir() as folder:
         true_run = _scan(routed, configured(truth), f"{folder}/true")
-        learned_run = _scan(routed, configured(learned), f"{folder}/learned")
+        learned_run = _scan(routed, configured(learned_after), f"{folder}/learned")
         none_run = _scan(routed, configured(set()), f"{folder}/none")
-    for name, run in (("learned list", learned_run), ("no forwarders", none_run)):
+    for name, run in (("learned list (after review)", learned_run),
+                      ("empty list", none_run)):
         figures = agreement(true_run, run)
-        print(f"agreement of {name} with the true list: verdicts {figures['verdict']:.4f}, "
+        print(f"agreement of the {name} with the true list: verdicts {figures['verdict']:.4f}, "
               f"source networks {figures['source_network']:.4f}, network counts "
               f"{figures['network_count']:.4f}")
     return 0
