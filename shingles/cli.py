@@ -26,6 +26,7 @@ from shingles.mail.records import Mail, MailError
 from shingles.mail.read import parse_record, read, read_raw
 from shingles.mail.parse import looks_like_mail
 from shingles.scheme import DEFAULT_SCHEME, Scheme
+from shingles.verdicts.social import DATABASES as SOCIAL_DATABASES
 from shingles.verdicts.social import SocialGraph
 from shingles.store.reader import RECALL_SCHEME, Mailing, Store
 from shingles.config import StoreSettings
@@ -263,11 +264,13 @@ def cmd_allowlist(args: argparse.Namespace) -> int:
     graph = SocialGraph(load_config(args.config).social)
     now = _when(args.now)
     if args.pin or args.remove:
-        with Store(args.store) as store, store.session() as session:
-            for other in args.pin:
-                graph.pin(session, args.user, other, now)
-            for other in args.remove:
-                graph.remove(session, args.user, other)
+        with Store(args.store) as store:
+            store.attach(SOCIAL_DATABASES)
+            with store.session() as session:
+                for other in args.pin:
+                    graph.pin(session, args.user, other, now)
+                for other in args.remove:
+                    graph.remove(session, args.user, other)
     with Store(args.store, readonly=True) as store:
         entries = graph.allowlist(store, args.user, now)
     if args.json:

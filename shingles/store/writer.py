@@ -15,24 +15,23 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-import itertools
 import struct
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+import lmdb
 import xxhash
 
-from shingles.store import cluster
-from shingles._lean import lmdb
-from shingles._lean import store as _compiled
-from shingles.store.cluster import ID
 from shingles.errors import StoreFormatError, StoreFullError
 from shingles.fingerprint import Fingerprint
 from shingles.mail.identity import authenticates
+from shingles.scheme import NUM_PERM
+from shingles.store import cluster, retention
+from shingles.store.cluster import ID
+from shingles.store.keys import NO_KEYS, IndexKeys, keys_of, message_key, position, resembles
 from shingles.store.layout import (
-    HOUR_AT,
     RECORD_VERSION,
     IpCounters,
     Stats,
@@ -41,16 +40,7 @@ from shingles.store.layout import (
     pack_message,
     unpack_message,
 )
-from shingles.scheme import NUM_PERM
-from shingles.store.reader import (
-    IndexKeys,
-    IngestSummary,
-    Mailing,
-    MailLike,
-    keys_of,
-    message_key,
-    resembles,
-)
+from shingles.store.views import IngestSummary, Mailing, MailLike
 
 if TYPE_CHECKING:
     from shingles.store.reader import Store
@@ -70,15 +60,10 @@ _HOUR = 3600
 _META_U64 = struct.Struct("<Bq")
 _REP_BYTES = 8 * NUM_PERM
 _INDEX = struct.Struct("<BQI")  # records.pack_index, unpacked without its checks: hot
-_U32LE = struct.Struct("<I")
-_NO_KEYS = IndexKeys((), (), ())
-#: Databases retention sweeps (records.HOUR_AT says where each keeps its hour).
-_SWEPT = ("mega", "band", "imatch", "parent", "messages", "members", "ips", "stats", "zone",
-          "held", "verdicts")
 
 
-def _probe_py(txn: Any, db: Any, keys: Sequence[bytes], olds: list[int],
-              hours: list[int]) -> None:
+def _probe(txn: Any, db: Any, keys: Sequence[bytes], olds: list[int],
+           hours: list[int]) -> None:
     """Append the mailing id and hour each index key names to olds and hours (0, 0: none)."""
     for key in keys:
         raw = txn.get(key, db=db)
@@ -87,8 +72,8 @@ def _probe_py(txn: Any, db: Any, keys: Sequence[bytes], olds: list[int],
         hours.append(hour)
 
 
-def _refile_py(txn: Any, db: Any, keys: Sequence[bytes], olds: list[int], hours: list[int],
-               offset: int, value: bytes) -> int:
+def _refile(txn: Any, db: Any, keys: Sequence[bytes], olds: list[int], hours: list[int],
+            offset: int, value: bytes) -> int:
     """Write value (a packed index record) under each key whose olds/hours entry (from
     offset on) differs from it; return how many of them were new keys."""
     _, mailing, hour = _INDEX.unpack(value)
@@ -98,40 +83,6 @@ def _refile_py(txn: Any, db: Any, keys: Sequence[bytes], olds: list[int], hours:
             txn.put(key, value, db=db)
             new += olds[i] == 0
     return new
-
-
-def _sweep_py(txn: Any, db: Any, meta: Any, mark: bytes, budget: int, hour_at: int,
-              cutoff: int, version: int) -> list[bytes]:
-    """Delete the expired entries among budget entries of db from where the last sweep
-    stopped; return the deleted keys (the reference of shingles._store.sweep).
-
-    An entry is expired when the u32 hour at offset hour_at of its value is below
-    cutoff. The position is kept in meta under mark (version byte + next key), so
-    consecutive calls walk db round and round; past the end the walk goes round
-    once more within the same call.
-    """
-    start = txn.get(mark, db=meta)
-    cursor = txn.cursor(db=db)
-    if not (cursor.set_range(bytes(start[1:])) if start else cursor.first()):
-        cursor.first()  # the mark's key and all after it are gone: go round
-    seen = list(itertools.islice(cursor.iternext(), budget))
-    if len(seen) < budget and cursor.first():  # past the end: go round once more
-        seen += itertools.islice(cursor.iternext(), budget - len(seen))
-    unpack = _U32LE.unpack_from
-    expired = [key for key, value in seen
-               if len(value) >= hour_at + 4 and unpack(value, hour_at)[0] < cutoff]
-    if cursor.key() and cursor.next():
-        txn.put(mark, bytes([version]) + cursor.key(), db=meta)
-    else:
-        txn.delete(mark, db=meta)  # reached the end: the next pass starts at the top
-    # A small database may list a key twice: delete it once.
-    return [key for key in expired if txn.delete(key, db=db)]
-
-
-if _compiled is not None:
-    _probe, _refile, _sweep_step = _compiled.probe, _compiled.refile, _compiled.sweep
-else:
-    _probe, _refile, _sweep_step = _probe_py, _refile_py, _sweep_py
 
 
 def _hash(text: str) -> int:
@@ -207,7 +158,7 @@ class Session:
         self._records: list[tuple[str, bytes, bytes | None]] = []  # the engine's, to replay
         # What the last add found, kept raw: most callers never ask (see last_matches).
         self._last_found: tuple[IndexKeys, list[int], dict[int, int | None],
-                                dict[int, None]] = (_NO_KEYS, [], {}, {})
+                                dict[int, None]] = (NO_KEYS, [], {}, {})
         self._done = IngestSummary()
         self._gc_was_enabled: bool | None = None  # set while the with block runs
         self._reset_batch()
@@ -217,7 +168,9 @@ class Session:
             ("messages", "added", "duplicates", "unsigned", "new_mailings", "merges"), 0)
         # Entries each swept database gained in the batch: retention must look at
         # more than that (not at every write: most index writes only bump an hour).
-        self._added: dict[str, int] = dict.fromkeys(_SWEPT, 0)
+        self._added: dict[str, int] = {name: 0 for name, database
+                                       in self._store.databases.items()
+                                       if database.hour_at is not None}
         self._stats: dict[int, Stats | None] = {}
         self._dirty: set[int] = set()
         self._ips: dict[str, IpCounters] = {}
@@ -286,7 +239,7 @@ class Session:
             StoreFullError: if the map cannot grow any more.
         """
         self._store._check_fingerprint(fingerprint)
-        self._last_found = (_NO_KEYS, [], {}, {})
+        self._last_found = (NO_KEYS, [], {}, {})
         item = self._item(mail, fingerprint)
         result = self._run(lambda: self._apply(item))
         self._pending.append(item)
@@ -300,7 +253,7 @@ class Session:
         added message that found a mailing: what explanations show."""
         keys, olds, roots, matched = self._last_found
         found = ((name, key) for name, group in keys.groups() for key in group)
-        return tuple((name, _position(name, key), old) for (name, key), old in zip(found, olds)
+        return tuple((name, position(name, key), old) for (name, key), old in zip(found, olds)
                      if old in roots and roots[old] in matched)
 
     def mailing(self, mailing: int) -> Mailing | None:
@@ -426,8 +379,10 @@ class Session:
         txn.put(b"next", _META_U64.pack(RECORD_VERSION, self._next_id), db=meta)
         if self._settings.retention_days and self._clock:
             cutoff = self._clock // _HOUR - int(self._settings.retention_days * 24)
-            for name in _SWEPT:
-                self._sweep(name, cutoff, 2 * self._added[name] + 64)
+            for name, database in self._store.databases.items():
+                if database.hour_at is not None and name in self._dbs:
+                    retention.sweep(txn, self._dbs, name, database.hour_at, cutoff,
+                                    2 * self._added[name] + 64)
         txn.commit()
         self._txn = None
 
@@ -619,33 +574,6 @@ class Session:
         stats.complaints += complaints
         stats.traps += traps
         self._dirty.add(root)
-
-    # -- retention ---------------------------------------------------------
-
-    def _sweep(self, name: str, cutoff: int, budget: int) -> None:
-        """Drop the expired entries among budget entries of one database (see _sweep_py).
-
-        The walk's position is kept in meta, so consecutive batches cover the
-        whole database round and round. It looks at about two entries per entry
-        written, so it runs compiled where it can.
-        """
-        txn = self._txn
-        deleted = _sweep_step(txn, self._dbs[name], self._dbs["meta"],
-                              b"sweep/" + name.encode(), budget, HOUR_AT[name], cutoff,
-                              RECORD_VERSION)
-        if name == "stats":
-            for key in deleted:
-                txn.delete(key, db=self._dbs["reps"])
-                cluster.drop_children(txn, self._dbs["children"], ID.unpack(key)[0])
-
-
-def _position(name: str, key: bytes) -> int:
-    """Return which signature a key is: mega-shingle pair 0..14, I-Match lexicon, or band."""
-    if name == "mega":
-        return key[7] >> 4
-    if name == "imatch":
-        return key[7]
-    return key[0]
 
 
 def _meta_int(raw: bytes | None, default: int) -> int:
