@@ -184,7 +184,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         _emit(record.to_json(), sys.stdout)
 
     with Store(args.store, scheme=scheme, lexicon=lexicon,
-               settings=_store_settings(args)) as store:
+               settings=_store_settings(args), wait=args.wait) as store:
         records = read(args.paths, config)
         if progress is None:
             report = ingest(store, records, scheme=scheme, lexicon=lexicon,
@@ -213,7 +213,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     tally: dict[str, int] = {}
     errors = 0
     with Store(args.store, scheme=scheme, lexicon=lexicon,
-               settings=_store_settings(args)) as store:
+               settings=_store_settings(args), wait=args.wait) as store:
         engine = Engine(store, config, scheme=scheme, lexicon=lexicon, backend=args.backend)
         progress = _progress()
         with progress if progress is not None else contextlib.nullcontext():
@@ -247,7 +247,7 @@ def cmd_rescan(args: argparse.Namespace) -> int:
     now = datetime.fromisoformat(args.now) if args.now else None
     if now is not None and now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
-    with Store(args.store) as store:
+    with Store(args.store, wait=args.wait) as store:
         changed = Engine(store, config, scheme=_stored_scheme(store)).rescan(now)
     for verdict in changed:
         _emit(verdict.to_json(), sys.stdout)
@@ -264,7 +264,7 @@ def cmd_allowlist(args: argparse.Namespace) -> int:
     graph = SocialGraph(load_config(args.config).social)
     now = _when(args.now)
     if args.pin or args.remove:
-        with Store(args.store) as store:
+        with Store(args.store, wait=args.wait) as store:
             store.attach(SOCIAL_DATABASES)
             with store.session() as session:
                 for other in args.pin:
@@ -359,7 +359,14 @@ def _add_store_options(p: argparse.ArgumentParser, defaults: StoreSettings) -> N
                    help=f"messages per transaction: a crash loses at most one batch "
                         f"(default {defaults.batch_size})")
     p.add_argument("--backend", choices=("auto", "cython", "python"), default="auto")
+    _add_wait_option(p)
     _add_scheme_options(p)
+
+
+def _add_wait_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait up to SECONDS for another process writing the store to finish "
+                        "(default: fail at once, naming its pid)")
 
 
 def _add_verdict_verbs(verbs: Any) -> None:
@@ -376,6 +383,7 @@ def _add_verdict_verbs(verbs: Any) -> None:
     p.add_argument("--store", required=True, metavar="DIR")
     p.add_argument("--config", metavar="FILE", help="TOML configuration (thresholds)")
     p.add_argument("--now", metavar="TIME", help="ISO 8601 time to judge at (default: now)")
+    _add_wait_option(p)
     p.set_defaults(run=cmd_rescan)
 
 
@@ -390,6 +398,7 @@ def _add_social_verbs(verbs: Any) -> None:
     p.add_argument("--remove", metavar="ADDRESS", action="append", default=[],
                    help="take ADDRESS off the list")
     p.add_argument("--now", metavar="TIME", help="ISO 8601 time to judge freshness at")
+    _add_wait_option(p)
     p.set_defaults(run=cmd_allowlist)
 
     p = verbs.add_parser("trusted-domains", help="domains local users write to, and which are "

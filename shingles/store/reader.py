@@ -29,9 +29,11 @@ This module opens stores, checks their meta record and answers questions;
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import heapq
 import os
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -42,7 +44,7 @@ from shingles.errors import SchemeMismatchError, StoreFormatError, StoreLockedEr
 from shingles.fingerprint import Fingerprint
 from shingles.lexicon import Lexicon
 from shingles.scheme import DEFAULT_SCHEME, Scheme
-from shingles.store import cluster
+from shingles.store import cluster, datafile
 from shingles.store.cluster import ID
 from shingles.store.keys import IndexKeys, keys_of, message_key, resembles
 from shingles.store.layout import (
@@ -101,6 +103,7 @@ class Store:
             the stored mode.
         readonly: Open for reading only (no writer lock; works while another
             process writes).
+        wait: Seconds a writer waits for another writer to finish (0: none).
 
     Raises:
         StoreLockedError: if another process is writing to the store.
@@ -111,7 +114,7 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str], *, scheme: Scheme | None = None,
                  lexicon: Lexicon | None = None, settings: StoreSettings | None = None,
-                 readonly: bool = False) -> None:
+                 readonly: bool = False, wait: float = 0.0) -> None:
         self.path = os.fspath(path)
         self.readonly = readonly
         self._lock_fd: int | None = None
@@ -120,7 +123,7 @@ class Store:
                 raise FileNotFoundError(f"no store at {self.path}")
         else:
             os.makedirs(self.path, exist_ok=True)
-            self._lock_fd = _lock_writer(self.path)
+            self._lock_fd = _lock_writer(self.path, wait)
         try:
             self._open(scheme, lexicon, settings)
         except BaseException:
@@ -129,9 +132,18 @@ class Store:
 
     def _open(self, scheme: Scheme | None, lexicon: Lexicon | None,
               settings: StoreSettings | None) -> None:
+        with datafile.translated(self.path):
+            self._open_env(scheme, lexicon, settings)
+
+    def _open_env(self, scheme: Scheme | None, lexicon: Lexicon | None,
+                  settings: StoreSettings | None) -> None:
         wanted = settings or StoreSettings()
         data = os.path.join(self.path, "data.mdb")
-        size = max(wanted.map_size, os.path.getsize(data) if os.path.exists(data) else 0)
+        size = wanted.map_size
+        if os.path.exists(data) and (self.readonly or os.path.getsize(data)):
+            # Refuse a foreign, damaged or cut-short file before mapping it: a page
+            # past the end of the file would kill the process with SIGBUS.
+            size = max(size, datafile.check(self.path).needed, os.path.getsize(data))
         self._env = lmdb.open(self.path, map_size=size, max_dbs=MAX_DBS, subdir=True,
                               readonly=self.readonly, lock=True, sync=True, metasync=True,
                               readahead=False)
@@ -152,6 +164,12 @@ class Store:
             # Databases and meta record in one transaction: a reader never sees
             # a store with one and not the other.
             with self._env.begin(write=True) as txn:
+                # Named databases are keys of the main one: an environment with
+                # keys but no meta database is someone else's.
+                if txn.get(b"meta") is None and txn.cursor().first():
+                    raise StoreFormatError(
+                        f"{self.path} holds an LMDB environment that is no shingles store "
+                        "(no meta database); use another --store")
                 self._open_dbs(STORE_DATABASES, txn)
                 stored = self._meta_strings(txn)
                 if stored is None:
@@ -252,13 +270,18 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _read(self) -> Any:
-        """Return a read transaction; adopt a map another process has grown."""
-        try:
-            return self._env.begin()
-        except lmdb.MapResizedError:
-            self._env.set_mapsize(0)
-            return self._env.begin()
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Any]:
+        """Yield a read transaction, LMDB's errors in it told in the store's words;
+        adopt a map another process has grown."""
+        with datafile.translated(self.path):
+            try:
+                txn = self._env.begin()
+            except lmdb.MapResizedError:
+                self._env.set_mapsize(0)
+                txn = self._env.begin()
+            with txn:
+                yield txn
 
     # -- writing ----------------------------------------------------------
 
@@ -416,18 +439,43 @@ class Store:
                                       f"{self.lexicon_id!r}")
 
 
-def _lock_writer(path: str) -> int:
-    """Return a descriptor holding the store's writer lock; raise StoreLockedError if taken."""
-    fd = os.open(os.path.join(path, "writer.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+def _lock_writer(path: str, wait: float = 0.0) -> int:
+    """Return a descriptor holding the store's writer lock, waiting up to wait seconds
+    for another writer to finish; raise StoreLockedError if it is still taken."""
+    lock = os.path.join(path, "writer.lock")
     try:
-        # flock is released by the kernel when the process dies, even by SIGKILL,
-        # so a crashed writer never leaves the store locked.
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise StoreLockedError(f"{path} is being written by another process; "
-                               "one writer at a time (readers may use --readonly)") from None
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise PermissionError(f"{path} cannot be written ({exc.strerror}); commands "
+                              "that only read it (mailings, explain, store info) still "
+                              "work; or fix its permissions") from None
+    deadline = time.monotonic() + max(0.0, wait)
+    while True:
+        try:
+            # flock is released by the kernel when the process dies, even by SIGKILL,
+            # so a crashed writer never leaves the store locked.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = _holder(fd)
+                os.close(fd)
+                waited = f" after waiting {wait:g} s" if wait > 0 else ""
+                raise StoreLockedError(
+                    f"{path} is being written by another process ({holder}){waited}; one "
+                    "writer at a time: wait for it with --wait SECONDS, or use a command "
+                    "that only reads (mailings, explain, store info)") from None
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+    # The holder's pid, for the message a second writer gets.
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
+
+
+def _holder(fd: int) -> str:
+    """Return who holds the writer lock, as its pid file says."""
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return f"pid {text}" if text.isdigit() else "pid unknown"
 
 
 def _settings_from(matching: str) -> StoreSettings:

@@ -28,7 +28,7 @@ from shingles.errors import StoreFormatError, StoreFullError
 from shingles.fingerprint import Fingerprint
 from shingles.mail.identity import authenticates
 from shingles.scheme import NUM_PERM
-from shingles.store import cluster, retention
+from shingles.store import cluster, datafile, retention
 from shingles.store.cluster import ID
 from shingles.store.keys import NO_KEYS, IndexKeys, keys_of, message_key, position, resembles
 from shingles.store.layout import (
@@ -331,20 +331,24 @@ class Session:
         What the batch did so far is redone first: its inputs are kept and add()
         is deterministic, so the replay gives the same mailing ids.
         """
+        replay = False
         while True:
             try:
-                self._begin()
-                return step()
+                with datafile.translated(self._store.path):
+                    self._begin()
+                    if replay:
+                        for item in self._pending:
+                            self._apply(item)
+                        for bump in self._bumps:
+                            self._apply_bump(*bump)
+                        for record in self._records:
+                            self._write_record(*record)
+                        replay = False
+                    return step()
             except lmdb.MapFullError:
                 self._rollback()
                 self._grow()
-                self._begin()
-                for item in self._pending:
-                    self._apply(item)
-                for bump in self._bumps:
-                    self._apply_bump(*bump)
-                for record in self._records:
-                    self._write_record(*record)
+                replay = True
 
     def _grow(self) -> None:
         size = self._env.info()["map_size"]
