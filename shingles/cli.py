@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from shingles import _backend
 from shingles.config import Config, load_config
+from shingles.verdicts.engine import DATABASES as ENGINE_DATABASES
 from shingles.verdicts.engine import Engine, Verdict, ingest
 from shingles.errors import ShinglesError
 from shingles.fingerprint import fingerprint
@@ -28,6 +29,7 @@ from shingles.mail.parse import looks_like_mail
 from shingles.scheme import DEFAULT_SCHEME, Scheme
 from shingles.verdicts.social import DATABASES as SOCIAL_DATABASES
 from shingles.verdicts.social import SocialGraph
+from shingles.store.check import check as check_store
 from shingles.store.reader import RECALL_SCHEME, Mailing, Store
 from shingles.config import StoreSettings
 
@@ -326,16 +328,61 @@ def cmd_mailings(args: argparse.Namespace) -> int:
     with Store(args.store, readonly=True) as store:
         found = store.top(args.top, args.min_size) if args.top else sorted(
             store.mailings(args.min_size), key=lambda m: (-m.size, m.id))
+        members = ({m.id: [{"source": r.source, "message_id": r.message_id}
+                           for r in store.messages(m.id)] for m in found}
+                   if args.members else {})
     if args.json:
         for mailing in found:
-            _emit(mailing.to_json(), sys.stdout)
+            record = mailing.to_json()
+            if args.members:
+                record["members"] = members[mailing.id]
+            _emit(record, sys.stdout)
         return EXIT_OK
     rows = [_MAILING_COLUMNS, *(_mailing_row(m) for m in found)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_MAILING_COLUMNS) - 1)]
-    for row in rows:
+    for row, mailing in zip(rows, [None, *found]):
         cells = [cell.rjust(w) if i < 8 else cell.ljust(w)
                  for i, (cell, w) in enumerate(zip(row, widths))]
         print("  ".join([*cells, row[-1]]))
+        for member in members.get(mailing.id, []) if mailing is not None else []:
+            print(f"      {member['source']}  {member['message_id'] or '-'}")
+    return EXIT_OK
+
+
+def cmd_store_info(args: argparse.Namespace) -> int:
+    with Store(args.store, readonly=True) as store:
+        store.attach(ENGINE_DATABASES)
+        info = store.info()
+    if args.json:
+        _emit(info, sys.stdout)
+        return EXIT_OK
+    for name in ("path", "scheme", "lexicon", "matching", "retention_days", "mailings",
+                 "messages", "clock", "map_size", "file_bytes"):
+        print(f"{name:16} {info[name]}")
+    print(f"{'last_commit':16} txn {info['last_commit']['txn_id']} at "
+          f"{info['last_commit']['time']}")
+    for name, entries in info["entries"].items():
+        print(f"  {name:14} {entries:>12,} entries {info['database_bytes'][name]:>14,} bytes")
+    return EXIT_OK
+
+
+def cmd_store_check(args: argparse.Namespace) -> int:
+    with Store(args.store, readonly=True) as store:
+        store.attach(ENGINE_DATABASES)
+        findings = list(check_store(store))
+    for finding in findings:
+        _emit(finding.to_json(), sys.stdout)
+    print(f"shingles: {args.store}: {len(findings)} problems found"
+          + ("" if findings else "; every record reads and the mailings hold together"),
+          file=sys.stderr)
+    return EXIT_INPUT_ERRORS if findings else EXIT_OK
+
+
+def cmd_store_backup(args: argparse.Namespace) -> int:
+    with Store(args.store, readonly=True) as store:
+        size = store.backup(args.dest)
+    print(f"shingles: {args.store} copied to {args.dest} ({size:,} bytes, compacted)",
+          file=sys.stderr)
     return EXIT_OK
 
 
@@ -423,7 +470,24 @@ def _add_store_verbs(verbs: Any) -> None:
                    help="the N largest (default %(default)s; 0 lists all)")
     p.add_argument("--min-size", type=int, default=2, metavar="N",
                    help="only mailings of at least N messages (default %(default)s)")
+    p.add_argument("--members", action="store_true",
+                   help="also each mailing's messages: source and Message-ID")
     p.set_defaults(run=cmd_mailings)
+
+    store = verbs.add_parser("store", help="look after a store: info, check, backup")
+    store_verbs = store.add_subparsers(dest="store_verb", required=True, metavar="ACTION")
+    p = store_verbs.add_parser("info", help="sizes, counts, scheme, mode, retention, last commit")
+    p.add_argument("--store", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true", help="one JSON record")
+    p.set_defaults(run=cmd_store_info)
+    p = store_verbs.add_parser("check", help="read every record; exit 1 with the problems found")
+    p.add_argument("--store", required=True, metavar="DIR")
+    p.set_defaults(run=cmd_store_check)
+    p = store_verbs.add_parser("backup", help="a consistent, compacted copy (safe while "
+                                              "a writer runs)")
+    p.add_argument("dest", metavar="DEST", help="a new folder for the copy")
+    p.add_argument("--store", required=True, metavar="DIR")
+    p.set_defaults(run=cmd_store_backup)
 
 
 def build_parser() -> argparse.ArgumentParser:

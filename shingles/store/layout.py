@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from shingles.errors import StoreFormatError
+from shingles.scheme import NUM_PERM
 
 __all__ = [
     "AUTH_RESULTS",
@@ -75,6 +76,8 @@ IP = struct.Struct("<BIIIII")
 _U8 = struct.Struct("<B")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
+#: Bytes of one representative's min-hashes in a reps record (recall mode).
+REP_BYTES = 8 * NUM_PERM
 
 #: Version, size, merged mailings, first seen, last seen (unix seconds), hour of
 #: the last change (what retention looks at), recipients, complaints, traps,
@@ -143,19 +146,14 @@ class Database:
         name: The database name.
         hour_at: Where its values keep the u32 hour retention compares (None: not swept).
         dupsort: Keys may hold several sorted values.
+        decode: Reads one value, raising StoreFormatError when it cannot
+            (``shingles store check`` runs it on every record); None: not checked.
     """
 
     name: str
     hour_at: int | None = None
     dupsort: bool = False
-
-
-#: The mailing store's own databases (see shingles.store.reader); other stages
-#: declare theirs and attach them (``Store.attach``).
-STORE_DATABASES = tuple(
-    Database(name, HOUR_AT.get(name), dupsort=name == "children")
-    for name in ("meta", "mega", "band", "reps", "imatch", "stats", "parent", "children",
-                 "messages", "members", "ips"))
+    decode: Callable[[bytes], Any] | None = None
 
 
 def pack_str(text: str | None) -> bytes:
@@ -203,6 +201,30 @@ def unpack_message(data: bytes) -> tuple[int, int, str | None, str]:
 def pack_member(hour: int) -> bytes:
     """Return the value of a (mailing, message) membership entry."""
     return MEMBER.pack(RECORD_VERSION, hour)
+
+
+@decoder
+def unpack_member(data: bytes) -> int:
+    """Return the hour of a membership entry."""
+    version, hour = MEMBER.unpack(data)
+    _check(data, version, "member")
+    return int(hour)
+
+
+@decoder
+def unpack_reps(data: bytes) -> int:
+    """Return how many representatives' min-hashes a reps record holds."""
+    _check(data, data[0], "representatives")
+    whole, rest = divmod(len(data) - 1, REP_BYTES)
+    if rest or not whole:
+        raise StoreFormatError(f"a representatives record has {len(data)} bytes")
+    return whole
+
+
+@decoder
+def unpack_id(data: bytes) -> int:
+    """Return a mailing id as the children database keeps it (8 bytes, big-endian)."""
+    return int(struct.unpack(">Q", data)[0])
 
 
 @dataclasses.dataclass
@@ -495,3 +517,20 @@ class Stats:
             stats.auth_nets, offset = DistinctCounter.unpack(data, offset)
             stats.anon_nets, offset = DistinctCounter.unpack(data, offset)
         return stats
+
+
+#: The mailing store's own databases (see shingles.store.reader); other stages
+#: declare theirs and attach them (``Store.attach``).
+STORE_DATABASES = (
+    Database("meta"),
+    Database("mega", HOUR_AT["mega"], decode=unpack_index),
+    Database("band", HOUR_AT["band"], decode=unpack_index),
+    Database("reps", decode=unpack_reps),
+    Database("imatch", HOUR_AT["imatch"], decode=unpack_index),
+    Database("stats", HOUR_AT["stats"], decode=Stats.unpack),
+    Database("parent", HOUR_AT["parent"], decode=unpack_index),
+    Database("children", dupsort=True, decode=unpack_id),
+    Database("messages", HOUR_AT["messages"], decode=unpack_message),
+    Database("members", HOUR_AT["members"], decode=unpack_member),
+    Database("ips", HOUR_AT["ips"], decode=IpCounters.unpack),
+)

@@ -33,8 +33,10 @@ import contextlib
 import fcntl
 import heapq
 import os
+import struct
 import time
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import lmdb
@@ -425,6 +427,54 @@ class Store:
         out["file"] = os.path.getsize(os.path.join(self.path, "data.mdb"))
         return out
 
+    def info(self) -> dict[str, Any]:
+        """Return what an admin asks of a store: sizes, counts, scheme, mode, retention,
+        the last commit (its LMDB transaction id and the file's modification time)."""
+        data = os.path.join(self.path, "data.mdb")
+        with self._read() as txn:
+            meta = self._dbs["meta"]
+            clock = _meta_int(txn.get(b"clock", db=meta))
+            next_id = _meta_int(txn.get(b"next", db=meta))
+        env = self._env.info()
+        counts = self.counts()
+        return {
+            "path": self.path,
+            "scheme": self.scheme_id,
+            "lexicon": self.lexicon_id,
+            "matching": self.settings.matching,
+            "retention_days": self.settings.retention_days,
+            "mailings": counts["stats"],
+            "messages": counts["messages"],
+            "next_mailing_id": next_id or 1,
+            "clock": (datetime.fromtimestamp(clock, timezone.utc).isoformat()
+                      if clock else None),
+            "last_commit": {
+                "txn_id": env["last_txnid"],
+                "time": datetime.fromtimestamp(os.path.getmtime(data),
+                                               timezone.utc).isoformat(),
+            },
+            "map_size": env["map_size"],
+            "file_bytes": os.path.getsize(data),
+            "database_bytes": self.sizes(),
+            "entries": counts,
+        }
+
+    def backup(self, dest: str | os.PathLike[str]) -> int:
+        """Write a consistent, compacted copy of the store to the new folder dest and
+        return its size in bytes; safe while a writer runs (LMDB copies one snapshot).
+
+        Raises:
+            FileExistsError: if dest exists and is not an empty folder.
+        """
+        target = os.fspath(dest)
+        if os.path.exists(target) and (not os.path.isdir(target) or os.listdir(target)):
+            raise FileExistsError(f"{target} exists and is not empty; back up into a new "
+                                  "folder")
+        os.makedirs(target, exist_ok=True)
+        with datafile.translated(self.path):
+            self._env.copy(target, compact=True)
+        return os.path.getsize(os.path.join(target, "data.mdb"))
+
     def counts(self) -> dict[str, int]:
         """Return the number of entries in each database."""
         with self._read() as txn:
@@ -476,6 +526,16 @@ def _holder(fd: int) -> str:
     """Return who holds the writer lock, as its pid file says."""
     text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     return f"pid {text}" if text.isdigit() else "pid unknown"
+
+
+def _meta_int(raw: bytes | None) -> int:
+    """Return a meta counter (the clock, the next id), 0 when absent."""
+    if raw is None:
+        return 0
+    version, value = struct.unpack("<Bq", raw)
+    if version != RECORD_VERSION:
+        raise StoreFormatError(f"meta record version {version} is unknown")
+    return int(value)
 
 
 def _settings_from(matching: str) -> StoreSettings:

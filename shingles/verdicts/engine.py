@@ -59,8 +59,9 @@ __all__ = ["DATABASES", "Engine", "ErrorRecord", "IngestReport", "Verdict", "ing
 #: The engine's databases in the store, swept by the store's retention (the u32
 #: hour after each record's version byte): suspicious-zone counters per source IP,
 #: held messages, verdicts. The social graph's follow.
-DATABASES = (Database("zone", hour_at=1), Database("held", hour_at=1),
-             Database("verdicts", hour_at=1), *social.DATABASES)
+DATABASES = (Database("zone", hour_at=1, decode=unpack_zone),
+             Database("held", hour_at=1, decode=unpack_held),
+             Database("verdicts", hour_at=1, decode=unpack_verdict), *social.DATABASES)
 
 
 class ErrorRecord(Protocol):

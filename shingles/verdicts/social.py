@@ -49,8 +49,11 @@ _SEP = b"\x00"
 #: The graph's databases in the store (not swept: ``expire`` ages edges by weight):
 #: author -> recipient edges, recipient domains of outgoing mail, sending networks
 #: per domain, daily new recipients per author, flagged authors.
-DATABASES = tuple(Database(name) for name in
-                  ("edges", "outdomains", "domnets", "authorday", "flagged"))
+DATABASES = (Database("edges", decode=Edge.unpack),
+             Database("outdomains", decode=unpack_domain_out),
+             Database("domnets", decode=unpack_networks),
+             Database("authorday", decode=unpack_count),
+             Database("flagged", decode=unpack_count))
 
 
 
