@@ -41,8 +41,12 @@ def sweep_step(txn: Any, db: Any, meta: Any, mark: bytes, budget: int, hour_at: 
     if len(seen) < budget and cursor.first():  # past the end: go round once more
         seen += itertools.islice(cursor.iternext(), budget - len(seen))
     unpack = _U32LE.unpack_from
-    end = hour_at + 4
-    expired = [key for key, value in seen if len(value) >= end and unpack(value, hour_at)[0] < cutoff]
+    try:
+        expired = [key for key, value in seen if unpack(value, hour_at)[0] < cutoff]
+    except struct.error:  # a value too short to hold its hour: read each one, keep those
+        end = hour_at + 4
+        expired = [key for key, value in seen
+                   if len(value) >= end and unpack(value, hour_at)[0] < cutoff]
     if cursor.key() and cursor.next():
         txn.put(mark, bytes([RECORD_VERSION]) + cursor.key(), db=meta)
     else:

@@ -62,25 +62,34 @@ _REP_BYTES = 8 * NUM_PERM
 _INDEX = struct.Struct("<BQI")  # records.pack_index, unpacked without its checks: hot
 
 
-def _probe(txn: Any, db: Any, keys: Sequence[bytes], olds: list[int],
-           hours: list[int]) -> None:
-    """Append the mailing id and hour each index key names to olds and hours (0, 0: none)."""
+def _probe(txn: Any, db: Any, pending: dict[bytes, bytes], keys: Sequence[bytes],
+           olds: list[int], hours: list[int]) -> None:
+    """Append the mailing id and hour each index key names to olds and hours (0, 0: none),
+    as the batch left it: its pending writes first, then the database."""
+    get = txn.get
+    unpack = _INDEX.unpack
     for key in keys:
-        raw = txn.get(key, db=db)
-        old, hour = _INDEX.unpack(raw)[1:] if raw else (0, 0)
-        olds.append(old)
-        hours.append(hour)
+        raw = pending.get(key)
+        if raw is None:
+            raw = get(key, None, db)
+        if raw is None:
+            olds.append(0)
+            hours.append(0)
+        else:
+            _, old, hour = unpack(raw)
+            olds.append(old)
+            hours.append(hour)
 
 
-def _refile(txn: Any, db: Any, keys: Sequence[bytes], olds: list[int], hours: list[int],
-            offset: int, value: bytes) -> int:
-    """Write value (a packed index record) under each key whose olds/hours entry (from
-    offset on) differs from it; return how many of them were new keys."""
+def _refile(pending: dict[bytes, bytes], keys: Sequence[bytes], olds: list[int],
+            hours: list[int], offset: int, value: bytes) -> int:
+    """Set value (a packed index record) as the pending write of each key whose olds/hours
+    entry (from offset on) differs from it; return how many of them were new keys."""
     _, mailing, hour = _INDEX.unpack(value)
     new = 0
     for i, key in enumerate(keys, offset):
         if olds[i] != mailing or hours[i] != hour:
-            txn.put(key, value, db=db)
+            pending[key] = value
             new += olds[i] == 0
     return new
 
@@ -172,6 +181,11 @@ class Session:
                                        in self._store.databases.items()
                                        if database.hour_at is not None}
         self._stats: dict[int, Stats | None] = {}
+        # The batch's writes of the per-message databases (index keys, messages,
+        # members), kept here and written at commit in key order: random keys put
+        # one at a time touch a random leaf page each, sorted ones walk the tree once.
+        self._writes: dict[str, dict[bytes, bytes]] = {
+            name: {} for name in ("mega", "band", "imatch", "messages", "members")}
         self._dirty: set[int] = set()
         self._ips: dict[str, IpCounters] = {}
         self._clock = 0
@@ -334,21 +348,25 @@ class Session:
         replay = False
         while True:
             try:
-                with datafile.translated(self._store.path):
-                    self._begin()
-                    if replay:
-                        for item in self._pending:
-                            self._apply(item)
-                        for bump in self._bumps:
-                            self._apply_bump(*bump)
-                        for record in self._records:
-                            self._write_record(*record)
-                        replay = False
-                    return step()
+                self._begin()
+                if replay:
+                    for item in self._pending:
+                        self._apply(item)
+                    for bump in self._bumps:
+                        self._apply_bump(*bump)
+                    for record in self._records:
+                        self._write_record(*record)
+                    replay = False
+                return step()
             except lmdb.MapFullError:
                 self._rollback()
                 self._grow()
                 replay = True
+            except lmdb.Error:
+                # In the store's words (a full disk, a damaged page); a plain
+                # try costs nothing per message where a context manager would.
+                with datafile.translated(self._store.path):
+                    raise
 
     def _grow(self) -> None:
         size = self._env.info()["map_size"]
@@ -368,6 +386,10 @@ class Session:
 
     def _finish(self) -> None:
         txn = self._txn
+        for name, writes in self._writes.items():
+            if writes:  # in key order: each leaf page is visited once
+                txn.cursor(db=self._dbs[name]).putmulti(
+                    [(key, writes[key]) for key in sorted(writes)])
         stats_db = self._dbs["stats"]
         for mailing in self._dirty:
             stats = self._stats[mailing]
@@ -440,7 +462,8 @@ class Session:
     def _apply(self, item: _Item) -> int | None:
         txn = self._txn
         self._batch["messages"] += 1
-        raw = txn.get(item.key, db=self._dbs["messages"])
+        messages = self._writes["messages"]
+        raw = messages.get(item.key) or txn.get(item.key, db=self._dbs["messages"])
         if raw is not None:
             self._batch["duplicates"] += 1
             mailing = unpack_message(raw)[0]
@@ -451,11 +474,10 @@ class Session:
         root = self._file(item, keys, hour, seen) if any(keys) else None
         if root is None:
             self._batch["unsigned"] += 1
-        txn.put(item.key, pack_message(root or 0, hour, item.message_id, item.source),
-                db=self._dbs["messages"])
+        messages[item.key] = pack_message(root or 0, hour, item.message_id, item.source)
         self._added["messages"] += 1
         if root is not None:
-            txn.put(ID.pack(root) + item.key, pack_member(hour), db=self._dbs["members"])
+            self._writes["members"][ID.pack(root) + item.key] = pack_member(hour)
             self._added["members"] += 1
         if item.ip:
             stats = self._stats.get(root) if root is not None else None
@@ -470,7 +492,7 @@ class Session:
         olds: list[int] = []  # the mailing each key names (0: none) and its hour
         hours: list[int] = []
         for name, group in groups:
-            _probe(txn, dbs[name], group, olds, hours)
+            _probe(txn, dbs[name], self._writes[name], group, olds, hours)
         # The keys of a copy nearly all name one mailing: find its root once.
         roots: dict[int, int | None] = {0: None}
         matched: dict[int, None] = {}
@@ -517,7 +539,7 @@ class Session:
         value = pack_index(mailing, hour)
         offset = 0
         for name, group in groups:
-            self._added[name] += _refile(txn, dbs[name], group, olds, hours, offset, value)
+            self._added[name] += _refile(self._writes[name], group, olds, hours, offset, value)
             offset += len(group)
         if self._settings.mode == "recall" and item.fingerprint.minhash_bytes:
             self._keep_representative(mailing, item.fingerprint.minhash_bytes)
