@@ -340,11 +340,11 @@ def cmd_mailings(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = [_MAILING_COLUMNS, *(_mailing_row(m) for m in found)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_MAILING_COLUMNS) - 1)]
-    for row, mailing in zip(rows, [None, *found]):
+    for row, shown in zip(rows, [0, *(m.id for m in found)]):
         cells = [cell.rjust(w) if i < 8 else cell.ljust(w)
                  for i, (cell, w) in enumerate(zip(row, widths))]
         print("  ".join([*cells, row[-1]]))
-        for member in members.get(mailing.id, []) if mailing is not None else []:
+        for member in members.get(shown, []):
             print(f"      {member['source']}  {member['message_id'] or '-'}")
     return EXIT_OK
 

@@ -18,6 +18,7 @@ from shingles.config import StoreSettings
 from shingles.errors import StoreLockedError
 from shingles.fingerprint import fingerprint
 from shingles.mail.read import read
+from shingles.mail.records import Mail
 from shingles.scheme import Scheme
 from shingles.store.reader import Store
 
@@ -111,6 +112,7 @@ def test_backup_during_an_ingest_is_the_source_at_one_commit(
     settings = StoreSettings(retention_days=0, batch_size=50)
     with Store(again, settings=settings) as fresh, fresh.session() as session:
         for mail in itertools.islice(read([str(box)]), taken):
+            assert isinstance(mail, Mail)
             session.add(mail, fingerprint(mail.text, scheme=Scheme.from_id(fresh.scheme_id)))
     with Store(again, readonly=True) as fresh:
         assert [m.to_json() for m in fresh.mailings()] == mailings

@@ -93,16 +93,8 @@ def _dups(txn: Any, db: Any) -> Iterator[tuple[bytes, bytes]]:
 
 
 def _live_root(txn: Any, dbs: dict[str, Any], mailing: int) -> int | None:
-    node = mailing
-    for _ in range(_MAX_CHAIN):
-        raw = txn.get(ID.pack(node), db=dbs["parent"])
-        if raw is None:
-            return node if txn.get(ID.pack(node), db=dbs["stats"]) is not None else None
-        try:
-            node = unpack_index(raw)[0]
-        except StoreFormatError:
-            return None
-    return None
+    root = _find(txn, dbs, mailing)
+    return root if root >= 0 and txn.get(ID.pack(root), db=dbs["stats"]) is not None else None
 
 
 def _union_find(txn: Any, dbs: dict[str, Any], cutoff: int) -> Iterator[Finding]:
@@ -141,6 +133,7 @@ def _union_find(txn: Any, dbs: dict[str, Any], cutoff: int) -> Iterator[Finding]
 
 
 def _find(txn: Any, dbs: dict[str, Any], mailing: int) -> int:
+    """Return the root of mailing's parent chain, -1 when the chain is damaged or a cycle."""
     node = mailing
     for _ in range(_MAX_CHAIN):
         raw = txn.get(ID.pack(node), db=dbs["parent"])
