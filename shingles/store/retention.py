@@ -21,12 +21,13 @@ from shingles.store.layout import RECORD_VERSION
 __all__ = ["sweep", "sweep_step"]
 
 _U32LE = struct.Struct("<I")
+_MAILING = struct.Struct("<Q")  # a message record's mailing id, after its version byte
 
 
 def sweep_step(txn: Any, db: Any, meta: Any, mark: bytes, budget: int, hour_at: int,
-               cutoff: int) -> list[bytes]:
+               cutoff: int) -> list[tuple[bytes, bytes]]:
     """Delete the expired entries among budget entries of db from where the last sweep
-    stopped; return the deleted keys.
+    stopped; return the deleted (key, value) pairs.
 
     An entry is expired when the u32 hour at offset hour_at of its value is below
     cutoff. The position is kept in meta under mark (version byte + next key), so
@@ -42,17 +43,17 @@ def sweep_step(txn: Any, db: Any, meta: Any, mark: bytes, budget: int, hour_at: 
         seen += itertools.islice(cursor.iternext(), budget - len(seen))
     unpack = _U32LE.unpack_from
     try:
-        expired = [key for key, value in seen if unpack(value, hour_at)[0] < cutoff]
+        expired = [(key, value) for key, value in seen if unpack(value, hour_at)[0] < cutoff]
     except struct.error:  # a value too short to hold its hour: read each one, keep those
         end = hour_at + 4
-        expired = [key for key, value in seen
+        expired = [(key, value) for key, value in seen
                    if len(value) >= end and unpack(value, hour_at)[0] < cutoff]
     if cursor.key() and cursor.next():
         txn.put(mark, bytes([RECORD_VERSION]) + cursor.key(), db=meta)
     else:
         txn.delete(mark, db=meta)  # reached the end: the next pass starts at the top
     # A small database may list a key twice: delete it once.
-    return [key for key in expired if txn.delete(key, db=db)]
+    return [(key, value) for key, value in expired if txn.delete(key, db=db)]
 
 
 def sweep(txn: Any, dbs: dict[str, Any], name: str, hour_at: int, cutoff: int,
@@ -65,7 +66,16 @@ def sweep(txn: Any, dbs: dict[str, Any], name: str, hour_at: int, cutoff: int,
     deleted = sweep_step(txn, dbs[name], dbs["meta"], b"sweep/" + name.encode(), budget,
                          hour_at, cutoff)
     if name == "stats":
-        for key in deleted:
+        for key, _ in deleted:
             txn.delete(key, db=dbs["reps"])
             cluster.drop_children(txn, dbs["children"], ID.unpack(key)[0])
+    elif name == "messages":
+        # A message's membership entry was written with it, with the same hour, under
+        # the mailing its record names: it goes with the message, found by key rather
+        # than by a walk of its own (the walk of members only picks up strays).
+        members = dbs["members"]
+        for key, value in deleted:
+            mailing = _MAILING.unpack_from(value, 1)[0]
+            if mailing:
+                txn.delete(ID.pack(mailing) + key, db=members)
     return len(deleted)

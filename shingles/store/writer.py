@@ -477,8 +477,8 @@ class Session:
         messages[item.key] = pack_message(root or 0, hour, item.message_id, item.source)
         self._added["messages"] += 1
         if root is not None:
+            # Not counted for retention's walk: the entry expires with its message.
             self._writes["members"][ID.pack(root) + item.key] = pack_member(hour)
-            self._added["members"] += 1
         if item.ip:
             stats = self._stats.get(root) if root is not None else None
             self._count_ip(item, hour, clustered=stats is not None and stats.size > 1)
