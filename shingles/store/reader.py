@@ -16,6 +16,11 @@ One LMDB directory with named databases (keys big-endian, records as in
     members   mailing + message key -> hour (the messages of a mailing)
     ips       source IP -> traffic counters
 
+Later stages keep their records in the same environment: they declare their
+databases (``layout.Database``) and ``Store.attach`` them (the verdict engine's
+and the social graph's ``DATABASES``). The file is checked before LMDB maps it
+(``shingles.store.datafile``), so a damaged store is an error, never a crash.
+
 Writes go through a ``shingles.store.writer.Session``: a context manager that
 commits every ``batch_size`` messages and at the end, and aborts the open batch
 on an error, so a killed process loses at most that batch and a re-run skips
