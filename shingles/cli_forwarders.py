@@ -13,7 +13,7 @@ from typing import Any
 
 from shingles.config import load_config
 from shingles.store.reader import Store
-from shingles.verdicts.forwarders import Forwarders, Host
+from shingles.verdicts.forwarders import DATABASES, Forwarders, Host
 
 __all__ = ["add_verb"]
 
@@ -29,13 +29,15 @@ def _row(h: Host) -> str:
 def cmd_forwarders(args: argparse.Namespace) -> int:
     model = Forwarders(load_config(args.config).forwarders)
     if args.confirm or args.reject or args.forget:
-        with Store(args.store) as store, store.session() as session:
-            for ip in args.confirm:
-                model.label(session, ip, "confirm")
-            for ip in args.reject:
-                model.label(session, ip, "reject")
-            for ip in args.forget:
-                model.label(session, ip, None)
+        with Store(args.store) as store:
+            store.attach(DATABASES)
+            with store.session() as session:
+                for ip in args.confirm:
+                    model.label(session, ip, "confirm")
+                for ip in args.reject:
+                    model.label(session, ip, "reject")
+                for ip in args.forget:
+                    model.label(session, ip, None)
     with Store(args.store, readonly=True) as store:
         hosts = model.hosts(store)
     if args.review:

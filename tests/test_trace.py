@@ -136,13 +136,13 @@ def test_merged_mailings_keep_both_programs_traces() -> None:
     from shingles.store import traces
 
     settings = StoreSettings(mode="recall", trace_threshold=0.3)
-    txn = _Txn()
+    txn, db = _Txn(), object()  # the one database; None would mean "no traces database"
     a, b, c = (bytes([n]) * 8 for n in (1, 2, 3))
-    traces.keep_trace(txn, None, 1, a, settings)
-    traces.keep_trace(txn, None, 2, b, settings)
-    traces.keep_trace(txn, None, 2, a, settings)
-    traces.merge(txn, None, 2, 1)
-    assert traces.threshold_for(txn, None, 1, b, settings) == 0.3
-    assert traces.threshold_for(txn, None, 1, c, settings) == settings.threshold
+    traces.keep_trace(txn, db, 1, a, settings)
+    traces.keep_trace(txn, db, 2, b, settings)
+    traces.keep_trace(txn, db, 2, a, settings)
+    traces.merge(txn, db, 2, 1)
+    assert traces.threshold_for(txn, db, 1, b, settings) == 0.3
+    assert traces.threshold_for(txn, db, 1, c, settings) == settings.threshold
     assert txn.get((2).to_bytes(8, "big")) is None  # the loser's record is gone
     assert len(txn.data[(1).to_bytes(8, "big")]) == 1 + 16  # a once, b once

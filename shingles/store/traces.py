@@ -16,15 +16,29 @@ from typing import Any
 
 from shingles.config import StoreSettings
 from shingles.store.cluster import ID
-from shingles.store.layout import RECORD_VERSION
+from shingles.errors import StoreFormatError
+from shingles.store.layout import RECORD_VERSION, Database
 
-__all__ = ["DATABASE", "MAX_TRACES", "keep_trace", "merge", "threshold_for", "trace_key"]
+__all__ = ["DATABASE", "DATABASES", "MAX_TRACES", "keep_trace", "merge", "threshold_for",
+           "trace_key", "unpack_traces"]
 
 #: The database this module keeps (listed in the store's databases).
 DATABASE = "traces"
 #: Distinct traces kept per mailing: a campaign sent by a few programs keeps them all,
 #: and a mailing glued from many senders cannot grow its record without bound.
 MAX_TRACES = 8
+
+
+def unpack_traces(data: bytes) -> list[bytes]:
+    """Return the traces of a record; raise StoreFormatError if it is not one."""
+    if not data or data[0] != RECORD_VERSION or (len(data) - 1) % 8 \
+            or len(data) > 1 + 8 * MAX_TRACES:
+        raise StoreFormatError("traces record of unknown version or length")
+    return [bytes(data[i:i + 8]) for i in range(1, len(data), 8)]
+
+
+#: The store opens it when its settings use traces (not swept: it goes with its mailing).
+DATABASES = (Database(DATABASE, decode=unpack_traces),)
 
 
 def trace_key(trace: str | None) -> bytes | None:
@@ -46,7 +60,7 @@ def _has(record: bytes | None, trace: bytes) -> bool:
 def threshold_for(txn: Any, db: Any, root: int, trace: bytes | None,
                   settings: StoreSettings) -> float:
     """Return the resemblance a candidate mailing root needs from a message with trace."""
-    if settings.trace_threshold is None or trace is None:
+    if settings.trace_threshold is None or trace is None or db is None:
         return settings.threshold
     if _has(txn.get(ID.pack(root), db=db), trace):
         return settings.trace_threshold
@@ -56,7 +70,7 @@ def threshold_for(txn: Any, db: Any, root: int, trace: bytes | None,
 def keep_trace(txn: Any, db: Any, mailing: int, trace: bytes | None,
                settings: StoreSettings) -> None:
     """Add trace to the mailing's traces (when the settings use traces and there is room)."""
-    if settings.trace_threshold is None or trace is None:
+    if settings.trace_threshold is None or trace is None or db is None:
         return
     key = ID.pack(mailing)
     raw = txn.get(key, db=db)
@@ -68,6 +82,8 @@ def keep_trace(txn: Any, db: Any, mailing: int, trace: bytes | None,
 
 def merge(txn: Any, db: Any, loser: int, winner: int) -> None:
     """Move the traces of a mailing merged into another to the survivor (as many as fit)."""
+    if db is None:
+        return
     raw = txn.get(ID.pack(loser), db=db)
     if raw is None:
         return

@@ -30,7 +30,8 @@ from shingles.verdicts.judge import (
     judge,
 )
 from shingles.lexicon import Lexicon
-from shingles.store.layout import (
+from shingles.store.layout import Database
+from shingles.verdicts.layout import (
     pack_held,
     pack_verdict,
     pack_zone,
@@ -40,18 +41,29 @@ from shingles.store.layout import (
 )
 from shingles.scheme import Scheme
 from shingles.mail.senders import source_hop
-from shingles.store.writer import Session
+from shingles.verdicts import forwarders, social
 from shingles.verdicts.forwarders import Forwarders
 from shingles.verdicts.social import SocialGraph
 from shingles.verdicts.spf import check_spf
-from shingles.store.reader import IngestSummary, Mailing, MailLike, Store, message_key
+from shingles.store.keys import message_key
+from shingles.store.reader import Store
+from shingles.store.views import IngestSummary, Mailing, MailLike
+from shingles.store.writer import Session
 
 #: Messages taken through each stage of ingest at a time (see ingest). On the bench
 #: stream, whole path in the window-full half: ~200 us a message one at a time,
 #: ~185 at 64, ~150-160 from 512 to 4,096 (bench/README.md).
 _CHUNK = 512
 
-__all__ = ["Engine", "ErrorRecord", "IngestReport", "Verdict", "ingest"]
+__all__ = ["DATABASES", "Engine", "ErrorRecord", "IngestReport", "Verdict", "ingest"]
+
+#: The engine's databases in the store, swept by the store's retention (the u32
+#: hour after each record's version byte): suspicious-zone counters per source IP,
+#: held messages, verdicts. The social graph's follow.
+DATABASES = (Database("zone", hour_at=1, decode=unpack_zone),
+             Database("held", hour_at=1, decode=unpack_held),
+             Database("verdicts", hour_at=1, decode=unpack_verdict), *social.DATABASES,
+             *forwarders.DATABASES)
 
 
 class ErrorRecord(Protocol):
@@ -196,6 +208,7 @@ class Engine:
         self.backend = backend
         self.scheme = _scheme_of(store, scheme)
         self.social = SocialGraph(config.social)
+        store.attach(DATABASES)
         self.forwarders = Forwarders(config.forwarders)
         self._learned: frozenset[str] = frozenset()  # learned forwarders, taken as a scan starts
 

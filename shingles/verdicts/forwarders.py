@@ -44,10 +44,10 @@ import xxhash
 from shingles.config import ForwarderSettings, SendersConfig
 from shingles.errors import StoreFormatError
 from shingles.mail.senders import external_below, forwarders_passed, source_hop
-from shingles.store.layout import RECORD_VERSION
+from shingles.store.layout import RECORD_VERSION, Database
 from shingles.verdicts.judge import Reason
 
-__all__ = ["DATABASE", "Host", "Forwarders", "features", "rule_label"]
+__all__ = ["DATABASE", "DATABASES", "Host", "Forwarders", "features", "rule_label"]
 
 #: The database this module keeps (listed in the store's databases).
 DATABASE = "forwarders"
@@ -56,6 +56,20 @@ MAX_DOMAINS = 64
 _EVIDENCE = struct.Struct("<BIIII")
 _DOMAIN = struct.Struct("<I")
 Label = Literal["confirm", "reject"]
+
+
+def _check_record(data: bytes) -> None:
+    """Raise StoreFormatError unless data is an evidence or a label record."""
+    if data[:1] != bytes([RECORD_VERSION]):
+        raise StoreFormatError("forwarders record of unknown version")
+    if data[1:] in (b"confirm", b"reject"):
+        return
+    if len(data) < _EVIDENCE.size or (len(data) - _EVIDENCE.size) % _DOMAIN.size:
+        raise StoreFormatError("forwarders evidence record of the wrong length")
+
+
+#: The module's database in the store (not swept: hosts are few and evidence builds up).
+DATABASES = (Database(DATABASE, decode=_check_record),)
 FEATURES = ("outside hop below", "sender domains", "signed (DKIM/ARC)", "SPF fails")
 
 
@@ -203,6 +217,7 @@ class Forwarders:
 
     def hosts(self, store: Any) -> list[Host]:
         """Return every host with evidence, classified, most messages first."""
+        store.attach(DATABASES)
         labels: dict[str, Label] = {}
         for key, value in store.records(DATABASE, b"l:"):
             labels[bytes(key[2:]).decode()] = bytes(value[1:]).decode()  # type: ignore[assignment]
