@@ -52,6 +52,8 @@ __all__ = [
     "Stats",
     "pack_index",
     "pack_member",
+    "pack_merge",
+    "unpack_merge",
     "pack_message",
     "unpack_index",
     "unpack_message",
@@ -86,7 +88,7 @@ _TOUCHED_AT = struct.calcsize("<BQIqq")
 #: change), by database: index values and messages at 9, members at 1, IP
 #: counters (last hour) at 17, statistics (touched) in the head.
 HOUR_AT = {"mega": 9, "band": 9, "imatch": 9, "parent": 9, "messages": 9, "members": 1,
-           "ips": 17, "stats": _TOUCHED_AT}
+           "ips": 17, "stats": _TOUCHED_AT, "merges": 1}
 
 #: Distinct values are kept exactly up to this many, then estimated.
 EXACT_CAP = 32
@@ -155,7 +157,7 @@ class Database:
 STORE_DATABASES = tuple(
     Database(name, HOUR_AT.get(name), dupsort=name == "children")
     for name in ("meta", "mega", "band", "reps", "imatch", "stats", "parent", "children",
-                 "messages", "members", "ips"))
+                 "messages", "members", "ips", "merges"))
 
 
 def pack_str(text: str | None) -> bytes:
@@ -495,3 +497,20 @@ class Stats:
             stats.auth_nets, offset = DistinctCounter.unpack(data, offset)
             stats.anon_nets, offset = DistinctCounter.unpack(data, offset)
         return stats
+
+
+_MERGE = struct.Struct("<BIB16s")
+
+
+def pack_merge(hour: int, accepted: bool, message: bytes) -> bytes:
+    """Return a merge record: version, u32 hour, whether the merge happened, the bridging
+    message's key (16 bytes), kept under survivor id + other id in ``merges``."""
+    return _MERGE.pack(RECORD_VERSION, hour, accepted, message)
+
+
+@decoder
+def unpack_merge(raw: bytes) -> tuple[int, bool, bytes]:
+    """Return (hour, accepted, message key) of a merge record; raise StoreFormatError."""
+    version, hour, accepted, message = _MERGE.unpack(raw)
+    check_version(raw, version, "merge")
+    return hour, bool(accepted), message
