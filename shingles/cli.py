@@ -153,7 +153,8 @@ def _add_scheme_options(parser: argparse.ArgumentParser) -> None:
 
 def _store_settings(args: argparse.Namespace) -> StoreSettings:
     """Return the store settings the options ask for; the stored mode when none is given."""
-    runtime = {"batch_size": args.batch, "retention_days": args.retention_days}
+    runtime = {"batch_size": args.batch, "retention_days": args.retention_days,
+               "seed": load_config(args.config).store.seed}
     runtime = {name: value for name, value in runtime.items() if value is not None}
     if args.mode is None and args.threshold is None and args.trace_threshold is None:
         stored = Store.stored_settings(args.store)

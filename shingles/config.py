@@ -153,6 +153,12 @@ class StoreSettings:
             so larger batches pay less per message: bench/README.md has figures.
         map_size: Initial LMDB map size in bytes; it grows by itself.
         max_map_size: The map never grows past this; then StoreFullError.
+        seed: The secret seed of a new store's fingerprint scheme. None (the
+            default) makes a random one when the store is created, so nobody
+            outside this installation can compute its fingerprints and craft
+            chains of messages that glue two mailings together; set the same
+            value on installations that share signatures. An existing store
+            keeps the seed it was made with.
     """
 
     mode: Mode = "paper"
@@ -165,8 +171,11 @@ class StoreSettings:
     batch_size: int = 10_000
     map_size: int = 64 << 20
     max_map_size: int = 1 << 40
+    seed: int | None = None
 
     def __post_init__(self) -> None:
+        if self.seed is not None and not 0 <= self.seed < 1 << 64:
+            raise ValueError("seed must be an unsigned 64-bit integer")
         if self.mode not in ("paper", "recall"):
             raise ValueError(f"mode must be 'paper' or 'recall', got {self.mode!r}")
         if not (1 <= self.bands <= 255 and 1 <= self.rows and self.bands * self.rows <= NUM_PERM):
@@ -360,11 +369,13 @@ class Config:
     spf: SpfSettings = SpfSettings()
     social: SocialSettings = SocialSettings()
     forwarders: ForwarderSettings = ForwarderSettings()
+    store: StoreSettings = StoreSettings()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
         """Return the config a TOML-shaped mapping describes; raise ConfigError if it is invalid."""
-        unknown = set(data) - {"senders", "limits", "judge", "spf", "social", "forwarders"}
+        unknown = set(data) - {"senders", "limits", "judge", "spf", "social", "store",
+                               "forwarders"}
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
         return cls(senders=_senders(data.get("senders", {})),
@@ -373,7 +384,30 @@ class Config:
                    spf=_plain("spf", SpfSettings, data.get("spf", {})),
                    social=_plain("social", SocialSettings, data.get("social", {})),
                    forwarders=_plain("forwarders", ForwarderSettings,
-                                     data.get("forwarders", {})))
+                                     data.get("forwarders", {})),
+                   store=_store(data.get("store", {})))
+
+
+def _store(data: Mapping[str, Any]) -> StoreSettings:
+    """Return the [store] section; its seed may be written in hex (TOML integers are signed)."""
+    seed = data.get("seed")
+    rest = {key: value for key, value in data.items() if key not in ("seed", "trace_threshold")}
+    settings = _plain("store", StoreSettings, rest)
+    trace = data.get("trace_threshold")  # None by default, so _plain cannot type-check it
+    if trace is not None:
+        if isinstance(trace, bool) or not isinstance(trace, (int, float)):
+            raise ConfigError(f"[store] trace_threshold must be a number, not {trace!r}")
+        try:
+            settings = dataclasses.replace(settings, trace_threshold=float(trace))
+        except ValueError as exc:
+            raise ConfigError(f"[store] {exc}") from None
+    if seed is None:
+        return settings
+    try:
+        value = int(seed, 0) if isinstance(seed, str) else seed
+        return dataclasses.replace(settings, seed=value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[store] seed must be an unsigned 64-bit integer, not {seed!r}") from exc
 
 
 def _strings(section: str, key: str, value: Any) -> tuple[str, ...]:

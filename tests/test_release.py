@@ -13,6 +13,7 @@ from shingles.cli import main
 from shingles.config import Config, JudgeSettings, ReleaseSettings
 from shingles.lexicon import Lexicon, LexiconSettings
 from shingles.mail.read import RawMessage
+from shingles.scheme import DEFAULT_SCHEME, Scheme
 from shingles.store.reader import Store
 from shingles.verdicts.release import Side, read_labels, release_check
 
@@ -70,10 +71,10 @@ def stream() -> tuple[list[bytes], list[str], dict[str, str]]:
     return raws, attack, labels
 
 
-def poisoned_lexicon(attack: list[str]) -> Lexicon:
+def poisoned_lexicon(attack: list[str], scheme: Scheme = DEFAULT_SCHEME) -> Lexicon:
     """Return a lexicon built from the attacker's mail: exactly the planted terms."""
-    return Lexicon.build(attack, settings=LexiconSettings(min_df=2, max_df=1.0, min_terms=5,
-                                                          max_source_share=1.0))
+    return Lexicon.build(attack, scheme, LexiconSettings(min_df=2, max_df=1.0, min_terms=5,
+                                                         max_source_share=1.0))
 
 
 def _records(raws: list[bytes]) -> list[RawMessage]:
@@ -132,9 +133,10 @@ def test_release_check_command(tmp_path: pathlib.Path,
     old, new = tmp_path / "old.toml", tmp_path / "new.toml"
     old.write_text("")
     new.write_text("[judge]\nspam_min_networks = 21\n")
-    poisoned_lexicon(attack).save(tmp_path / "poisoned.lex")
     store = tmp_path / "store"
-    Store(store).close()
+    with Store(store) as made:  # a store's scheme carries its own secret seed
+        scheme = Scheme.from_id(made.scheme_id)
+    poisoned_lexicon(attack, scheme).save(tmp_path / "poisoned.lex")
     base = ["release-check", "--store", str(store), "--old", str(old), "--resamples", "30",
             "--labels", str(tmp_path / "labels")]
 

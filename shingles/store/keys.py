@@ -22,11 +22,12 @@ import xxhash
 from shingles.config import StoreSettings
 from shingles.fingerprint import Fingerprint
 from shingles.scheme import NUM_PERM
+from shingles.store.layout import unpack_reps
 
 if TYPE_CHECKING:
     from shingles.store.views import MailLike
 
-__all__ = ["IndexKeys", "keys_of", "message_key", "resembles"]
+__all__ = ["IndexKeys", "bridges", "keys_of", "message_key", "representative", "resembles"]
 
 _SIG = struct.Struct("<Q")
 
@@ -90,6 +91,34 @@ def resembles(reps: bytes | None, minhashes: bytes, threshold: float) -> bool:
     stored = numpy.frombuffer(reps, "<u8", offset=1).reshape(-1, NUM_PERM)
     same = (stored == numpy.frombuffer(minhashes, "<u8")).sum(axis=1)
     return bool(same.max() >= threshold * NUM_PERM)
+
+
+def representative(fp: Fingerprint, keys: IndexKeys, settings: StoreSettings) -> bytes:
+    """Return what a mailing keeps of one of its first members to check bridges by.
+
+    Recall mode keeps the min-hashes (``resembles`` compares them); paper mode keeps
+    the member's mega-shingle and I-Match keys (u8 count, then the keys), since a
+    shared one is the paper's whole rule.
+    """
+    if settings.mode == "recall":
+        return fp.minhash_bytes
+    if not (keys.mega or keys.imatch):
+        return b""
+    direct = keys.mega + keys.imatch
+    return bytes((len(direct),)) + b"".join(direct)
+
+
+def bridges(reps: bytes | None, fp: Fingerprint, keys: IndexKeys,
+            settings: StoreSettings) -> bool:
+    """Return whether a message resembles one of a mailing's representatives by the
+    store's rule: recall mode by min-hash agreement, paper mode by a shared key."""
+    if settings.mode == "recall":
+        return resembles(reps, fp.minhash_bytes, settings.threshold)
+    if not reps:
+        return False
+    mine = set(keys.mega) | set(keys.imatch)
+    return any(entry[i:i + 8] in mine for entry in unpack_reps(reps)
+               for i in range(1, len(entry), 8))
 
 
 def message_key(mail: MailLike) -> bytes:

@@ -53,6 +53,9 @@ __all__ = [
     "Stats",
     "pack_index",
     "pack_member",
+    "pack_merge",
+    "reps_header",
+    "unpack_merge",
     "pack_message",
     "unpack_index",
     "unpack_message",
@@ -89,7 +92,7 @@ _TOUCHED_AT = struct.calcsize("<BQIqq")
 #: change), by database: index values and messages at 9, members at 1, IP
 #: counters (last hour) at 17, statistics (touched) in the head.
 HOUR_AT = {"mega": 9, "band": 9, "imatch": 9, "parent": 9, "messages": 9, "members": 1,
-           "ips": 17, "stats": _TOUCHED_AT}
+           "ips": 17, "stats": _TOUCHED_AT, "merges": 1}
 
 #: Distinct values are kept exactly up to this many, then estimated.
 EXACT_CAP = 32
@@ -211,14 +214,32 @@ def unpack_member(data: bytes) -> int:
     return int(hour)
 
 
+#: Version byte of a representatives record of index keys (paper mode): each entry
+#: a u8 count and that many 8-byte mega-shingle and I-Match keys. Version 1 records
+#: hold min-hash vectors (recall mode).
+REPS_OF_KEYS = 2
+
+
+def reps_header(mode: str) -> bytes:
+    """Return the version byte a new representatives record of a store in mode starts with."""
+    return bytes([REPS_OF_KEYS if mode == "paper" else RECORD_VERSION])
+
+
 @decoder
-def unpack_reps(data: bytes) -> int:
-    """Return how many representatives' min-hashes a reps record holds."""
-    _check(data, data[0], "representatives")
-    whole, rest = divmod(len(data) - 1, REP_BYTES)
-    if rest or not whole:
-        raise StoreFormatError(f"a representatives record has {len(data)} bytes")
-    return whole
+def unpack_reps(data: bytes) -> list[bytes]:
+    """Return the entries of a reps record (min-hash vectors, or u8 count + index keys)."""
+    _check(data, data[0], "representatives", REPS_OF_KEYS)
+    entries = []
+    at = 1
+    while at < len(data):
+        end = at + (1 + 8 * data[at] if data[0] == REPS_OF_KEYS else REP_BYTES)
+        if end > len(data):
+            raise StoreFormatError(f"a representatives record has {len(data)} bytes")
+        entries.append(data[at:end])
+        at = end
+    if not entries:
+        raise StoreFormatError("a representatives record holds none")
+    return entries
 
 
 @decoder
@@ -519,6 +540,23 @@ class Stats:
         return stats
 
 
+_MERGE = struct.Struct("<BIB16s")
+
+
+def pack_merge(hour: int, accepted: bool, message: bytes) -> bytes:
+    """Return a merge record: version, u32 hour, whether the merge happened, the bridging
+    message's key (16 bytes), kept under survivor id + other id in ``merges``."""
+    return _MERGE.pack(RECORD_VERSION, hour, accepted, message)
+
+
+@decoder
+def unpack_merge(raw: bytes) -> tuple[int, bool, bytes]:
+    """Return (hour, accepted, message key) of a merge record; raise StoreFormatError."""
+    version, hour, accepted, message = _MERGE.unpack(raw)
+    check_version(raw, version, "merge")
+    return hour, bool(accepted), message
+
+
 #: The mailing store's own databases (see shingles.store.reader); other stages
 #: declare theirs and attach them (``Store.attach``).
 STORE_DATABASES = (
@@ -533,4 +571,5 @@ STORE_DATABASES = (
     Database("messages", HOUR_AT["messages"], decode=unpack_message),
     Database("members", HOUR_AT["members"], decode=unpack_member),
     Database("ips", HOUR_AT["ips"], decode=IpCounters.unpack),
+    Database("merges", HOUR_AT["merges"], decode=unpack_merge),
 )

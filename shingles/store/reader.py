@@ -7,7 +7,8 @@ One LMDB directory with named databases (keys big-endian, records as in
               and its parameters, the clock, the next mailing id, sweep cursors
     mega      mega-shingle -> mailing          (mode "paper")
     band      band number + LSH band hash -> mailing   (mode "recall")
-    reps      mailing -> min-hashes of a few representatives   (mode "recall")
+    reps      mailing -> its first members, to check bridges by: min-hashes (mode
+              "recall") or mega-shingle and I-Match keys (mode "paper")
     imatch    I-Match signature (sub-lexicon in its top 8 bits) -> mailing
     stats     mailing -> statistics (only roots of the union-find)
     parent    merged mailing -> the mailing it went into (see shingles.store.cluster)
@@ -15,6 +16,7 @@ One LMDB directory with named databases (keys big-endian, records as in
     messages  message key -> mailing, Message-ID and source (idempotence)
     members   mailing + message key -> hour (the messages of a mailing)
     ips       source IP -> traffic counters
+    merges    mailing + other mailing -> hour, merged or refused, the bridging message
 
 Later stages keep their records in the same environment: they declare their
 databases (``layout.Database``) and ``Store.attach`` them (the verdict engine's
@@ -35,9 +37,11 @@ This module opens stores, checks their meta record and answers questions;
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import heapq
 import os
+import secrets
 import struct
 import time
 from collections.abc import Iterable, Iterator
@@ -62,6 +66,7 @@ from shingles.store.layout import (
     IpCounters,
     Stats,
     unpack_index,
+    unpack_merge,
     unpack_message,
 )
 from shingles.store.views import IngestSummary, Mailing, MailLike, MessageRef
@@ -76,13 +81,15 @@ __all__ = [
     "MailLike",
     "MessageRef",
     "Store",
+    "keyed",
     "keys_of",
     "message_key",
 ]
 
 #: Version of the database layout as a whole; bump it when a database changes meaning.
 #: 2: the verdict engine's and the social graph's databases joined the mailing store's.
-SCHEMA_VERSION = 2
+#: 3: representatives in paper mode too, and ``merges`` records every merge of mailings.
+SCHEMA_VERSION = 3
 
 
 #: The scheme a new recall-mode store fingerprints with unless told otherwise: 2-word
@@ -92,6 +99,27 @@ SCHEMA_VERSION = 2
 #: words substituted are found 0.993 of the time (0.527 with 4-word shingles) and no
 #: two distinct corpus messages that share little are glued (4 with 4-word shingles).
 RECALL_SCHEME = Scheme(window=2)
+
+
+def keyed(base: Scheme, seed: int | None, lexicon: Lexicon | None) -> Scheme:
+    """Return base with the seed a new store fingerprints with.
+
+    The scheme is public, so with a fixed seed anyone can fingerprint offline and
+    craft a chain of messages, each sharing a mega-shingle with the one before,
+    that walks one mailing's text into another's. A random secret seed per store
+    closes that: only this installation can tell which messages share keys.
+    Args:
+        base: The scheme of the store's matching mode.
+        seed: The configured seed (installations sharing signatures set the same),
+            or None for a random one.
+        lexicon: A lexicon the store is made with: token hashes must be its, so the
+            store takes its seed (build the lexicon with a secret seed to keep it so).
+    """
+    if lexicon is not None:
+        seed = int(lexicon.token_id.split("seed=")[1].split()[0], 16)
+    elif seed is None:
+        seed = secrets.randbits(64)
+    return dataclasses.replace(base, seed=seed)
 
 
 #: Room for the store's databases and the ones other stages attach.
@@ -183,7 +211,7 @@ class Store:
                 if stored is None:
                     default = RECALL_SCHEME if wanted.mode == "recall" else DEFAULT_SCHEME
                     stored = {"schema": str(SCHEMA_VERSION),
-                              "scheme": (scheme or default).id,
+                              "scheme": (scheme or keyed(default, wanted.seed, lexicon)).id,
                               "lexicon": lexicon.id if lexicon is not None else "",
                               "matching": wanted.matching}
                     for name, value in stored.items():
@@ -191,6 +219,8 @@ class Store:
                                 db=self._dbs["meta"])
         self._check_meta(stored, scheme, lexicon, settings)
         self.scheme_id = stored["scheme"]
+        #: The scheme to fingerprint with for this store (its seed is the store's own).
+        self.scheme = Scheme.from_id(self.scheme_id)
         self.lexicon_id = stored["lexicon"] or None
         self.settings = settings or _settings_from(stored["matching"])
         if self.settings.trace_threshold is not None:  # header traces per mailing
@@ -361,6 +391,32 @@ class Store:
                     if raw is not None:
                         _, _, message_id, source = unpack_message(raw)
                         yield MessageRef(message_id, source)
+
+    def merges(self, mailing: int) -> list[dict[str, Any]]:
+        """Return the merges and refused merges recorded for a mailing and the ids merged
+        into it: which mailing met which, when (store hour), and the bridging message."""
+        out: list[dict[str, Any]] = []
+        with self._read() as txn:
+            root = self._root(txn, mailing)
+            if root is None:
+                return out
+            ids = [root, *cluster.merged_ids(txn, self._dbs["children"], root)]
+            cursor = txn.cursor(db=self._dbs["merges"])
+            for member in sorted(ids):
+                prefix = ID.pack(member)
+                if not cursor.set_range(prefix):
+                    continue
+                for key, value in cursor:
+                    if not bytes(key).startswith(prefix):
+                        break
+                    hour, accepted, message = unpack_merge(bytes(value))
+                    raw = txn.get(message, db=self._dbs["messages"])
+                    ref = unpack_message(raw) if raw is not None else None
+                    out.append({"mailing": member, "other": ID.unpack(bytes(key[8:16]))[0],
+                                "merged": accepted, "hour": hour,
+                                "message_id": ref[2] if ref else None,
+                                "source": ref[3] if ref else None})
+        return out
 
     def mailing_of(self, mail: MailLike) -> int | None:
         """Return the mailing a stored message is in; None if it is in none.

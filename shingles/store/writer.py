@@ -27,18 +27,29 @@ import xxhash
 from shingles.errors import StoreFormatError, StoreFullError
 from shingles.fingerprint import Fingerprint
 from shingles.mail.identity import authenticates
-from shingles.scheme import NUM_PERM
 from shingles.store import cluster, datafile, retention, traces
 from shingles.store.cluster import ID
-from shingles.store.keys import NO_KEYS, IndexKeys, keys_of, message_key, position, resembles
+from shingles.store.keys import (
+    NO_KEYS,
+    IndexKeys,
+    bridges,
+    keys_of,
+    message_key,
+    position,
+    representative,
+    resembles,
+)
 from shingles.store.layout import (
     RECORD_VERSION,
     IpCounters,
     Stats,
     pack_index,
     pack_member,
+    pack_merge,
     pack_message,
+    reps_header,
     unpack_message,
+    unpack_reps,
 )
 from shingles.store.views import IngestSummary, Mailing, MailLike
 
@@ -58,7 +69,6 @@ _PLAUSIBLE_FROM = datetime(1995, 1, 1, tzinfo=timezone.utc).timestamp()
 _HOUR = 3600
 
 _META_U64 = struct.Struct("<Bq")
-_REP_BYTES = 8 * NUM_PERM
 _INDEX = struct.Struct("<BQI")  # records.pack_index, unpacked without its checks: hot
 
 
@@ -505,6 +515,7 @@ class Session:
             root = roots[old]
             if root is not None:
                 matched[root] = None
+        resembling: set[int] = set()  # band candidates already confirmed by resemblance
         if keys.band:
             rejected: set[int] = set()
             minhashes = item.fingerprint.minhash_bytes
@@ -518,11 +529,14 @@ class Session:
                              traces.threshold_for(txn, dbs.get(traces.DATABASE), root,
                                                   item.trace, self._settings)):
                     matched[root] = None
+                    resembling.add(root)
                 else:
                     rejected.add(root)
         self._last_found = (keys, olds, roots, matched)
-        if matched:
-            mailing = self._union(list(matched), hour) if len(matched) > 1 else next(iter(matched))
+        if len(matched) > 1:
+            mailing = self._bridge(list(matched), resembling, item, keys, hour)
+        elif matched:
+            mailing = next(iter(matched))
         else:
             mailing = self._next_id
             self._next_id += 1
@@ -544,9 +558,38 @@ class Session:
         for name, group in groups:
             self._added[name] += _refile(self._writes[name], group, olds, hours, offset, value)
             offset += len(group)
-        if self._settings.mode == "recall" and item.fingerprint.minhash_bytes:
-            self._keep_representative(mailing, item.fingerprint.minhash_bytes)
+        if stats.size <= self._settings.representatives:
+            self._keep_representative(mailing, representative(item.fingerprint, keys,
+                                                              self._settings))
+        if self._settings.mode == "recall":
             traces.keep_trace(txn, dbs.get(traces.DATABASE), mailing, item.trace, self._settings)
+        return mailing
+
+    def _bridge(self, roots: list[int], resembling: set[int], item: _Item, keys: IndexKeys,
+                hour: int) -> int:
+        """Return the mailing a message matching several mailings joins, merging only those
+        whose representatives it resembles.
+
+        Merging on any shared key would let a crafted chain of messages, each sharing
+        a mega-shingle with the one before, walk a genuine mailing's text into a spam
+        run's and glue the two: a complaint on the spam would then condemn the
+        newsletter. A bridge must resemble each mailing's first members (the
+        representatives) by the store's own rule; the other matches are refused, and
+        every merge and refusal is recorded in ``merges`` for explanations.
+        """
+        reps = self._dbs["reps"]
+        fit = [root for root in roots if root in resembling or bridges(
+            self._txn.get(ID.pack(root), db=reps), item.fingerprint, keys, self._settings)]
+        if len(fit) > 1:
+            mailing = self._union(fit, hour)
+        else:
+            sizes = {root: getattr(self._stats_of(root), "size", 0) for root in roots}
+            mailing = fit[0] if fit else min(roots, key=lambda r: (-sizes[r], r))
+        for other in roots:
+            if other != mailing:
+                self._txn.put(ID.pack(mailing) + ID.pack(other),
+                              pack_merge(hour, other in fit, item.key), db=self._dbs["merges"])
+                self._added["merges"] += 1
         return mailing
 
     def _union(self, roots: list[int], hour: int) -> int:
@@ -568,20 +611,23 @@ class Session:
             theirs = self._txn.get(ID.pack(loser), db=reps_db)
             if theirs:
                 self._txn.delete(ID.pack(loser), db=reps_db)
-                mine = self._txn.get(ID.pack(winner), db=reps_db) or bytes([RECORD_VERSION])
-                room = self._settings.representatives * _REP_BYTES + 1 - len(mine)
-                if room > 0:
-                    self._txn.put(ID.pack(winner), mine + theirs[1:1 + room], db=reps_db)
+                mine = self._txn.get(ID.pack(winner), db=reps_db)
+                entries = (unpack_reps(mine) if mine else []) + unpack_reps(theirs)
+                self._txn.put(ID.pack(winner), bytes(theirs[:1]) + b"".join(
+                    entries[:self._settings.representatives]), db=reps_db)
             traces.merge(self._txn, self._dbs.get(traces.DATABASE), loser, winner)
             self._batch["merges"] += 1
         self._dirty.add(winner)
         return winner
 
-    def _keep_representative(self, mailing: int, minhashes: bytes) -> None:
+    def _keep_representative(self, mailing: int, entry: bytes) -> None:
+        if not entry:
+            return
         reps_db = self._dbs["reps"]
-        mine = self._txn.get(ID.pack(mailing), db=reps_db) or bytes([RECORD_VERSION])
-        if len(mine) < 1 + self._settings.representatives * _REP_BYTES:
-            self._txn.put(ID.pack(mailing), mine + minhashes, db=reps_db)
+        mine = self._txn.get(ID.pack(mailing), db=reps_db)
+        if not mine or len(unpack_reps(mine)) < self._settings.representatives:
+            self._txn.put(ID.pack(mailing), (mine or reps_header(self._settings.mode)) + entry,
+                          db=reps_db)
 
     def _count_ip(self, item: _Item, hour: int, *, clustered: bool) -> None:
         assert item.ip is not None

@@ -394,6 +394,8 @@ class Engine:
                                itertools.islice(self.store.messages(mailing.id), 20)]
         out["matched"] = [{"signature": _signature_name(name, position), "mailing": mailing_id}
                           for name, position, mailing_id in matched]
+        if record.get("mailing") is not None:
+            out["merges"] = self.store.merges(record["mailing"])
         return out
 
 

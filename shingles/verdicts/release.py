@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import tempfile
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -30,8 +31,8 @@ from shingles.config import Config, ReleaseSettings, StoreSettings
 from shingles.lexicon import Lexicon
 from shingles.mail.read import RawMessage, parse_record
 from shingles.mail.records import MailError
-from shingles.scheme import Scheme
-from shingles.store.reader import Store
+from shingles.scheme import DEFAULT_SCHEME, Scheme
+from shingles.store.reader import RECALL_SCHEME, Store, keyed
 from shingles.verdicts.engine import Engine, Verdict
 
 __all__ = ["Changed", "ReleaseReport", "Side", "SPAM_VERDICTS", "plot", "read_labels",
@@ -165,6 +166,14 @@ def release_check(raws: Sequence[RawMessage], old: Side, new: Side, *,
     Raises:
         ValueError: if the stream has no legitimate message to compare.
     """
+    if scheme is None:
+        # Both replays fingerprint with one seed (a new store would draw its own secret
+        # seed, and two draws would make the sides differ by chance); a side's lexicon
+        # still brings its own.
+        seed = store_settings.seed if store_settings.seed is not None else secrets.randbits(64)
+        base = RECALL_SCHEME if store_settings.mode == "recall" else DEFAULT_SCHEME
+        old, new = (side if side.scheme else dataclasses.replace(
+            side, scheme=keyed(base, seed, side.lexicon)) for side in (old, new))
     before = replay(raws, old, store_settings, scheme)
     after = replay(raws, new, store_settings, scheme)
     wanted = {_mid(k): v for k, v in labels.items()} if labels is not None else None
