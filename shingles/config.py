@@ -10,9 +10,15 @@
     [limits]
     max_message_bytes = 134217728
 
+    [store]                       # a new store's matching, and how it keeps mail
+    mode = "recall"               # "paper": the paper's exact rule, for reproduction
+    retention_days = 30           # 0 keeps everything (archive replays)
+    batch_size = 10000
+
     [judge]                       # verdict thresholds: see shingles.verdicts.judge.JudgeSettings
     spam_min_networks = 20
     legit_max_networks = 3
+    trap_addresses = ["trap@example.org"]
 
     [spf]                         # live SPF when no trusted header gives a result
     live = false
@@ -45,7 +51,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
-    "DEFAULT_CONFIG", "Config", "JudgeSettings", "Limits", "Mode", "Network", "SendersConfig",
+    "DEFAULT_CONFIG", "DEFAULT_STORE", "MATCHING_KEYS", "Config", "JudgeSettings", "Limits", "Mode", "Network", "SendersConfig",
     "SocialSettings", "SpfSettings", "StoreSettings", "load_config",
 ]
 
@@ -203,6 +209,8 @@ class JudgeSettings:
         suspicious_spam_share: Share of an IP's messages in spam mailings that makes
             it suspicious.
         suspicious_half_life_days: Half-life of an IP's counters: the zone forgets.
+        trap_addresses: Spam-trap addresses: a message to one counts as a trap hit
+            of its mailing at scan time (once per message), and trap hits make spam.
     """
 
     bulk_min_size: int = 3
@@ -215,8 +223,11 @@ class JudgeSettings:
     suspicious_min_messages: int = 10
     suspicious_spam_share: float = 0.5
     suspicious_half_life_days: float = 7.0
+    trap_addresses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "trap_addresses",
+                           tuple(sorted({a.strip().lower() for a in self.trap_addresses})))
         if not 1 <= self.legit_max_networks < self.spam_min_networks:
             raise ValueError("need 1 <= legit_max_networks < spam_min_networks")
         if self.bulk_min_size < 2:
@@ -283,27 +294,57 @@ class SocialSettings:
             raise ValueError("second_degree_discount must be in [0, 1]")
 
 
+#: The store settings of a configuration that names none: recall mode, the best
+#: measured (bench/README.md); StoreSettings() itself keeps the paper's rule.
+DEFAULT_STORE = StoreSettings(mode="recall")
+#: [store] keys that decide which messages match: fixed when a store is made.
+MATCHING_KEYS = frozenset({"mode", "bands", "rows", "threshold", "representatives"})
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """All settings of shingles, one frozen value with a section per stage."""
+    """All settings of shingles, one frozen value with a section per stage.
+
+    ``store_keys`` names the [store] settings the file gave: the matching ones
+    apply to a new store, and an existing store keeps its own unless one is given.
+    """
 
     senders: SendersConfig = SendersConfig()
     limits: Limits = Limits()
     judge: JudgeSettings = JudgeSettings()
     spf: SpfSettings = SpfSettings()
     social: SocialSettings = SocialSettings()
+    store: StoreSettings = DEFAULT_STORE
+    store_keys: frozenset[str] = frozenset()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
         """Return the config a TOML-shaped mapping describes; raise ConfigError if it is invalid."""
-        unknown = set(data) - {"senders", "limits", "judge", "spf", "social"}
+        unknown = set(data) - {"senders", "limits", "judge", "spf", "social", "store"}
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+        store = data.get("store", {})
         return cls(senders=_senders(data.get("senders", {})),
                    limits=_limits(data.get("limits", {})),
                    judge=_plain("judge", JudgeSettings, data.get("judge", {})),
                    spf=_plain("spf", SpfSettings, data.get("spf", {})),
-                   social=_plain("social", SocialSettings, data.get("social", {})))
+                   social=_plain("social", SocialSettings, data.get("social", {})),
+                   store=_plain("store", StoreSettings, {"mode": DEFAULT_STORE.mode, **store}),
+                   store_keys=frozenset(store))
+
+    def to_json(self) -> dict[str, Any]:
+        """Return every setting as TOML-shaped, JSON-ready data (``--print-config``)."""
+        out: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            if field.name == "store_keys":
+                continue
+            section = {}
+            for key, value in dataclasses.asdict(getattr(self, field.name)).items():
+                if isinstance(value, (tuple, list)):
+                    value = [str(v) for v in value]
+                section[key] = value
+            out[field.name] = section
+        return out
 
 
 def _strings(section: str, key: str, value: Any) -> tuple[str, ...]:

@@ -214,7 +214,8 @@ class Session:
 
     def _reset_batch(self) -> None:
         self._batch: dict[str, int] = dict.fromkeys(
-            ("messages", "added", "duplicates", "unsigned", "new_mailings", "merges"), 0)
+            ("messages", "added", "duplicates", "unsigned", "new_mailings", "merges",
+             "expired_messages", "expired_mailings"), 0)
         # Entries each swept database gained in the batch: retention must look at
         # more than that (not at every write: most index writes only bump an hour).
         self._added: dict[str, int] = dict.fromkeys(_SWEPT, 0)
@@ -633,6 +634,9 @@ class Session:
         deleted = _sweep_step(txn, self._dbs[name], self._dbs["meta"],
                               b"sweep/" + name.encode(), budget, HOUR_AT[name], cutoff,
                               RECORD_VERSION)
+        if name in ("messages", "stats"):  # counted for the end-of-run summaries
+            self._batch["expired_" + ("messages" if name == "messages" else "mailings")] \
+                += len(deleted)
         if name == "stats":
             for key in deleted:
                 txn.delete(key, db=self._dbs["reps"])
