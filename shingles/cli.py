@@ -312,6 +312,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(tally.items()))
     expired = (f"; retention expired {summary.expired_messages} stored messages and "
                f"{summary.expired_mailings} mailings" if summary is not None else "")
+    # (plural on purpose for 0 and 1 alike: the line is parsed by scripts)
     print(f"shingles: {_messages(sum(tally.values()))} judged ({counts or 'none'}), "
           f"{errors} unreadable{expired}", file=sys.stderr)
     if signals.signum:

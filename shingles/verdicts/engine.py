@@ -43,7 +43,7 @@ from shingles.scheme import Scheme
 from shingles.mail.senders import source_hop
 from shingles.store.writer import Session
 from shingles.verdicts.social import SocialGraph
-from shingles.verdicts.spf import check_spf
+from shingles.verdicts.spf import SpfChecker
 from shingles.store.reader import IngestSummary, Mailing, MailLike, Store, message_key
 
 #: Messages taken through each stage of ingest at a time (see ingest). On the bench
@@ -219,6 +219,7 @@ class Engine:
         #: The store session's counts of the last scan (expired ones included).
         self.last_summary: IngestSummary | None = None
         self._traps = frozenset(config.judge.trap_addresses)
+        self.spf = SpfChecker(config.spf)
 
     def read(self, inputs: Input | Iterable[Input]) -> Iterator[MailLike | ErrorRecord]:
         """Return the messages of inputs, parsed with this engine's configuration."""
@@ -298,8 +299,8 @@ class Engine:
         if spf is None:
             origin = "none"
             if self.config.spf.live:
-                check = check_spf(mail.source_ip, mail.envelope_sender,
-                                  getattr(mail, "helo", None), self.config.spf)
+                check = self.spf.check(mail.source_ip, mail.envelope_sender,
+                                       getattr(mail, "helo", None))
                 spf, spf_domain, origin = check.result, check.domain, "live"
                 if dataclasses.is_dataclass(mail):
                     mail = dataclasses.replace(mail, spf=spf, spf_domain=spf_domain)
