@@ -380,7 +380,8 @@ def cmd_rescan(args: argparse.Namespace) -> int:
         changed = Engine(store, config, scheme=_stored_scheme(store)).rescan(now)
     for verdict in changed:
         _emit(verdict.to_json(), sys.stdout)
-    print(f"shingles: {_messages(len(changed))} held before judged again", file=sys.stderr)
+    n = len(changed)
+    print(f"shingles: {n} held message{'' if n == 1 else 's'} judged again", file=sys.stderr)
     return EXIT_OK
 
 

@@ -330,7 +330,7 @@ class Engine:
             score=judgement.score, reasons=judgement.reasons, mailing=view.id if view else None,
             mailing_size=view.size if view else 1, source_ip=mail.source_ip, spf=spf,
             spf_origin=origin, hold_until=judgement.hold_until,
-            rule=judgement.reasons[0].rule if judgement.reasons else "")
+            rule=judgement.reasons[0].rule if judgement.reasons else judgement.rule)
         hour = int(now.timestamp()) // 3600
         if judgement.hold_until is not None and view is not None:
             held = {"source": mail.source, "message_id": mail.message_id,
@@ -363,22 +363,25 @@ class Engine:
                 notes: list[Reason]) -> Judgement:
         """Record outgoing mail's edges, learn verified networks, apply the allowlists."""
         social = self.social
+        # The deciding rule's reason stays first; notes follow the judgement's own.
         if social.is_outgoing(mail):
             notes += social.record_outgoing(session, mail, now)
-            return dataclasses.replace(judgement, reasons=(*notes, *judgement.reasons))
+            return dataclasses.replace(judgement, reasons=(*judgement.reasons, *notes))
         social.learn_networks(session, mail, now)
         allowance = social.allowance(session, mail, now)
-        reasons = (*notes, *judgement.reasons)
+        reasons = (*judgement.reasons, *notes)
         if allowance is None:
             return dataclasses.replace(judgement, reasons=reasons)
         if allowance.level == "direct":
             return Judgement("allowlisted", 0.0, (allowance.reason, *reasons),
                              rule=allowance.reason.rule)
         if allowance.level == "second-degree":
-            verdict = "personal" if judgement.verdict == "suspicious-source" else judgement.verdict
             score = round(judgement.score * self.config.social.second_degree_discount, 4)
-            return dataclasses.replace(judgement, verdict=verdict, score=score,
-                                       reasons=(allowance.reason, *reasons))
+            if judgement.verdict == "suspicious-source":  # the allowance decides
+                return Judgement("personal", score, (allowance.reason, *reasons),
+                                 rule=allowance.reason.rule)
+            return dataclasses.replace(judgement, score=score,
+                                       reasons=(*judgement.reasons, allowance.reason, *notes))
         return dataclasses.replace(judgement, reasons=(*reasons, allowance.reason))
 
     def _zone(self, session: Session, key: bytes, now: datetime) -> SourceFacts | None:

@@ -189,8 +189,9 @@ def judge(mailing: MailingFacts | None, source: SourceFacts | None, now: datetim
         return _decided("suspicious-source", max(score, 0.6), (suspicious, *reasons))
     if score >= SPAM_SCORE:
         rule = Reason("score", score, SPAM_SCORE,
-                      f"score {score:.2f} (spread past {s.legit_max_networks} networks, "
-                      f"failed SPF) reaches {SPAM_SCORE}")
+                      f"score {score:.2f} = 0.8 x the spread of {mailing.networks} networks "
+                      f"past {s.legit_max_networks} towards {s.spam_min_networks} + 0.2 x "
+                      f"{mailing.spf_fail_share:.0%} failed SPF; {SPAM_SCORE} or more is spam")
         return _decided("bulk-spam", score, (rule, *reasons))
     if allow_hold and not honest and mailing.networks >= s.hold_min_networks:
         rule = Reason("spreading", mailing.networks, s.hold_min_networks,
