@@ -197,17 +197,28 @@ class StoreSettings:
 class JudgeSettings:
     """Thresholds of the verdict rules (the [judge] section of the config file).
 
+    shingles.verdicts.judge has the rules in order; what each threshold does there:
+
     Attributes:
-        bulk_min_size: Copies before a mailing counts as bulk at all.
-        legit_max_networks: Most /24 networks a legitimate mailing comes from.
-        spam_min_networks: /24 networks from which a mailing is spam.
-        complaint_share: Share of copies with complaints that makes a mailing spam.
-        hold_minutes: How long a held message waits before rescan.
-        hold_min_networks: A young mailing from this many networks is held.
+        bulk_min_size: Copies before a mailing is judged as bulk; fewer are
+            ``personal`` (or ``hold`` when they already spread or arrive fast).
+        legit_max_networks: ``bulk-legit`` needs honest signs (authentication,
+            list headers) and copies from at most this many /24 networks. It is
+            also where the score's spread starts: 0.8 x (networks - this) /
+            (spam_min_networks - this), plus 0.2 x the share failing SPF; a
+            score of 0.5 or more without honest signs is ``bulk-spam``.
+        spam_min_networks: Copies (of the message's sender identity) from this
+            many /24 networks make ``bulk-spam`` whatever else is known.
+        complaint_share: Complaints (``shingles report``) on at least this share
+            of the copies make ``bulk-spam``, unless users' corrections are at
+            least as many.
+        hold_minutes: How long a held message waits for ``rescan``.
+        hold_min_networks: An unauthenticated mailing without honest signs from
+            this many networks is held (``hold``) instead of judged at once.
         hold_rate_per_hour: A young mailing growing this fast is held.
         suspicious_min_messages: Messages an IP must have sent before it can be suspicious.
         suspicious_spam_share: Share of an IP's messages in spam mailings that makes
-            it suspicious.
+            it suspicious (``suspicious-source``).
         suspicious_half_life_days: Half-life of an IP's counters: the zone forgets.
         trap_addresses: Spam-trap addresses: a message to one counts as a trap hit
             of its mailing at scan time (once per message), and trap hits make spam.
