@@ -226,7 +226,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
           f"({done['messages_per_second']}/s): {done['added']} added, "
           f"{done['duplicates']} already stored, {done['unsigned']} without signature, "
           f"{done['errors']} unreadable; {done['new_mailings']} new mailings, "
-          f"{done['merges']} merged", file=sys.stderr)
+          f"{done['merges']} merged; retention expired {done['expired_messages']} stored "
+          f"messages and {done['expired_mailings']} mailings", file=sys.stderr)
     return EXIT_INPUT_ERRORS if report.errors else EXIT_OK
 
 
