@@ -114,6 +114,18 @@ def test_an_arf_report_without_message_id_is_matched_by_fingerprint(
     assert verdict["verdict"] == "bulk-spam" and verdict["rule"] == "complaints"
 
 
+def test_a_message_reported_by_id_and_by_arf_counts_once(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], scanned: str) -> None:
+    assert run(capsys, "report", "--store", scanned, "--spam", "3@shop.example")[0] == 0
+    reports = mbox(tmp_path / "reports.mbox", arf(raw(3)))
+    status, [outcome] = run(capsys, "report", "--store", scanned, "--arf", reports)
+    assert status == 0 and outcome["counted"] is False
+    assert complaints_of(capsys, scanned) == (1, 0)
+    wanted = mbox(tmp_path / "wanted.mbox", arf(raw(4), "not-spam"))
+    status, [outcome] = run(capsys, "report", "--store", scanned, "--arf", wanted)
+    assert outcome["kind"] == "ham" and outcome["counted"] is True
+
+
 def test_a_copy_to_a_trap_address_makes_it_and_later_copies_spam(
         tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], scanned: str) -> None:
     config = tmp_path / "traps.toml"

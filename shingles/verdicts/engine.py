@@ -240,7 +240,7 @@ class Engine:
         KeyboardInterrupt while waiting for the next record ends the scan with
         what was judged committed, then propagates.
         """
-        if isinstance(records, (str, bytes)) or hasattr(records, "read") \
+        if isinstance(records, str) or hasattr(records, "read") \
                 or hasattr(records, "__fspath__"):
             records = self.read(records)  # type: ignore[arg-type]
         _check_lexicon(self.store, self.lexicon)

@@ -158,15 +158,20 @@ def _arf_one(engine: Engine, session: Session, item: RawMessage) -> Report:
         return Report(item.source, kind, None, False, f"original unreadable: {mail.error}")
     fp = fingerprint(mail.text, engine.scheme, engine.lexicon, backend=engine.backend)
     mailing = engine.store.lookup(fp)
-    if mailing is None and mail.message_id:
+    # A scanned message is marked as --spam/--ham mark it, so reporting it both
+    # ways counts once; others by their content (message_key: no Message-ID needed).
+    mark = FEEDBACK + b"arf-" + kind.encode() + b":" + message_key(mail)
+    if mail.message_id:
         try:
-            mailing = engine.find(mail.message_id)[1].get("mailing")
+            key, record = engine.find(mail.message_id)
         except KeyError:
-            mailing = None
+            pass
+        else:
+            mark = FEEDBACK + kind.encode() + b":" + key
+            mailing = mailing if mailing is not None else record.get("mailing")
     if mailing is None:
         return Report(item.source, kind, None, False,
                       "the reported message matches no mailing in the store")
-    mark = FEEDBACK + b"arf-" + kind.encode() + b":" + message_key(mail)
     try:
         root, counted = _count(session, mailing, kind, mark)
     except KeyError as exc:
