@@ -262,17 +262,36 @@ class _Signals:
         if self.reading:
             raise _Stop
 
-    def guard(self, records: Iterator[Any]) -> Iterator[Any]:
-        """Yield records until a signal arrives."""
+    def guard(self, records: Iterator[Any], idle: Any = None) -> Iterator[Any]:
+        """Yield records until a signal arrives; call idle() before each read."""
         while not self.signum:
+            if idle is not None:
+                idle()
             self.reading = True
             try:
+                if self.signum:  # arrived during idle(), before reading was set
+                    return
                 record = next(records)
             except StopIteration:
                 return
             finally:
                 self.reading = False
             yield record
+
+
+def _commit_when_idle(engine: Engine) -> Any:
+    """Return a check that commits the scan when stdin has nothing to read yet: a
+    filter's verdicts are then in the store (for explain, report) while it waits."""
+    import select
+
+    def idle() -> None:
+        try:
+            waiting = not select.select([sys.stdin], [], [], 0)[0]
+        except (OSError, ValueError):
+            return
+        if waiting:
+            engine.commit()
+    return idle
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -295,7 +314,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
             _Signals() as signals:
         engine = Engine(store, config, scheme=scheme, lexicon=lexicon, backend=args.backend)
         progress = _progress()
-        scan = engine.scan(signals.guard(iter(read(args.paths, config))))
+        scan = engine.scan(signals.guard(iter(read(args.paths, config)),
+                                         _commit_when_idle(engine) if "-" in args.paths
+                                         else None))
         try:
             with progress if progress is not None else contextlib.nullcontext():
                 task = progress.add_task("scan", total=None) if progress is not None else None

@@ -12,6 +12,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from typing import IO, Any
 
 import pytest
@@ -73,8 +74,10 @@ def test_stdout_holds_every_json_line_with_a_terminal_on_stderr(tmp_path: pathli
     assert b"33 messages judged" in screen and b'"verdict"' not in screen
 
 
-def test_stdin_is_judged_one_message_at_a_time(tmp_path: pathlib.Path) -> None:
-    child = subprocess.Popen([*SHINGLES, "scan", "--store", str(tmp_path / "store"),
+def test_stdin_is_judged_one_message_at_a_time(tmp_path: pathlib.Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    store = str(tmp_path / "store")
+    child = subprocess.Popen([*SHINGLES, "scan", "--store", store,
                               "--config", str(CONFIG), "-"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
@@ -85,6 +88,11 @@ def test_stdin_is_judged_one_message_at_a_time(tmp_path: pathlib.Path) -> None:
             child.stdin.flush()  # the pipe stays open: the verdict must come out now
             verdict = read_line(child.stdout)
             assert verdict["message_id"] == message_id(raw)
+        # While it waits for more, what it judged is committed: explain sees it.
+        deadline = time.monotonic() + 30
+        while main(["explain", "--store", store, verdict["message_id"]]) != 0:
+            assert time.monotonic() < deadline, "the waiting filter never committed"
+            time.sleep(0.1)
         child.stdin.close()
         assert child.wait(60) == 0
     finally:

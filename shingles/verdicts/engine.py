@@ -218,6 +218,7 @@ class Engine:
         self.social = SocialGraph(config.social)
         #: The store session's counts of the last scan (expired ones included).
         self.last_summary: IngestSummary | None = None
+        self._session: Session | None = None  # of the running scan
         self._traps = frozenset(config.judge.trap_addresses)
         self.spf = SpfChecker(config.spf)
 
@@ -259,7 +260,7 @@ class Engine:
             self.config.senders, trusted_networks=self.config.senders.trusted_networks
             + tuple(ipaddress.ip_network(n) for n in trusted)) if trusted else None)
         interrupted = False
-        session = self.store.session()
+        session = self._session = self.store.session()
         with session:
             stream = iter(records)
             while True:
@@ -274,9 +275,19 @@ class Engine:
                     yield record  # type: ignore[misc]
                 else:
                     yield self._scan_one(session, record, senders)
+        self._session = None
         self.last_summary = session.summary
         if interrupted:
             raise KeyboardInterrupt
+
+    def commit(self) -> None:
+        """Commit what the running scan judged so far (a filter does when its input
+        falls idle, so readers see every verdict printed); nothing when none runs.
+
+        Call it between messages: from the records iterator, or between verdicts.
+        """
+        if self._session is not None:
+            self._session.commit()
 
     def scan_one(self, mail: MailLike) -> Verdict:
         """Return the verdict on one message, committed to the store at once."""
