@@ -147,8 +147,9 @@ def _lexicon_summary(lexicon: Lexicon) -> dict[str, Any]:
 def _add_scheme_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("fingerprint scheme")
     group.add_argument("--window", type=int, default=None,
-                       help=f"words per shingle (default {DEFAULT_SCHEME.window}; a new "
-                            f"recall-mode store {RECALL_SCHEME.window})")
+                       help=f"words per shingle (default: a store's own; a new store "
+                            f"{RECALL_SCHEME.window} in recall mode, {DEFAULT_SCHEME.window} "
+                            f"in paper mode and outside stores)")
     group.add_argument("--min-shingles", type=int, default=None,
                        help=f"fewest distinct shingles for a signature "
                             f"(default {DEFAULT_SCHEME.min_shingles})")
@@ -514,8 +515,8 @@ def _add_store_options(p: argparse.ArgumentParser, defaults: StoreSettings,
                    help=f"messages per transaction: a crash loses at most one batch "
                         f"(overrides [store] batch_size; default {defaults.batch_size})")
     p.add_argument("--backend", choices=("auto", "cython", "python"), default="auto",
-                   help="fingerprint with the compiled core, the Python reference, or the "
-                        "compiled one when built (default auto)")
+                   help="cython: the compiled core; python: the plain-Python reference; "
+                        "auto (default): compiled when it is built")
     _add_scheme_options(p)
 
 
@@ -607,8 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lexicon", metavar="FILE", help="lexicon for I-Match signatures")
     p.add_argument("--config", metavar="FILE", help="TOML config (trusted zone, limits)")
     p.add_argument("--backend", choices=("auto", "cython", "python"), default="auto",
-                   help="the compiled core, the Python reference, or the compiled one when "
-                        "built (default auto)")
+                   help="cython: the compiled core; python: the plain-Python reference; "
+                        "auto (default): compiled when it is built")
     _add_scheme_options(p)
     p.set_defaults(run=cmd_fingerprint)
 
