@@ -336,6 +336,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     expired = (f"; retention expired {summary.expired_messages} stored messages and "
                f"{summary.expired_mailings} mailings" if summary is not None else "")
     # (plural on purpose for 0 and 1 alike: the line is parsed by scripts)
+    if summary is not None and summary.expired_messages:
+        expired += " (replaying an archive? retention_days = 0 keeps everything)"
     print(f"shingles: {_messages(sum(tally.values()))} judged ({counts or 'none'}), "
           f"{errors} unreadable{expired}", file=sys.stderr)
     if signals.signum:
