@@ -10,6 +10,9 @@ read both at the next copy and at ``rescan``.
 Each report leaves a mark in the verdicts database (the reported message's
 key and the kind), so replaying the same report counts once. An ARF report's
 original is found by its fingerprint, so reports without a Message-ID work.
+Complaints live in the mailing's statistics and follow it through merges;
+corrections are counted on the mailing id the report found, so a correction on a
+mailing that later merges into another stays with the old id.
 """
 
 from __future__ import annotations
