@@ -32,7 +32,8 @@ def out_records(capsys: pytest.CaptureFixture[str]) -> list[dict]:
 @pytest.fixture
 def store(tmp_path: pathlib.Path) -> pathlib.Path:
     (tmp_path / "in.mbox").write_bytes(make_mbox(200))
-    assert main(["ingest", "--store", str(tmp_path / "s"), str(tmp_path / "in.mbox")]) == 0
+    assert main(["ingest", "--store", str(tmp_path / "s"), "--mode", "paper",
+                 str(tmp_path / "in.mbox")]) == 0
     return tmp_path / "s"
 
 
