@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+from collections import Counter
 from typing import Any
 
 HEADLINE = (("substitute", 0.05, "5% subst"), ("substitute", 0.10, "10% subst"),
@@ -241,8 +242,11 @@ def plots(results: dict[str, Any], out: pathlib.Path) -> list[str]:
         fig.suptitle(title, fontsize=11)
         for ax in fig.axes:
             if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                          borderaxespad=0)
+                legend = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                                   borderaxespad=0)
+                for handle in legend.legend_handles:  # one size in the key, whatever the points'
+                    if hasattr(handle, "set_sizes"):
+                        handle.set_sizes([30])
         fig.text(0.01, 0.01, caption, fontsize=8, ha="left", va="bottom", wrap=True)
         fig.tight_layout(rect=(0, 0.07, 1, 0.95))
         fig.savefig(out / name, dpi=110)
@@ -255,10 +259,15 @@ def plots(results: dict[str, Any], out: pathlib.Path) -> list[str]:
         m = rec["copies"] + 1
         grid = [i / 400 for i in range(401)]
         fig, ax = plt.subplots(figsize=(9, 5.5))
-        for colour, name in zip(colours * 4, engines):
-            pts = rec["points"][name]
-            ax.scatter([math.sqrt(p) for p, _ in pts], [r for _, r in pts], s=9, alpha=0.35,
-                       color=colour, label=name)
+        # Mailings of one size give few distinct (p, R): each is drawn once with its area
+        # by count, and each engine a little to the side, so no engine hides another.
+        for n, (colour, name) in enumerate(zip(colours * 4, engines)):
+            counts = Counter((round(p, 4), round(r, 4)) for p, r in rec["points"][name])
+            shift = (n - (len(engines) - 1) / 2) * 0.008
+            ax.scatter([math.sqrt(p) + shift for p, _ in counts], [r for _, r in counts],
+                       s=[10 + 12 * math.sqrt(c) for c in counts.values()], alpha=0.55,
+                       color=colour,
+                       marker="osD^v<>"[n % 7], label=name, edgecolors="none")
         ax.plot([math.sqrt(p) for p in grid], [math.sqrt(p) for p in grid], "k--",
                 label="R = sqrt(p) (large mailings)")
         ax.plot([math.sqrt(p) for p in grid], [r_min(p, 3 / m) for p in grid], "r-",
@@ -267,8 +276,8 @@ def plots(results: dict[str, Any], out: pathlib.Path) -> list[str]:
                xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
         save(fig, "recall_vs_sqrt_p.png", "Recall against the sqrt(p) bound, one point a mailing",
              f"p: share of a mailing's message pairs the engine put in one cluster; R: share of "
-             f"its {m} messages in clusters of >= 3; c = 3/{m}. Points above the red curve "
-             "keep the bound.")
+             f"its {m} messages in clusters of >= 3; c = 3/{m}. Points on or above the red "
+             "curve keep the bound; size grows with the mailings at a point; engines offset sideways.")
 
         fig, ax = plt.subplots(figsize=(8, 4.5))
         for colour, name in zip(colours * 4, engines):
