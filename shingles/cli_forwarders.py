@@ -61,7 +61,8 @@ def add_verb(verbs: Any) -> None:
     p = verbs.add_parser("forwarders",
                          help="forwarders learned from the stream: evidence, rules, model; "
                               "take an operator's labels")
-    p.add_argument("--store", required=True, metavar="DIR")
+    p.add_argument("--store", required=True, metavar="DIR",
+                   help="the store whose scans kept the evidence")
     p.add_argument("--config", metavar="FILE", help="TOML configuration ([forwarders] section)")
     p.add_argument("--review", action="store_true",
                    help="only the hosts where the rules and the model disagree")

@@ -167,6 +167,8 @@ class IngestSummary:
         new_mailings: Mailings started.
         merges: Mailings merged into others.
         batches: Transactions committed.
+        expired_messages: Stored messages retention dropped (retention_days).
+        expired_mailings: Mailings retention dropped whole.
     """
 
     messages: int = 0
@@ -176,6 +178,8 @@ class IngestSummary:
     new_mailings: int = 0
     merges: int = 0
     batches: int = 0
+    expired_messages: int = 0
+    expired_mailings: int = 0
 
     def __add__(self, other: IngestSummary) -> IngestSummary:
         return IngestSummary(*(a + b for a, b in zip(dataclasses.astuple(self),

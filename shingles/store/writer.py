@@ -67,6 +67,8 @@ MAX_ADVANCE = 3600
 #: Dates before this (Y2K-buggy years such as 0102) are not believed.
 _PLAUSIBLE_FROM = datetime(1995, 1, 1, tzinfo=timezone.utc).timestamp()
 _HOUR = 3600
+#: The summary count of what retention drops from a database.
+_EXPIRED = {"messages": "expired_messages", "stats": "expired_mailings"}
 
 _META_U64 = struct.Struct("<Bq")
 _INDEX = struct.Struct("<BQI")  # records.pack_index, unpacked without its checks: hot
@@ -185,7 +187,8 @@ class Session:
 
     def _reset_batch(self) -> None:
         self._batch: dict[str, int] = dict.fromkeys(
-            ("messages", "added", "duplicates", "unsigned", "new_mailings", "merges"), 0)
+            ("messages", "added", "duplicates", "unsigned", "new_mailings", "merges",
+             "expired_messages", "expired_mailings"), 0)
         # Entries each swept database gained in the batch: retention must look at
         # more than that (not at every write: most index writes only bump an hour).
         self._added: dict[str, int] = {name: 0 for name, database
@@ -418,8 +421,10 @@ class Session:
             cutoff = self._clock // _HOUR - int(self._settings.retention_days * 24)
             for name, database in self._store.databases.items():
                 if database.hour_at is not None and name in self._dbs:
-                    retention.sweep(txn, self._dbs, name, database.hour_at, cutoff,
-                                    2 * self._added[name] + 64)
+                    dropped = retention.sweep(txn, self._dbs, name, database.hour_at, cutoff,
+                                              2 * self._added[name] + 64)
+                    if name in _EXPIRED:  # counted for the end-of-run summaries
+                        self._batch[_EXPIRED[name]] += dropped
         txn.commit()
         self._txn = None
 
