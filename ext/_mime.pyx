@@ -1331,7 +1331,7 @@ def index_headers(tuple headers not None, Py_ssize_t max_headers):
             received.append(value)
             received_pos.append(pos)
         elif key == "authentication-results":
-            auth.append(value)
+            auth.append((pos, value))
         elif key == "received-spf":
             received_spf.append((pos, value))
         elif key in LIST_KEYS:
@@ -1700,36 +1700,59 @@ cdef Py_ssize_t find_by(text_p p, Py_ssize_t end, Py_ssize_t *host, Py_ssize_t *
     return -1
 
 
-cdef object find_rdns(text_p p, Py_ssize_t start, Py_ssize_t end):
-    """Return senders._RDNS's name in p[start:end], lower-case, or None."""
-    cdef Py_ssize_t i, j, k, paren = find_char(p, start, end, 40)  # "("
-    while paren >= 0:
-        i = paren + 1
+cdef tuple comment_ip(str value, text_p p, Py_ssize_t start, Py_ssize_t end):
+    """Return senders._comment_ip(value[start:end])."""
+    cdef Py_ssize_t i = start, j, at, close, k = 0, first = -1, first_end = -1
+    while True:
         while i < end and blank(p[i]):
             i += 1
-        if i < end and alnum(p[i]):
-            j = i + 1
-            while j < end and (alnum(p[j]) or p[j] == 46 or p[j] == 45):  # . -
-                j += 1
-            k = j
-            while k < end and blank(p[k]):
-                k += 1
-            if j < k < end and p[k] == 91:  # "["
-                return ascii_text(p, i, j, 1)
-        paren = find_char(p, paren + 1, end, 40)
-    return None
+        if i >= end:
+            return None, None
+        j = i
+        while j < end and not blank(p[j]):
+            j += 1
+        if k == 0:
+            if j - i == 4 and (caseless_at(p, i, j, b"helo") or caseless_at(p, i, j, b"ehlo")):
+                return None, None
+            first, first_end = i, j
+        if p[i] == 91:  # "["
+            close = find_char(p, i, j, 93)  # "]"
+            ip = bracket_ip(value, p, i + 1, close) if close > i else None
+        else:
+            at = j
+            while at > i and p[at - 1] != 64:  # the part after the last "@"
+                at -= 1
+            ip = ip_text(value, p, at, j)
+        if ip is not None:
+            if k == 1 and alnum(p[first]):
+                at = first + 1
+                while at < first_end and (alnum(p[at]) or p[at] == 46 or p[at] == 45):  # . -
+                    at += 1
+                if at == first_end:
+                    while first_end > first and p[first_end - 1] == 46:
+                        first_end -= 1
+                    return ip, ascii_text(p, first, first_end, 1)
+            return ip, None
+        k += 1
+        i = j
 
 
-cdef object find_ipv4(str value, text_p p, Py_ssize_t start, Py_ssize_t end):
-    """Return _ip of senders._IPV4's first match in p[start:end], or None."""
-    cdef Py_ssize_t i, stop
-    for i in range(start, end):
-        if not digit(p[i]) or (i > start and (digit(p[i - 1]) or p[i - 1] == 46)):
-            continue
-        stop = quad_end(p, i, end)
-        if stop >= 0 and not (stop < end and (digit(p[stop]) or p[stop] == 46)):
-            return ip_text(value, p, i, stop)
-    return None
+cdef tuple connecting_ip(str value, text_p p, Py_ssize_t start, Py_ssize_t end):
+    """Return senders._connecting_ip(value[start:end])."""
+    cdef Py_ssize_t i = end - 1, depth = 0, close = 0
+    while i >= start:
+        if p[i] == 41:  # ")"
+            if depth == 0:
+                close = i
+            depth += 1
+        elif p[i] == 40 and depth:  # "("
+            depth -= 1
+            if depth == 0:
+                found = comment_ip(value, p, i + 1, close)
+                if found[0] is not None:
+                    return found
+        i -= 1
+    return None, None
 
 
 cdef Py_ssize_t helo_name(text_p p, Py_ssize_t i, Py_ssize_t end) noexcept:
@@ -1779,14 +1802,16 @@ cdef object find_helo(text_p p, Py_ssize_t start, Py_ssize_t end):
 
 cdef tuple read_from_clause(str value, text_p p, Py_ssize_t start, Py_ssize_t end):
     """Return senders._read_from_clause(value[start:end])."""
-    from_host = from_ip = helo = rdns = None
-    cdef Py_ssize_t i = start, j, open_at, close_at
+    from_host = literal = helo = None
+    cdef Py_ssize_t i = start, j, k, rest
     while i < end and blank(p[i]):
         i += 1
+    rest = i
     if i < end:  # the first word, "()" cut from its ends
         j = i
         while j < end and not blank(p[j]):
             j += 1
+        rest = j
         while i < j and (p[i] == 40 or p[i] == 41):
             i += 1
         while j > i and (p[j - 1] == 40 or p[j - 1] == 41):
@@ -1796,18 +1821,12 @@ cdef tuple read_from_clause(str value, text_p p, Py_ssize_t start, Py_ssize_t en
                 i += 1
             while j > i and (p[j - 1] == 91 or p[j - 1] == 93):
                 j -= 1
-            from_ip = bracket_ip(value, p, i, j)
+            literal = bracket_ip(value, p, i, j)
         elif i < j:
             from_host = ascii_text(p, i, j, 1)
-    open_at = find_char(p, start, end, 91)
-    if from_ip is None and open_at >= 0:
-        close_at = find_char(p, open_at, end, 93)
-        if close_at > open_at:
-            from_ip = bracket_ip(value, p, open_at + 1, close_at)
-        if open_at - start > 1 and find_char(p, start, end, 40) >= 0:
-            rdns = find_rdns(p, start, end)
+    from_ip, rdns = connecting_ip(value, p, rest, end)
     if from_ip is None:
-        from_ip = find_ipv4(value, p, start, end)
+        from_ip = literal
     if contains(p, start, end, b"elo") or contains(p, start, end, b"ELO"):
         helo = find_helo(p, start, end)
     return from_host, from_ip, helo, rdns

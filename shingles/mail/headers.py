@@ -176,10 +176,59 @@ def _first_address(text: str) -> str | None:
     return _parsed_address(text)
 
 
+# email's address parser reads a comment by recursion, one Python frame a level:
+# 494 nested parentheses raise RecursionError. Deeper than this, comments go first.
+_MAX_COMMENT_DEPTH = 32
+
+
+def _flat_comments(text: str) -> str:
+    """Return text with its comments cut when they nest deeper than _MAX_COMMENT_DEPTH.
+
+    One pass with a counter (quoted strings and backslash escapes kept as RFC 5322
+    3.2 reads them); an unclosed comment runs to the end, as email reads it.
+    """
+    if text.count("(") <= _MAX_COMMENT_DEPTH:
+        return text
+    depth = deepest = 0
+    for c in text:
+        if c == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c == ")" and depth:
+            depth -= 1
+    if deepest <= _MAX_COMMENT_DEPTH:
+        return text
+    out: list[str] = []
+    depth = 0
+    quoted = escaped = False
+    for c in text:
+        if escaped:
+            escaped = False
+            if not depth:
+                out.append(c)
+            continue
+        if c == "\\":
+            escaped = True
+        elif quoted:
+            quoted = c != '"'
+        elif c == "(":
+            depth += 1
+            continue
+        elif c == ")" and depth:
+            depth -= 1
+            continue
+        elif c == '"' and not depth:
+            quoted = True
+        if not depth:
+            out.append(c)
+    return "".join(out)
+
+
 def _parsed_address(text: str) -> str | None:
     """Return the first address of text as email's parseaddr reads it."""
     if "=?" in text:
         text = decode_words(text)
+    text = _flat_comments(text)
     addr = parseaddr(text)[1]
     if not addr:
         found = _ANGLE.findall(_COMMENT.sub("", text))
@@ -201,7 +250,7 @@ def addresses(values: list[str]) -> list[str]:
 def _addresses_of(text: str) -> tuple[str, ...]:
     """Return the addresses of one address-list value (see addresses)."""
     if '"' in text or "(" in text or ":" in text or "=?" in text:
-        found = [addr for _, addr in getaddresses([decode_words(text)])]
+        found = [addr for _, addr in getaddresses([_flat_comments(decode_words(text))])]
     else:
         found = []
         for item in text.split(","):

@@ -244,15 +244,15 @@ def _displayable(node: Node, default: str) -> bool:
 split_quoted = _lean.split_quoted if _lean is not None else split_quoted_py
 
 
-HeaderIndex = tuple[list[str], list[bytes], list[int], list[tuple[int, bytes]], list[bytes],
-                    list[bytes], dict[str, bytes], bool]
+HeaderIndex = tuple[list[str], list[bytes], list[int], list[tuple[int, bytes]],
+                    list[tuple[int, bytes]], list[bytes], dict[str, bytes], bool]
 
 
 def _index_headers_py(headers: tuple[tuple[str, bytes], ...], max_headers: int) -> HeaderIndex:
     """Return the header fields sorted by use, raw: one pass over the first max_headers.
 
     Returns (names, Received values, their positions, (position, Received-SPF value)
-    pairs, Authentication-Results values, To/Cc/Delivered-To values, first value of
+    pairs, (position, Authentication-Results value) pairs, To/Cc/Delivered-To values, first value of
     every other field by name, whether fields past max_headers were left out).
     Names are lower-case, blanks before the colon cut.
     """
@@ -260,7 +260,7 @@ def _index_headers_py(headers: tuple[tuple[str, bytes], ...], max_headers: int) 
     received: list[bytes] = []
     received_pos: list[int] = []
     received_spf: list[tuple[int, bytes]] = []
-    auth: list[bytes] = []
+    auth: list[tuple[int, bytes]] = []
     rcpt: list[bytes] = []
     raw_first: dict[str, bytes] = {}
     for pos, (name, value) in enumerate(headers):
@@ -275,7 +275,7 @@ def _index_headers_py(headers: tuple[tuple[str, bytes], ...], max_headers: int) 
             received_pos.append(pos)
         elif key in _LISTS:
             if key == "authentication-results":
-                auth.append(value)
+                auth.append((pos, value))
             elif key == "received-spf":
                 received_spf.append((pos, value))
             else:
@@ -301,7 +301,7 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
     text_of = _header_text
     received = [text_of(value) for value in raw_received]
     received_spf = [(pos, text_of(value)) for pos, value in raw_spf]
-    auth = [text_of(value) for value in raw_auth]
+    auth = [(pos, text_of(value)) for pos, value in raw_auth]
     rcpt = [text_of(value) for value in raw_rcpt]
     bulk = {_BULK[key] for key in raw_first if key in _BULK}  # in header order, as ever
     # Only the fields we use are decoded: most headers are never read.
