@@ -538,7 +538,11 @@ from libc.string cimport memcpy
 
 from cpython.unicode cimport PyUnicode_Substring
 
-from shingles.mail.htmlscan import decode_attribute
+from shingles.mail.htmlscan import MAX_DEPTH, UNCOUNTED, decode_attribute
+
+import string
+
+cdef dict ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 # What the pass does with an element, by its name: flag bits.
 cdef enum:
@@ -1161,8 +1165,10 @@ cdef int end_link(Writer *w, const void *data, Py_ssize_t at, list links, int *t
     return 0
 
 
-cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w):
-    cdef Py_ssize_t i = 0, at, end, stop, tail = n
+cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w, Py_ssize_t max_depth):
+    cdef Py_ssize_t i = 0, at, end, stop, tail = n, depth = 0, k
+    cdef dict opened = {}, cut = {}  # see prepare_markup_py
+    cdef str name
     cdef Tag tag, end_tag
     cdef int flags, code, tables = 0, foreign = 0
     cdef uint32_t c
@@ -1200,6 +1206,30 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w):
         if flags & BLOCK:
             copy_to(w, p, at)
             put_ascii(w, b"\n")
+        if tag.kind >= 0:
+            name = TAG_NAMES[tag.kind]
+        else:
+            name = markup[at + 1 + tag.closing:tag.name_end].translate(ASCII_LOWER)
+        if name not in UNCOUNTED:  # the depth cap
+            if tag.closing:
+                k = cut.get(name, 0)
+                if k:
+                    cut[name] = k - 1
+                    copy_to(w, p, at)
+                    w.copied = i
+                    continue
+                k = opened.get(name, 0)
+                if k:
+                    opened[name] = k - 1
+                    depth -= 1
+            elif not (tag.self_closing and (foreign or flags & FOREIGN)):
+                if depth >= max_depth:
+                    cut[name] = cut.get(name, 0) + 1
+                    copy_to(w, p, at)
+                    w.copied = i
+                    continue
+                opened[name] = opened.get(name, 0) + 1
+                depth += 1
         if flags & CELL_EDGE and not foreign:
             if tables and (tag.closing or code != TABLE):
                 end_link(w, p, at, links, &top, tables)
@@ -1277,9 +1307,9 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w):
     return PyUnicode_FromKindAndData(w.kind, w.buf, w.length), strip, hiding, quoting
 
 
-def prepare_markup(str markup not None):
+def prepare_markup(str markup not None, Py_ssize_t max_depth=MAX_DEPTH):
     """Return (markup for Lexbor, never-shown tags left to strip, hiding markup seen,
-    blockquote seen)."""
+    blockquote seen): shingles.mail.htmlscan.prepare_markup_py."""
     cdef Writer w
     cdef Py_ssize_t n = len(markup)
     w.kind = w.old_kind = PyUnicode_KIND(markup)
@@ -1289,10 +1319,10 @@ def prepare_markup(str markup not None):
     try:
         reserve(&w, n + 256)  # attributes left out make room for the words put in
         if w.kind == 1:
-            return scan_markup(<const uint8_t *>PyUnicode_DATA(markup), n, markup, &w)
+            return scan_markup(<const uint8_t *>PyUnicode_DATA(markup), n, markup, &w, max_depth)
         if w.kind == 2:
-            return scan_markup(<const uint16_t *>PyUnicode_DATA(markup), n, markup, &w)
-        return scan_markup(<const uint32_t *>PyUnicode_DATA(markup), n, markup, &w)
+            return scan_markup(<const uint16_t *>PyUnicode_DATA(markup), n, markup, &w, max_depth)
+        return scan_markup(<const uint32_t *>PyUnicode_DATA(markup), n, markup, &w, max_depth)
     finally:
         free(w.buf)
 

@@ -19,6 +19,7 @@ import binascii
 import email.parser
 import hashlib
 import re
+import time
 from email import policy as email_policy
 from typing import Any
 
@@ -155,6 +156,7 @@ class _Walk:
         self.attachments: list[Attachment] = []
         self.defects: list[str] = []
         self.parts = 0
+        self.deadline = time.perf_counter() + limits.max_seconds
 
     def field(self, node: Node, name: str) -> str | None:
         """Return the first field name of node, decoded (the top node's from an index)."""
@@ -168,6 +170,14 @@ class _Walk:
         if self.parts > self.limits.max_parts:
             if self.parts == self.limits.max_parts + 1:
                 self.defects.append(f"more than {self.limits.max_parts} parts; rest ignored")
+            return
+        if self.deadline and time.perf_counter() > self.deadline:
+            # Every stage is capped; this is the net under the caps: the record keeps
+            # the text read so far and the stream goes on.
+            self.deadline = 0.0
+            self.defects.append(f"over the time budget of {self.limits.max_seconds} s; "
+                                "rest ignored")
+        if not self.deadline:
             return
         headers, body, children, _ = node
         ctype_value = self.field(node, "content-type")
@@ -208,6 +218,14 @@ class _Walk:
             self.attachments.append(Attachment(filename, ctype, len(data),
                                                hashlib.sha256(data).hexdigest()))
             return
+        # Bytes past what is read are not decoded: one 120 MB line cost 148 s and
+        # 640 MiB. HTML may take 4 bytes a character: its cap is in characters.
+        cap = self.limits.max_html_bytes * 4 if ctype == "text/html" else \
+            self.limits.max_text_bytes
+        if len(data) > cap:
+            if ctype != "text/html":
+                self.defects.append("text part over the size cap; cut")
+            data = data[:cap]
         charset = hv.param_of(ctype_value, "charset")
         if charset and not hv.known_charset(charset):
             self.defects.append(f"unknown charset {charset[:40]!r}; read as UTF-8 or windows-1252")
@@ -218,7 +236,7 @@ class _Walk:
             if len(text) > self.limits.max_html_bytes:
                 self.defects.append("HTML part over the size cap; cut")
                 text = text[: self.limits.max_html_bytes]
-            text, old = html_to_text(text)
+            text, old = html_to_text(text, self.limits.max_html_depth)
             if old:
                 self.quoted.append(old)
         new, old = split_quoted(text)

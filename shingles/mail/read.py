@@ -170,6 +170,7 @@ def split_mbox(stream: BinaryIO, name: str, head: bytes = b"",
     start = -1        # offset in buf of the current message's "From " line; -1: none yet
     search = 0        # where to look for the next "\nFrom "
     skipping = False  # inside an oversized message: drop bytes until the next one
+    skipped = 0       # bytes dropped so far while skipping
     eof = False
     broken: str | None = None
     while True:
@@ -201,8 +202,15 @@ def split_mbox(stream: BinaryIO, name: str, head: bytes = b"",
             if not skipping:
                 yield MailError(f"{name}:{base + start}",
                                 f"message larger than {max_bytes} bytes; skipped")
-                skipping = True
+                skipping, skipped = True, 0
             drop = max(len(buf) - 6, start)
+            skipped += drop - start
+            if skipped > max_bytes:
+                # No next message within twice the cap: a compression bomb (16 MB of
+                # gzip inflate to 16 GB) or no mbox. Reading on costs minutes.
+                yield MailError(f"{name}:{base + len(buf)}", "no next message within "
+                                f"{2 * max_bytes} bytes; rest of the input skipped")
+                return
         if drop:
             del buf[:drop]
             base += drop
