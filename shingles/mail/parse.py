@@ -42,7 +42,31 @@ Node = tuple[tuple[tuple[str, bytes], ...], "bytes | None", tuple[Any, ...], tup
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
 _LISTS = frozenset(("to", "cc", "delivered-to", "authentication-results", "received-spf"))
 _WANTED = ("message-id", "date", "subject", "from", "return-path", "x-mailer", "user-agent",
-           "in-reply-to", "references", "precedence")
+           "in-reply-to", "references", "precedence", "auto-submitted", "content-type")
+
+
+def _automatic(first: dict[str, str], names: list[str], from_addr: str | None) -> str | None:
+    """Return why a message is automatic (RFC 3834 and the older conventions), or None.
+
+    Such mail from a local user is no sign the user wants its recipient's mail: an
+    out-of-office reply to a spammer must not allowlist the spammer.
+    """
+    submitted = first.get("auto-submitted", "").split(";", 1)[0].strip().lower()
+    if submitted and submitted != "no":
+        return f"Auto-Submitted: {submitted[:40]}"
+    for name in ("x-autoreply", "x-autorespond"):
+        if name in names:
+            return name
+    precedence = first.get("precedence", "").strip().lower()
+    if precedence in ("auto_reply", "bulk", "junk", "list"):
+        return f"Precedence: {precedence}"
+    if first.get("return-path", "").strip() == "<>":
+        return "null envelope sender"
+    if from_addr and from_addr.partition("@")[0] == "mailer-daemon":
+        return "from MAILER-DAEMON"
+    if hv.content_type_of(first.get("content-type"), "text/plain") == "multipart/report":
+        return "multipart/report"
+    return None
 _BULK = {"list-unsubscribe": "list-unsubscribe", "list-unsubscribe-post": "list-unsubscribe-post",
          "list-id": "list-id", "feedback-id": "feedback-id"}
 
@@ -366,6 +390,7 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
         in_reply_to=ids[0] if ids else (reply_to or None),
         references=hv.msg_ids(first.get("references", "")),
         size=size,
+        automatic=_automatic(first, names, from_addr),
     )
 
 
