@@ -8,6 +8,7 @@ stdin and a caller's own source.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import ipaddress
 import itertools
 import time
@@ -172,9 +173,30 @@ class Verdict:
         return out
 
 
+# LMDB keys stop at 511 bytes: a longer Message-ID is hashed (explain hashes it alike).
+_MAX_ID_KEY = 400
+
+
 def _verdict_key(message_id: str | None, key: bytes) -> bytes:
     """Return the verdicts-database key: the Message-ID when there is one (explain asks by it)."""
-    return b"id:" + message_id.strip().lower().encode() if message_id else b"key:" + key
+    if not message_id:
+        return b"key:" + key
+    ident = message_id.strip().lower().encode("utf-8", "surrogatepass")
+    if len(ident) > _MAX_ID_KEY:
+        return b"idh:" + hashlib.blake2b(ident, digest_size=16).digest()
+    return b"id:" + ident
+
+
+def _stored_verdict(record: dict[str, Any], source: str) -> Verdict:
+    """Return the Verdict a verdicts-database record holds, read now from source."""
+    hold_until = record.get("hold_until")
+    return Verdict(
+        source=source, message_id=record["message_id"], verdict=record["verdict"],
+        score=record["score"], reasons=tuple(Reason(**r) for r in record["reasons"]),
+        mailing=record["mailing"], mailing_size=record["mailing_size"],
+        source_ip=record["source_ip"], spf=record["spf"], spf_origin=record["spf_origin"],
+        hold_until=datetime.fromisoformat(hold_until) if hold_until else None,
+        previous=record.get("previous"))
 
 
 class Engine:
@@ -201,7 +223,9 @@ class Engine:
 
         Batches commit as the store's settings say, and at the end; a verdict is
         yielded before its batch commits, so stop reading and the open batch is lost
-        (its messages are judged again when the stream is scanned again).
+        (its messages are judged again when the stream is scanned again). A message
+        already judged (same Message-ID and text) is not judged or counted again: its
+        stored verdict is yielded, so a rerun or a resumed run ends as one run does.
         """
         # Trusted domains' networks count as ours when finding a message's source;
         # taken once per scan from what is committed.
@@ -233,6 +257,15 @@ class Engine:
                                     f"{mail.source_ip} belongs to a trusted domain: the "
                                     f"source is the hop before it ({ip or 'none'})"))
                 mail = dataclasses.replace(mail, source_ip=ip)
+        key = message_key(mail)
+        verdict_key = _verdict_key(mail.message_id, key)
+        judged = session.get("verdicts", verdict_key)
+        if judged is not None:
+            record = unpack_verdict(bytes(judged))
+            if record.get("key") == key.hex():
+                # Judged before (a rerun, a resumed run, a second delivery): counted
+                # once, so the zone counters and held records end as one run leaves them.
+                return _stored_verdict(record, mail.source)
         spf, spf_domain, origin = mail.spf, getattr(mail, "spf_domain", None), "header"
         if spf is None:
             origin = "none"
@@ -256,7 +289,6 @@ class Engine:
             judgement = self._social(session, mail, now, judgement, notes)
         if zone_key is not None:
             self._count_zone(session, zone_key, source, now, judgement.verdict == "bulk-spam")
-        key = message_key(mail)
         verdict = Verdict(
             source=mail.source, message_id=mail.message_id, verdict=judgement.verdict,
             score=judgement.score, reasons=judgement.reasons, mailing=view.id if view else None,
@@ -269,9 +301,9 @@ class Engine:
                     "authenticated": authenticated, "honest_signs": sorted(mail.bulk_signs)}
             session.put("held", key, pack_held(hour, int(judgement.hold_until.timestamp()),
                                                view.id, held))
-        record = {**verdict.to_json(),
+        record = {**verdict.to_json(), "key": key.hex(),
                   "matched": [list(match) for match in session.last_matches]}
-        session.put("verdicts", _verdict_key(mail.message_id, key), pack_verdict(hour, record))
+        session.put("verdicts", verdict_key, pack_verdict(hour, record))
         return verdict
 
     def _social(self, session: Session, mail: MailLike, now: datetime, judgement: Judgement,
@@ -340,7 +372,8 @@ class Engine:
                     spf=held["spf"], spf_origin=held["spf_origin"], previous="hold")
                 hour = int(when.timestamp()) // 3600
                 session.put("verdicts", _verdict_key(held["message_id"], key),
-                            pack_verdict(hour, {**verdict.to_json(), "matched": []}))
+                            pack_verdict(hour, {**verdict.to_json(), "key": key.hex(),
+                                                "matched": []}))
                 changed.append(verdict)
         return changed
 
@@ -355,6 +388,7 @@ class Engine:
         if raw is None:
             raise KeyError(f"no scanned message has Message-ID {message_id}")
         record = unpack_verdict(raw)
+        record.pop("key", None)
         matched = record.pop("matched", [])
         out: dict[str, Any] = {"verdict": record}
         if record.get("mailing") is not None:
