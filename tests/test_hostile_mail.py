@@ -94,21 +94,32 @@ def test_huge_text_is_cut_at_the_cap() -> None:
     assert "text part over the size cap; cut" in mail.defects
 
 
-def test_a_compression_bomb_stops_past_twice_the_cap(tmp_path: pathlib.Path) -> None:
-    cap = 1 << 16
+def test_a_compression_bomb_ends_its_input_early(tmp_path: pathlib.Path) -> None:
+    cap = 4 << 20
     bomb = tmp_path / "bomb.mbox.gz"
     with gzip.open(bomb, "wb") as f:
         f.write(b"From x Mon Mar  2 09:00:00 2026\n" + HEAD.encode() + b"\n")
-        for _ in range(64):  # 64 MiB of zeros: a thousand times the cap
+        for _ in range(64):  # 64 MiB of zeros in 64 KiB: found before the cap
             f.write(bytes(1 << 20))
         f.write(b"From y Mon Mar  2 09:00:00 2026\n" + HEAD.encode() + b"\nnever reached\n")
-    compressed = io.BytesIO(bomb.read_bytes())
-    raw = cast(BinaryIO, gzip.GzipFile(fileobj=compressed))
-    records = list(read_raw(raw, Limits(max_message_bytes=cap)))
+    records = list(read_raw(bomb, Limits(max_message_bytes=cap)))
     errors = [r.error for r in records if isinstance(r, MailError)]
-    assert len(records) == len(errors) == 2
-    assert "larger than" in errors[0] and "rest of the input skipped" in errors[1]
-    assert compressed.tell() < bomb.stat().st_size  # stopped before the end
+    assert len(records) == len(errors) == 1 and "compression bomb" in errors[0]
+
+
+def test_no_next_message_within_twice_the_cap_ends_the_input() -> None:
+    cap = 1 << 20  # over read_raw's chunk: the next message is not in the first read
+    data = (b"From a Mon Mar  2 09:00:00 2026\n" + HEAD.encode() + b"\nfirst\n\n"
+            + b"From b Mon Mar  2 09:00:00 2026\n" + HEAD.encode() + b"\n" + b"x" * (4 * cap)
+            + b"\nFrom c Mon Mar  2 09:00:00 2026\n" + HEAD.encode() + b"\nnever reached\n")
+    records = list(read_raw(cast(BinaryIO, io.BytesIO(data)), Limits(max_message_bytes=cap)))
+    assert [getattr(r, "error", "read") for r in records] == [
+        "read", f"message larger than {cap} bytes; skipped",
+        f"no next message within {2 * cap} bytes; rest of the input skipped"]
+    # Within twice the cap the next message is still found.
+    shorter = data.replace(b"x" * (4 * cap), b"x" * (2 * cap))
+    assert len(list(read_raw(cast(BinaryIO, io.BytesIO(shorter)),
+                             Limits(max_message_bytes=cap)))) == 3
 
 
 def test_the_time_budget_keeps_what_was_read() -> None:
