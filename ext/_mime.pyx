@@ -534,7 +534,8 @@ def split_quoted(str text not None):
 # them in, and the new markup written in that width too.
 
 from libc.stdlib cimport realloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
+from cpython.unicode cimport PyUnicode_1BYTE_DATA, PyUnicode_New
 
 from cpython.unicode cimport PyUnicode_Substring
 
@@ -552,6 +553,7 @@ cdef enum:
     RAW_SHOWN = 8  # raw text a reader sees: no markup inside
     TREE_STRIPPED = 16  # never shown, left for the tree to strip
     FOREIGN = 32  # svg, math: no raw text inside
+    UNCOUNTED_TAG = 64  # opens no level for the depth cap (htmlscan.UNCOUNTED)
 
 # The elements with something of their own to do.
 cdef enum:
@@ -565,30 +567,44 @@ cdef struct TagKind:
 
 # The names the pass tells apart, by first letter: TAGS_BY_LETTER[k] is where the
 # names starting with the k-th letter start.
-cdef TagKind TAGS[44]
+cdef TagKind TAGS[96]
 cdef int TAGS_BY_LETTER[27]
 cdef list TAG_NAMES = []  # the names as str, by their index in TAGS
 
 
 cdef int fill_tags() except -1:
+    U = UNCOUNTED_TAG
     kinds = [
-        (b"a", 0, LINK), (b"article", BLOCK, OTHER), (b"blockquote", BLOCK, QUOTE),
-        (b"br", BLOCK, OTHER), (b"center", BLOCK, OTHER), (b"dd", BLOCK, OTHER),
-        (b"div", BLOCK, OTHER), (b"dt", BLOCK, OTHER), (b"embed", TREE_STRIPPED, OTHER),
+        (b"a", 0, LINK), (b"area", U, OTHER), (b"article", BLOCK, OTHER), (b"b", 0, OTHER),
+        (b"base", U, OTHER), (b"big", 0, OTHER), (b"blockquote", BLOCK, QUOTE),
+        (b"body", U, OTHER), (b"br", BLOCK | U, OTHER), (b"caption", U, OTHER),
+        (b"center", BLOCK, OTHER), (b"col", U, OTHER), (b"colgroup", U, OTHER),
+        (b"dd", BLOCK | U, OTHER), (b"div", BLOCK, OTHER), (b"dt", BLOCK | U, OTHER),
+        (b"em", 0, OTHER), (b"embed", TREE_STRIPPED | U, OTHER),
         (b"font", 0, FONT), (b"footer", BLOCK, OTHER), (b"h1", BLOCK, OTHER),
         (b"h2", BLOCK, OTHER), (b"h3", BLOCK, OTHER), (b"h4", BLOCK, OTHER),
-        (b"h5", BLOCK, OTHER), (b"h6", BLOCK, OTHER), (b"header", BLOCK, OTHER),
-        (b"hr", BLOCK, OTHER), (b"iframe", DROPPED, FRAME), (b"img", 0, IMAGE),
-        (b"li", BLOCK, OTHER), (b"math", FOREIGN, OTHER), (b"noembed", RAW_SHOWN, OTHER),
-        (b"noframes", RAW_SHOWN, OTHER), (b"noscript", TREE_STRIPPED, OTHER),
-        (b"object", TREE_STRIPPED, OTHER), (b"ol", BLOCK, OTHER), (b"p", BLOCK, OTHER),
-        (b"plaintext", 0, PLAINTEXT), (b"pre", BLOCK, OTHER), (b"script", DROPPED, SCRIPT),
-        (b"section", BLOCK, OTHER), (b"style", DROPPED, OTHER),
+        (b"h5", BLOCK, OTHER), (b"h6", BLOCK, OTHER), (b"head", U, OTHER),
+        (b"header", BLOCK, OTHER), (b"hr", BLOCK | U, OTHER), (b"html", U, OTHER),
+        (b"i", 0, OTHER), (b"iframe", DROPPED | U, FRAME), (b"img", U, IMAGE),
+        (b"input", U, OTHER), (b"li", BLOCK | U, OTHER), (b"link", U, OTHER),
+        (b"math", FOREIGN, OTHER), (b"meta", U, OTHER), (b"noembed", RAW_SHOWN | U, OTHER),
+        (b"noframes", RAW_SHOWN | U, OTHER), (b"noscript", TREE_STRIPPED, OTHER),
+        (b"o:p", 0, OTHER), (b"object", TREE_STRIPPED, OTHER), (b"ol", BLOCK, OTHER),
+        (b"option", U, OTHER), (b"p", BLOCK | U, OTHER), (b"plaintext", U, PLAINTEXT),
+        (b"pre", BLOCK, OTHER), (b"s", 0, OTHER), (b"script", DROPPED | U, SCRIPT),
+        (b"section", BLOCK, OTHER), (b"small", 0, OTHER), (b"source", U, OTHER),
+        (b"span", 0, OTHER), (b"strong", 0, OTHER), (b"style", DROPPED | U, OTHER),
+        (b"sub", 0, OTHER), (b"sup", 0, OTHER),
         (b"svg", FOREIGN | TREE_STRIPPED, OTHER), (b"table", BLOCK | CELL_EDGE, TABLE),
-        (b"td", BLOCK | CELL_EDGE, OTHER), (b"template", TREE_STRIPPED, OTHER),
-        (b"textarea", RAW_SHOWN, OTHER), (b"th", BLOCK | CELL_EDGE, OTHER),
-        (b"title", DROPPED, OTHER), (b"tr", BLOCK | CELL_EDGE, OTHER), (b"ul", BLOCK, OTHER),
-        (b"xmp", RAW_SHOWN, OTHER)]
+        (b"tbody", U, OTHER), (b"td", BLOCK | CELL_EDGE | U, OTHER),
+        (b"template", TREE_STRIPPED, OTHER), (b"textarea", RAW_SHOWN | U, OTHER),
+        (b"tfoot", U, OTHER), (b"th", BLOCK | CELL_EDGE | U, OTHER),
+        (b"thead", U, OTHER), (b"title", DROPPED | U, OTHER),
+        (b"tr", BLOCK | CELL_EDGE | U, OTHER), (b"u", 0, OTHER), (b"ul", BLOCK, OTHER),
+        (b"wbr", U, OTHER), (b"xmp", RAW_SHOWN | U, OTHER)]
+    if len(kinds) > 96 or any((flags & U != 0) != (name.decode() in UNCOUNTED)
+                              for name, flags, _ in kinds):
+        raise AssertionError("TAGS and htmlscan.UNCOUNTED disagree")
     cdef int i, letter = 0
     cdef const char *name
     for i, (name_bytes, flags, code) in enumerate(kinds):
@@ -1165,10 +1181,32 @@ cdef int end_link(Writer *w, const void *data, Py_ssize_t at, list links, int *t
     return 0
 
 
+cdef str tag_name(const uchar *p, Py_ssize_t start, Py_ssize_t end, str markup):
+    """Return the name p[start:end], ASCII letters lower-cased (htmlscan._lower)."""
+    cdef Py_ssize_t i
+    cdef str out
+    cdef unsigned char *o
+    for i in range(start, end):
+        if p[i] > 127:
+            return markup[start:end].translate(ASCII_LOWER)
+    out = PyUnicode_New(end - start, 127)
+    o = PyUnicode_1BYTE_DATA(out)
+    for i in range(start, end):
+        o[i - start] = <unsigned char>ascii_lower(p[i])
+    return out
+
+
 cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w, Py_ssize_t max_depth):
     cdef Py_ssize_t i = 0, at, end, stop, tail = n, depth = 0, k
-    cdef dict opened = {}, cut = {}  # see prepare_markup_py
-    cdef str name
+    # The depth cap (see prepare_markup_py): open and cut elements by name, in C
+    # for the names in TAGS, in dicts for others.
+    cdef dict opened = {}, cut = {}
+    cdef Py_ssize_t opened_kind[96]
+    cdef Py_ssize_t cut_kind[96]
+    cdef object name
+    cdef bint counted
+    memset(opened_kind, 0, sizeof(opened_kind))
+    memset(cut_kind, 0, sizeof(cut_kind))
     cdef Tag tag, end_tag
     cdef int flags, code, tables = 0, foreign = 0
     cdef uint32_t c
@@ -1207,28 +1245,42 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w, Py_s
             copy_to(w, p, at)
             put_ascii(w, b"\n")
         if tag.kind >= 0:
-            name = TAG_NAMES[tag.kind]
+            name = None
+            counted = not flags & UNCOUNTED_TAG
         else:
-            name = markup[at + 1 + tag.closing:tag.name_end].translate(ASCII_LOWER)
-        if name not in UNCOUNTED:  # the depth cap
+            name = tag_name(p, at + 1 + tag.closing, tag.name_end, markup)
+            counted = name not in UNCOUNTED
+        if counted:  # the depth cap
             if tag.closing:
-                k = cut.get(name, 0)
+                k = cut_kind[tag.kind] if name is None else cut.get(name, 0)
                 if k:
-                    cut[name] = k - 1
+                    if name is None:
+                        cut_kind[tag.kind] = k - 1
+                    else:
+                        cut[name] = k - 1
                     copy_to(w, p, at)
                     w.copied = i
                     continue
-                k = opened.get(name, 0)
+                k = opened_kind[tag.kind] if name is None else opened.get(name, 0)
                 if k:
-                    opened[name] = k - 1
+                    if name is None:
+                        opened_kind[tag.kind] = k - 1
+                    else:
+                        opened[name] = k - 1
                     depth -= 1
             elif not (tag.self_closing and (foreign or flags & FOREIGN)):
                 if depth >= max_depth:
-                    cut[name] = cut.get(name, 0) + 1
+                    if name is None:
+                        cut_kind[tag.kind] += 1
+                    else:
+                        cut[name] = cut.get(name, 0) + 1
                     copy_to(w, p, at)
                     w.copied = i
                     continue
-                opened[name] = opened.get(name, 0) + 1
+                if name is None:
+                    opened_kind[tag.kind] += 1
+                else:
+                    opened[name] = opened.get(name, 0) + 1
                 depth += 1
         if flags & CELL_EDGE and not foreign:
             if tables and (tag.closing or code != TABLE):
