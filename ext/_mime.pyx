@@ -1196,6 +1196,21 @@ cdef str tag_name(const uchar *p, Py_ssize_t start, Py_ssize_t end, str markup):
     return out
 
 
+cdef inline Py_ssize_t count_of(Py_ssize_t *by_kind, dict by_name, int kind, object name):
+    """Return the count of a tag: by its kind in TAGS when name is None, else by name."""
+    return by_kind[kind] if name is None else by_name.get(name, 0)
+
+
+cdef inline int add_to(Py_ssize_t *by_kind, dict by_name, int kind, object name,
+                       Py_ssize_t step) except -1:
+    """Add step to the count of a tag (see count_of)."""
+    if name is None:
+        by_kind[kind] += step
+    else:
+        by_name[name] = by_name.get(name, 0) + step
+    return 0
+
+
 cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w, Py_ssize_t max_depth):
     cdef Py_ssize_t i = 0, at, end, stop, tail = n, depth = 0, k
     # The depth cap (see prepare_markup_py): open and cut elements by name, in C
@@ -1252,35 +1267,21 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w, Py_s
             counted = name not in UNCOUNTED
         if counted:  # the depth cap
             if tag.closing:
-                k = cut_kind[tag.kind] if name is None else cut.get(name, 0)
-                if k:
-                    if name is None:
-                        cut_kind[tag.kind] = k - 1
-                    else:
-                        cut[name] = k - 1
+                if count_of(cut_kind, cut, tag.kind, name):
+                    add_to(cut_kind, cut, tag.kind, name, -1)
                     copy_to(w, p, at)
                     w.copied = i
                     continue
-                k = opened_kind[tag.kind] if name is None else opened.get(name, 0)
-                if k:
-                    if name is None:
-                        opened_kind[tag.kind] = k - 1
-                    else:
-                        opened[name] = k - 1
+                if count_of(opened_kind, opened, tag.kind, name):
+                    add_to(opened_kind, opened, tag.kind, name, -1)
                     depth -= 1
             elif not (tag.self_closing and (foreign or flags & FOREIGN)):
                 if depth >= max_depth:
-                    if name is None:
-                        cut_kind[tag.kind] += 1
-                    else:
-                        cut[name] = cut.get(name, 0) + 1
+                    add_to(cut_kind, cut, tag.kind, name, 1)
                     copy_to(w, p, at)
                     w.copied = i
                     continue
-                if name is None:
-                    opened_kind[tag.kind] += 1
-                else:
-                    opened[name] = opened.get(name, 0) + 1
+                add_to(opened_kind, opened, tag.kind, name, 1)
                 depth += 1
         if flags & CELL_EDGE and not foreign:
             if tables and (tag.closing or code != TABLE):
