@@ -84,38 +84,18 @@ def test_a_rerun_counts_nothing_twice(tmp_path: pathlib.Path,
 
 
 def test_a_killed_scan_resumes_to_the_databases_of_a_clean_run(tmp_path: pathlib.Path) -> None:
-    import gzip
-    import os
     import signal
     import subprocess
-    import sys
-    import time
 
-    from .test_ingest import make_mbox  # type: ignore[import-not-found]  # tests is no package
+    from .test_ingest import kill_setup, start_until  # type: ignore[import-not-found]
 
     n = 4000
-    box = tmp_path / "in.mbox.gz"
-    box.write_bytes(gzip.compress(make_mbox(n, seed=7), compresslevel=1))
+    box, command, env = kill_setup(tmp_path, "scan", n, seed=7)
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    command = [sys.executable, "-m", "shingles", "scan", "--batch", "50", "--store"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([*command, str(killed), str(box)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        committed = 0
-        deadline = time.monotonic() + 120
-        while committed < 300 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.02)
-            try:
-                with Store(killed, readonly=True) as reader:
-                    committed = reader.counts()["verdicts"]
-            except FileNotFoundError:
-                continue
-        assert proc.poll() is None, "scan ended before it could be killed; raise n"
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+    proc = start_until([*command, str(killed), str(box)], env, killed,
+                       lambda reader: reader.counts()["verdicts"] >= 300)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
     with Store(killed, readonly=True) as reader:
         assert 300 <= reader.counts()["verdicts"] < n
     for store in (killed, clean):
