@@ -9,7 +9,8 @@ include start-up and a store's creation: the same scan of one small message is
 printed first as the baseline, and "net" is a case's time less that. The
 families (issue 13, item 3):
 
-- html-div / html-blockquote: a text/html body of SIZE MB of unclosed nested tags.
+- html-div / html-blockquote / html-ul-li: a text/html body of SIZE MB of unclosed
+  nested tags (in the last, each <li> also looks down the whole stack).
 - punycode-body: a text/plain body of SIZE MB labelled charset=punycode (Python's
   punycode codec is quadratic).
 - punycode-words: a Subject of one RFC 2047 word labelled punycode, SIZE MB long.
@@ -76,6 +77,7 @@ def _bomb(compress: Callable[[bytes], bytes], ratio: int) -> Callable[[int], byt
 CASES: dict[str, Callable[[int], bytes]] = {
     "html-div": _html(b"div"),
     "html-blockquote": _html(b"blockquote"),
+    "html-ul-li": _html(b"ul><li"),
     "punycode-body": punycode_body,
     "punycode-words": punycode_words,
     "long-line": long_line,

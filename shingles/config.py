@@ -131,7 +131,7 @@ class Limits:
     max_parts: int = 1000
     max_depth: int = 30
     max_html_bytes: int = 4 << 20
-    max_html_depth: int = 256
+    max_html_depth: int = 64
     max_text_bytes: int = 2 << 20
     max_seconds: float = 2.0
 
