@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from shingles import _backend
 from shingles.config import Config, load_config
+from shingles.verdicts.engine import DATABASES as ENGINE_DATABASES
 from shingles.verdicts.engine import Engine, Verdict, ingest
 from shingles.errors import ShinglesError
 from shingles.fingerprint import fingerprint
@@ -26,7 +27,9 @@ from shingles.mail.records import Mail, MailError
 from shingles.mail.read import parse_record, read, read_raw
 from shingles.mail.parse import looks_like_mail
 from shingles.scheme import DEFAULT_SCHEME, Scheme
+from shingles.verdicts.social import DATABASES as SOCIAL_DATABASES
 from shingles.verdicts.social import SocialGraph
+from shingles.store.check import check as check_store
 from shingles.store.reader import RECALL_SCHEME, Mailing, Store
 from shingles.config import StoreSettings
 
@@ -149,7 +152,8 @@ def _add_scheme_options(parser: argparse.ArgumentParser) -> None:
 
 def _store_settings(args: argparse.Namespace) -> StoreSettings:
     """Return the store settings the options ask for; the stored mode when none is given."""
-    runtime = {"batch_size": args.batch, "retention_days": args.retention_days}
+    runtime = {"batch_size": args.batch, "retention_days": args.retention_days,
+               "seed": load_config(args.config).store.seed}
     runtime = {name: value for name, value in runtime.items() if value is not None}
     if args.mode is None and args.threshold is None:
         stored = Store.stored_settings(args.store)
@@ -183,7 +187,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         _emit(record.to_json(), sys.stdout)
 
     with Store(args.store, scheme=scheme, lexicon=lexicon,
-               settings=_store_settings(args)) as store:
+               settings=_store_settings(args), wait=args.wait) as store:
         records = read(args.paths, config)
         if progress is None:
             report = ingest(store, records, scheme=scheme, lexicon=lexicon,
@@ -212,7 +216,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     tally: dict[str, int] = {}
     errors = 0
     with Store(args.store, scheme=scheme, lexicon=lexicon,
-               settings=_store_settings(args)) as store:
+               settings=_store_settings(args), wait=args.wait) as store:
         engine = Engine(store, config, scheme=scheme, lexicon=lexicon, backend=args.backend)
         progress = _progress()
         with progress if progress is not None else contextlib.nullcontext():
@@ -246,7 +250,7 @@ def cmd_rescan(args: argparse.Namespace) -> int:
     now = datetime.fromisoformat(args.now) if args.now else None
     if now is not None and now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
-    with Store(args.store) as store:
+    with Store(args.store, wait=args.wait) as store:
         changed = Engine(store, config, scheme=_stored_scheme(store)).rescan(now)
     for verdict in changed:
         _emit(verdict.to_json(), sys.stdout)
@@ -263,13 +267,15 @@ def cmd_allowlist(args: argparse.Namespace) -> int:
     graph = SocialGraph(load_config(args.config).social)
     now = _when(args.now)
     if args.pin or args.remove or args.clear_flag:
-        with Store(args.store) as store, store.session() as session:
-            for other in args.pin:
-                graph.pin(session, args.user, other, now)
-            for other in args.remove:
-                graph.remove(session, args.user, other)
-            if args.clear_flag:
-                graph.clear_flag(session, args.user)
+        with Store(args.store, wait=args.wait) as store:
+            store.attach(SOCIAL_DATABASES)
+            with store.session() as session:
+                for other in args.pin:
+                    graph.pin(session, args.user, other, now)
+                for other in args.remove:
+                    graph.remove(session, args.user, other)
+                if args.clear_flag:
+                    graph.clear_flag(session, args.user)
     with Store(args.store, readonly=True) as store:
         entries = graph.allowlist(store, args.user, now)
         flag = graph.flag(store, args.user)
@@ -333,16 +339,61 @@ def cmd_mailings(args: argparse.Namespace) -> int:
     with Store(args.store, readonly=True) as store:
         found = store.top(args.top, args.min_size) if args.top else sorted(
             store.mailings(args.min_size), key=lambda m: (-m.size, m.id))
+        members = ({m.id: [{"source": r.source, "message_id": r.message_id}
+                           for r in store.messages(m.id)] for m in found}
+                   if args.members else {})
     if args.json:
         for mailing in found:
-            _emit(mailing.to_json(), sys.stdout)
+            record = mailing.to_json()
+            if args.members:
+                record["members"] = members[mailing.id]
+            _emit(record, sys.stdout)
         return EXIT_OK
     rows = [_MAILING_COLUMNS, *(_mailing_row(m) for m in found)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_MAILING_COLUMNS) - 1)]
-    for row in rows:
+    for row, shown in zip(rows, [0, *(m.id for m in found)]):
         cells = [cell.rjust(w) if i < 8 else cell.ljust(w)
                  for i, (cell, w) in enumerate(zip(row, widths))]
         print("  ".join([*cells, row[-1]]))
+        for member in members.get(shown, []):
+            print(f"      {member['source']}  {member['message_id'] or '-'}")
+    return EXIT_OK
+
+
+def cmd_store_info(args: argparse.Namespace) -> int:
+    with Store(args.store, readonly=True) as store:
+        store.attach(ENGINE_DATABASES)
+        info = store.info()
+    if args.json:
+        _emit(info, sys.stdout)
+        return EXIT_OK
+    for name in ("path", "scheme", "lexicon", "matching", "retention_days", "mailings",
+                 "messages", "clock", "map_size", "file_bytes"):
+        print(f"{name:16} {info[name]}")
+    print(f"{'last_commit':16} txn {info['last_commit']['txn_id']} at "
+          f"{info['last_commit']['time']}")
+    for name, entries in info["entries"].items():
+        print(f"  {name:14} {entries:>12,} entries {info['database_bytes'][name]:>14,} bytes")
+    return EXIT_OK
+
+
+def cmd_store_check(args: argparse.Namespace) -> int:
+    with Store(args.store, readonly=True) as store:
+        store.attach(ENGINE_DATABASES)
+        findings = list(check_store(store))
+    for finding in findings:
+        _emit(finding.to_json(), sys.stdout)
+    print(f"shingles: {args.store}: {len(findings)} problems found"
+          + ("" if findings else "; every record reads and the mailings hold together"),
+          file=sys.stderr)
+    return EXIT_INPUT_ERRORS if findings else EXIT_OK
+
+
+def cmd_store_backup(args: argparse.Namespace) -> int:
+    with Store(args.store, readonly=True) as store:
+        size = store.backup(args.dest)
+    print(f"shingles: {args.store} copied to {args.dest} ({size:,} bytes, compacted)",
+          file=sys.stderr)
     return EXIT_OK
 
 
@@ -366,7 +417,14 @@ def _add_store_options(p: argparse.ArgumentParser, defaults: StoreSettings) -> N
                    help=f"messages per transaction: a crash loses at most one batch "
                         f"(default {defaults.batch_size})")
     p.add_argument("--backend", choices=("auto", "cython", "python"), default="auto")
+    _add_wait_option(p)
     _add_scheme_options(p)
+
+
+def _add_wait_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait up to SECONDS for another process writing the store to finish "
+                        "(default: fail at once, naming its pid)")
 
 
 def _add_verdict_verbs(verbs: Any) -> None:
@@ -383,6 +441,7 @@ def _add_verdict_verbs(verbs: Any) -> None:
     p.add_argument("--store", required=True, metavar="DIR")
     p.add_argument("--config", metavar="FILE", help="TOML configuration (thresholds)")
     p.add_argument("--now", metavar="TIME", help="ISO 8601 time to judge at (default: now)")
+    _add_wait_option(p)
     p.set_defaults(run=cmd_rescan)
 
 
@@ -399,6 +458,7 @@ def _add_social_verbs(verbs: Any) -> None:
     p.add_argument("--clear-flag", action="store_true",
                    help="lift the compromised-account flag: USER's edges count again")
     p.add_argument("--now", metavar="TIME", help="ISO 8601 time to judge freshness at")
+    _add_wait_option(p)
     p.set_defaults(run=cmd_allowlist)
 
     p = verbs.add_parser("trusted-domains", help="domains local users write to, and which are "
@@ -423,7 +483,24 @@ def _add_store_verbs(verbs: Any) -> None:
                    help="the N largest (default %(default)s; 0 lists all)")
     p.add_argument("--min-size", type=int, default=2, metavar="N",
                    help="only mailings of at least N messages (default %(default)s)")
+    p.add_argument("--members", action="store_true",
+                   help="also each mailing's messages: source and Message-ID")
     p.set_defaults(run=cmd_mailings)
+
+    store = verbs.add_parser("store", help="look after a store: info, check, backup")
+    store_verbs = store.add_subparsers(dest="store_verb", required=True, metavar="ACTION")
+    p = store_verbs.add_parser("info", help="sizes, counts, scheme, mode, retention, last commit")
+    p.add_argument("--store", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true", help="one JSON record")
+    p.set_defaults(run=cmd_store_info)
+    p = store_verbs.add_parser("check", help="read every record; exit 1 with the problems found")
+    p.add_argument("--store", required=True, metavar="DIR")
+    p.set_defaults(run=cmd_store_check)
+    p = store_verbs.add_parser("backup", help="a consistent, compacted copy (safe while "
+                                              "a writer runs)")
+    p.add_argument("dest", metavar="DEST", help="a new folder for the copy")
+    p.add_argument("--store", required=True, metavar="DIR")
+    p.set_defaults(run=cmd_store_backup)
 
 
 def build_parser() -> argparse.ArgumentParser:

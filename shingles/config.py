@@ -159,6 +159,12 @@ class StoreSettings:
             so larger batches pay less per message: bench/README.md has figures.
         map_size: Initial LMDB map size in bytes; it grows by itself.
         max_map_size: The map never grows past this; then StoreFullError.
+        seed: The secret seed of a new store's fingerprint scheme. None (the
+            default) makes a random one when the store is created, so nobody
+            outside this installation can compute its fingerprints and craft
+            chains of messages that glue two mailings together; set the same
+            value on installations that share signatures. An existing store
+            keeps the seed it was made with.
     """
 
     mode: Mode = "paper"
@@ -170,8 +176,11 @@ class StoreSettings:
     batch_size: int = 10_000
     map_size: int = 64 << 20
     max_map_size: int = 1 << 40
+    seed: int | None = None
 
     def __post_init__(self) -> None:
+        if self.seed is not None and not 0 <= self.seed < 1 << 64:
+            raise ValueError("seed must be an unsigned 64-bit integer")
         if self.mode not in ("paper", "recall"):
             raise ValueError(f"mode must be 'paper' or 'recall', got {self.mode!r}")
         if not (1 <= self.bands <= 255 and 1 <= self.rows and self.bands * self.rows <= NUM_PERM):
@@ -302,18 +311,34 @@ class Config:
     judge: JudgeSettings = JudgeSettings()
     spf: SpfSettings = SpfSettings()
     social: SocialSettings = SocialSettings()
+    store: StoreSettings = StoreSettings()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
         """Return the config a TOML-shaped mapping describes; raise ConfigError if it is invalid."""
-        unknown = set(data) - {"senders", "limits", "judge", "spf", "social"}
+        unknown = set(data) - {"senders", "limits", "judge", "spf", "social", "store"}
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
         return cls(senders=_senders(data.get("senders", {})),
                    limits=_limits(data.get("limits", {})),
                    judge=_plain("judge", JudgeSettings, data.get("judge", {})),
                    spf=_plain("spf", SpfSettings, data.get("spf", {})),
-                   social=_plain("social", SocialSettings, data.get("social", {})))
+                   social=_plain("social", SocialSettings, data.get("social", {})),
+                   store=_store(data.get("store", {})))
+
+
+def _store(data: Mapping[str, Any]) -> StoreSettings:
+    """Return the [store] section; its seed may be written in hex (TOML integers are signed)."""
+    seed = data.get("seed")
+    rest = {key: value for key, value in data.items() if key != "seed"}
+    settings = _plain("store", StoreSettings, rest)
+    if seed is None:
+        return settings
+    try:
+        value = int(seed, 0) if isinstance(seed, str) else seed
+        return dataclasses.replace(settings, seed=value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[store] seed must be an unsigned 64-bit integer, not {seed!r}") from exc
 
 
 def _strings(section: str, key: str, value: Any) -> tuple[str, ...]:

@@ -68,7 +68,11 @@ def kill_setup(tmp_path: pathlib.Path, verb: str, n: int, seed: int
     """Return (an .mbox.gz of make_mbox(n, seed), the verb's command up to --store, its env)."""
     box = tmp_path / "in.mbox.gz"
     box.write_bytes(gzip.compress(make_mbox(n, seed=seed), compresslevel=1))
-    command = [sys.executable, "-m", "shingles", verb, "--batch", "50", "--store"]
+    # Every store fingerprints with one seed, so their databases compare byte for byte.
+    config = tmp_path / "seed.toml"
+    config.write_text('[store]\nseed = "0x5eed5a1ec0de2004"\n')
+    command = [sys.executable, "-m", "shingles", verb, "--config", str(config),
+               "--batch", "50", "--store"]
     return box, command, {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 

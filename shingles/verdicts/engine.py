@@ -31,7 +31,8 @@ from shingles.verdicts.judge import (
     judge,
 )
 from shingles.lexicon import Lexicon
-from shingles.store.layout import (
+from shingles.store.layout import Database
+from shingles.verdicts.layout import (
     pack_held,
     pack_verdict,
     pack_zone,
@@ -41,17 +42,27 @@ from shingles.store.layout import (
 )
 from shingles.scheme import Scheme
 from shingles.mail.senders import source_hop
-from shingles.store.writer import Session
+from shingles.verdicts import social
 from shingles.verdicts.social import SocialGraph
 from shingles.verdicts.spf import check_spf
-from shingles.store.reader import IngestSummary, Mailing, MailLike, Store, message_key
+from shingles.store.keys import message_key
+from shingles.store.reader import Store
+from shingles.store.views import IngestSummary, Mailing, MailLike
+from shingles.store.writer import Session
 
 #: Messages taken through each stage of ingest at a time (see ingest). On the bench
 #: stream, whole path in the window-full half: ~200 us a message one at a time,
 #: ~185 at 64, ~150-160 from 512 to 4,096 (bench/README.md).
 _CHUNK = 512
 
-__all__ = ["Engine", "ErrorRecord", "IngestReport", "Verdict", "ingest"]
+__all__ = ["DATABASES", "Engine", "ErrorRecord", "IngestReport", "Verdict", "ingest"]
+
+#: The engine's databases in the store, swept by the store's retention (the u32
+#: hour after each record's version byte): suspicious-zone counters per source IP,
+#: held messages, verdicts. The social graph's follow.
+DATABASES = (Database("zone", hour_at=1, decode=unpack_zone),
+             Database("held", hour_at=1, decode=unpack_held),
+             Database("verdicts", hour_at=1, decode=unpack_verdict), *social.DATABASES)
 
 
 class ErrorRecord(Protocol):
@@ -217,6 +228,7 @@ class Engine:
         self.backend = backend
         self.scheme = _scheme_of(store, scheme)
         self.social = SocialGraph(config.social)
+        store.attach(DATABASES)
 
     def scan(self, records: Iterable[MailLike | ErrorRecord]) -> Iterator[Verdict | ErrorRecord]:
         """Yield a Verdict per message (error records pass through), in one store session.
@@ -398,6 +410,8 @@ class Engine:
                                itertools.islice(self.store.messages(mailing.id), 20)]
         out["matched"] = [{"signature": _signature_name(name, position), "mailing": mailing_id}
                           for name, position, mailing_id in matched]
+        if record.get("mailing") is not None:
+            out["merges"] = self.store.merges(record["mailing"])
         return out
 
 
