@@ -266,12 +266,15 @@ class Session:
             StoreFullError: if the map cannot grow any more.
         """
         self._store._check_fingerprint(fingerprint)
+        if len(self._pending) >= self._settings.batch_size:
+            # A full batch commits when the next message comes, not at its own last
+            # add: what the caller writes for that message (a verdict, counters)
+            # after add must commit with it, or a kill between leaves it half done.
+            self.commit()
         self._last_found = (NO_KEYS, [], {}, {})
         item = self._item(mail, fingerprint)
         result = self._run(lambda: self._apply(item))
         self._pending.append(item)
-        if len(self._pending) >= self._settings.batch_size:
-            self.commit()
         return result
 
     @property
