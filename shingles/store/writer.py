@@ -419,6 +419,9 @@ class Session:
         meta = self._dbs["meta"]
         txn.put(b"clock", _META_U64.pack(RECORD_VERSION, self._clock), db=meta)
         txn.put(b"next", _META_U64.pack(RECORD_VERSION, self._next_id), db=meta)
+        # What `store info` reports: retention is a setting of each run, not of the store.
+        txn.put(b"retention", bytes([RECORD_VERSION])
+                + str(self._settings.retention_days).encode(), db=meta)
         if self._settings.retention_days and self._clock:
             cutoff = self._clock // _HOUR - int(self._settings.retention_days * 24)
             for name, database in self._store.databases.items():
