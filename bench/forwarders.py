@@ -81,9 +81,11 @@ def _forward(raw: bytes, host: str, ip: str, arc: bool, spf_result: str,
             continue
         skip = False
         kept.append(line)
-    top = [f"Received: from {host} ({host} [{ip}])\n\tby {MX} with ESMTP; {date}",
-           f"Authentication-Results: {MX};\n\tspf={spf_result} smtp.mailfrom={domain};\n"
-           f"\tdkim={dkim} header.d={domain}"]
+    # Our MX's results above its Received header, where MTAs put them (and the
+    # parser believes them only there).
+    top = [f"Authentication-Results: {MX};\n\tspf={spf_result} smtp.mailfrom={domain};\n"
+           f"\tdkim={dkim} header.d={domain}",
+           f"Received: from {host} ({host} [{ip}])\n\tby {MX} with ESMTP; {date}"]
     if arc:
         top.append(f"ARC-Seal: i=1; a=rsa-sha256; cv=none; d={host}; s=arc; b=c2lnbmF0dXJl")
     return ("\n".join(top + kept)).encode("utf-8") + b"\n\n" + body

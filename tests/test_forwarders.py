@@ -34,11 +34,13 @@ def raw(n: int, ip: str, domain: str, *, below: str | None = None, spf: str = "p
         dkim: bool = False, arc: bool = False) -> bytes:
     """Return a message handed to our MX by ip, from below when it relays."""
     date = f"Mon, 2 Mar 2026 10:{n % 60:02d}:00 +0000"
-    head = [f"Received: from h{ip} (h{ip} [{ip}])\n\tby {MX} with ESMTP; {date}"]
+    # Our MX's results sit above its Received header, where MTAs put them (and only
+    # there are they believed).
+    auth = f"Authentication-Results: {MX};\n\tspf={spf} smtp.mailfrom={domain}"
+    head = [auth + (f";\n\tdkim=pass header.d={domain}" if dkim else ""),
+            f"Received: from h{ip} (h{ip} [{ip}])\n\tby {MX} with ESMTP; {date}"]
     if below:
         head.append(f"Received: from origin ([{below}])\n\tby h{ip} with ESMTP; {date}")
-    auth = f"Authentication-Results: {MX};\n\tspf={spf} smtp.mailfrom={domain}"
-    head.append(auth + (f";\n\tdkim=pass header.d={domain}" if dkim else ""))
     if arc:
         head.append(f"ARC-Seal: i=1; a=rsa-sha256; cv=none; d=h{ip}; s=arc; b=abc")
     head += [f"Return-Path: <x{n}@{domain}>", f"From: x{n}@{domain}", "To: u@example.org",
