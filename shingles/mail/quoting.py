@@ -10,24 +10,71 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ATTRIBUTION", "CANDIDATE", "CUT_LINE", "FOOTER_WORDS", "QUOTE", "RULE", "cut_marks",
-           "header_follows", "quote_marks_py", "split_quoted_py"]
+__all__ = ["ATTRIBUTION", "CANDIDATE", "CUT_LINE", "FOOTER_WORDS", "HEADER_FIRST", "QUOTE", "RULE",
+           "SHORT_NEW_WORDS", "cut_marks", "header_block", "header_follows", "quote_marks_py",
+           "short_unattributed", "split_quoted_py"]
 
-# Where the new text ends: a signature delimiter, a forwarded or "original" message, a
-# list footer. Literal searches first (str.find is fast; a regex visits every character).
-CUT_LINE = re.compile(r"(?:-- ?|[ \t]*-{5,}[ \t]*(?:Original Message|Forwarded message).*|"
-                      r"[ \t]*_{20,}[ \t]*|Begin forwarded message:.*)", re.IGNORECASE)
+# Where the new text ends: a signature delimiter, a forwarded or "original" message (in the
+# languages mail clients write it: Outlook, Thunderbird, Zimbra's "Mail original", Gmail's
+# and Apple's forwards), a list footer. Literal searches first (str.find is fast; a regex
+# visits every character).
+ORIGINAL_PHRASES = ("Original Message", "Forwarded message", "Mail original", "Message d'origine",
+                    "Ursprüngliche Nachricht", "Originalnachricht", "Weitergeleitete Nachricht",
+                    "Messaggio originale", "Messaggio inoltrato", "Mensaje original",
+                    "Mensaje reenviado", "Исходное сообщение", "Пересылаемое сообщение",
+                    "Oorspronkelijk bericht", "Doorgestuurd bericht", "Ursprungligt meddelande",
+                    "Oprindelig meddelelse", "Wiadomość oryginalna", "Mensagem original")
+CUT_LINE = re.compile(r"(?:-- ?|[ \t]*-{3,}[ \t]*(?:%s).*|"
+                      r"[ \t]*_{20,}[ \t]*|Begin forwarded message:.*)"
+                      % "|".join(re.escape(p) for p in ORIGINAL_PHRASES), re.IGNORECASE)
 RULE = re.compile(r"[ \t]*(?:_{10,}|={10,}|-{10,})[ \t]*")
 FOOTER_WORDS = ("list", "unsubscribe", "http")
-ATTRIBUTION = re.compile(r"\b(?:wrote|writes|schrieb|a écrit|escribió)\s*:$", re.IGNORECASE)
+# "X wrote:" before a quote, as clients write it (talon's and mail-parser-reply's
+# patterns): "On ... wrote:", "Am ... schrieb X <x@y>:", "Le ... a écrit :", "El ...
+# escribió:", "Il ... ha scritto:", "Op ... schreef:", "... пишет:", "... написал(а):".
+# The verb may be followed by the writer's name and address (German, Polish).
+ATTRIBUTION = re.compile(r"(?<!\w)(?:wrote|writes|schrieb|a écrit|escribió|ha scritto|schreef|skrev|"
+                         r"napisał\(a\)|napisał|napisała|пишет|написал\(а\)|написала|написал)"
+                         r"(?!\w)[^\n]{0,100}:$", re.IGNORECASE)
+
+# A quoted message's header block, as Outlook writes it above the original without a
+# rule line (and in the user's language): a "From:" line and, within the next lines, a
+# "Sent:"/"To:"/"Subject:" one (mail-parser-reply's from_header rule: two fields of
+# one language's set). Lines may be starred (*From:*, bold in the HTML it came from).
+HEADER_FIRST = "FDVOfdvo*\u041e"  # first characters of the opening field names below (О: От)
+_HEADER_OPEN = re.compile(r"[ \t]*\*?(?:From|De|Von|Da|Van|Fra|Från|Od|От)[ \t]*\*?[ \t]*:",
+                          re.IGNORECASE)
+_HEADER_NEXT = re.compile(
+    r"[ \t]*\*?(?:Sent|Date|To|Subject|Cc|Envoyé|Date|À|A|Objet|Gesendet|Datum|An|Betreff|"
+    r"Inviato|Data|Oggetto|Enviado|Fecha|Para|Asunto|Verzonden|Aan|Onderwerp|Sendt|Til|Emne|"
+    r"Skickat|Till|Ämne|Wysłano|Do|Temat|Отправлено|Дата|Кому|Тема|Копия)[ \t]*\*?[ \t]*:",
+    re.IGNORECASE)
+
+#: New text of fewer words than this in front of an unattributed quote does not stand
+#: alone: the quote is what the recipient reads (see split_quoted_py).
+SHORT_NEW_WORDS = 12
 
 
 def cut_marks(text: str) -> bool:
     """Return whether text holds a marker a cut line (signature, forward) needs."""
     return ("--" in text and (text.startswith("--") or "\n-- \n" in text
                               or "\n--\n" in text or "Forwarded message" in text)) \
-        or "Original Message" in text or "Begin forwarded message:" in text \
-        or "____________________" in text
+        or "Begin forwarded message:" in text or "____________________" in text \
+        or any(phrase in text for phrase in ORIGINAL_PHRASES)
+
+
+def header_block(lines: list[str], i: int) -> bool:
+    """Return whether line i opens a quoted message's header block ("From:" then "Sent:")."""
+    if not _HEADER_OPEN.match(lines[i]):
+        return False
+    following = [line for line in lines[i + 1:i + 6] if line.strip()][:3]
+    return any(_HEADER_NEXT.match(line) for line in following)
+
+
+def short_unattributed(kept: str, attributed: bool, quoted: bool) -> bool:
+    """Return whether the quote must stay in the new text: a few words before a quote that
+    no "X wrote:" line introduces (a greeting in front of a whole quoted message)."""
+    return quoted and not attributed and len(kept.split()) < SHORT_NEW_WORDS
 
 
 #: Kinds of the line runs quote_marks_py finds.
@@ -39,10 +86,10 @@ def quote_marks_py(text: str) -> list[tuple[int, int, int]]:
 
     Each is (first line, line after the last, kind): QUOTE for a run of quoted
     lines (first non-space ">" or "|>"), CANDIDATE for one line that may be a
-    signature, forward or rule line: its first non-space "--", "__", "==" or
-    "Beg" (e and g in either case, as the case-blind CUT_LINE reads them),
-    which every pattern of CUT_LINE and RULE needs. All other lines are new
-    text to split_quoted, whatever the text holds.
+    signature, forward, rule line or header block: its first non-space "--", "__",
+    "==" or "Beg" (e and g in either case, as the case-blind CUT_LINE reads them),
+    which every pattern of CUT_LINE and RULE needs, or one of HEADER_FIRST. All
+    other lines are new text to split_quoted, whatever the text holds.
     """
     runs: list[tuple[int, int, int]] = []
     for i, line in enumerate(text.split("\n")):
@@ -53,7 +100,8 @@ def quote_marks_py(text: str) -> list[tuple[int, int, int]]:
             else:
                 runs.append((i, i + 1, QUOTE))
         elif body[:2] in ("--", "__", "==") or (
-                body[:1] == "B" and body[1:2] in ("e", "E") and body[2:3] in ("g", "G")):
+                body[:1] == "B" and body[1:2] in ("e", "E") and body[2:3] in ("g", "G")) or (
+                body[:1] and body[0] in HEADER_FIRST):
             runs.append((i, i + 1, CANDIDATE))
     return runs
 
@@ -63,22 +111,43 @@ def split_quoted_py(text: str) -> tuple[str, str]:
 
     Quoted: lines starting with ">" (and the "X wrote:" line before them), everything
     from a signature delimiter ("-- "), an "Original Message" or forwarded-message
-    line, and a list footer (a rule line near the end followed by list words).
+    line, a quoted message's header block ("From:" then "Sent:", in several
+    languages), and a list footer (a rule line near the end followed by list words).
+    A text that is all footer (a list's footer in its own MIME part) is all quoted.
+    A few words in front of a quote no "X wrote:" line introduces keep the quote in
+    the new text (short_unattributed): the quote is what the recipient reads.
     """
     runs = quote_marks_py(text)
     if not runs:
         return text.strip(), ""  # most texts: nothing quoted, no cut line
+    kept, old, attributed, quoted, footer = _split_runs(text, runs)
+    if kept and short_unattributed(kept, attributed, quoted):
+        kept, old, _, _, footer = _split_runs(text, [r for r in runs if r[2] != QUOTE])
+    if not kept and footer and not quoted:
+        return "", text.strip()  # all footer (and blank lines): nothing new
+    if not kept or not old:
+        # Nothing new: not a reply but a message that is all quote (a spam trick) or
+        # all signature. The reader sees it, so it is the text. Or nothing set apart.
+        return text.strip(), ""
+    return kept, old
+
+
+def _split_runs(text: str, runs: list[tuple[int, int, int]]) -> tuple[str, str, bool, bool, bool]:
+    """Return (new text, quoted text, an attribution line seen, quoted lines set apart,
+    cut at a list footer) of text, looking at the given runs of quote_marks_py."""
     lines = text.split("\n")
     new: list[str] = []
     old: list[str] = []
     n = len(lines)
     last = 0  # lines[last:start] are unmarked: new text, taken over as a slice
     marked: bool | None = None  # cut_marks, made when first needed: a scan of the whole text
+    attributed = quoted = footer = False
     for start, stop, kind in runs:
         if start > last:
             new.extend(lines[last:start])
         last = stop
         if kind == QUOTE:
+            quoted = True
             # The line before a quoted line (blank lines between) may be "X wrote:";
             # once one is found, the one before it is looked for at the next line.
             for i in range(start, stop):
@@ -89,6 +158,7 @@ def split_quoted_py(text: str) -> tuple[str, str]:
                         and ATTRIBUTION.search(new[j].rstrip())):
                     old.extend(lines[i:stop])
                     break
+                attributed = True
                 old.append(new.pop(j))
                 old.append(lines[i])
             continue
@@ -101,22 +171,23 @@ def split_quoted_py(text: str) -> tuple[str, str]:
             if marked:
                 old.extend(lines[start:])
                 break
+        if first and first in HEADER_FIRST and header_block(lines, start):
+            attributed = True
+            old.extend(lines[start:])
+            break
         if first in ("_", "=", "-") and n - start <= 15 and RULE.fullmatch(line):
             rest = "\n".join(lines[start:]).lower()
             if any(word in rest for word in FOOTER_WORDS):
+                footer = True
                 old.extend(lines[start:])
                 break
         new.append(line)
     else:
         new.extend(lines[last:])
     kept = "\n".join(new).strip()
-    if not kept or not old:
-        # Nothing new: not a reply but a message that is all quote (a spam trick) or
-        # all signature. The reader sees it, so it is the text. Or nothing set apart.
-        return text.strip(), ""
     while "\n\n\n" in kept:  # the blank lines around a removed quote
         kept = kept.replace("\n\n\n", "\n\n")
-    return kept, "\n".join(old).strip()
+    return kept, "\n".join(old).strip(), attributed, quoted, footer
 
 
 def header_follows(lines: list[str], i: int) -> bool:
