@@ -525,7 +525,10 @@ def test_html_all_in_a_blockquote_and_image_only_html_still_have_text() -> None:
 
     assert html_to_text("<body><blockquote><p>Best price!</p></blockquote></body>") == (
         "Best price!", "")
-    assert html_to_text("<p>Yes.</p><blockquote>old</blockquote>") == ("Yes.", "old")
+    assert html_to_text("<p>Yes.</p><p>Bob wrote:</p><blockquote>old</blockquote>") == (
+        "Yes.\n\nBob wrote:", "old")
+    # Without "X wrote:", a few words before the quote keep it (tests/test_quoting.py).
+    assert html_to_text("<p>Yes.</p><blockquote>old</blockquote>") == ("Yes.\nold", "")
     text, _ = html_to_text("<body><img src='http://IMG.Example.net/a.gif'>"
                            "<iframe src='https://frame.example.org/x'></iframe></body>")
     assert text.split() == ["img.example.net", "frame.example.org"]
@@ -589,7 +592,7 @@ def test_html_never_touches_a_node_whose_ancestor_is_gone(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(htmltext, "LexborHTMLParser", GuardedParser)
     assert htmltext.html_to_text(
-        '<p>new</p><div style="display:none">a<p hidden>b</p><span style="display: none">c'
-        '</span></div><blockquote>q1<blockquote>q2</blockquote>q3</blockquote>') == (
-        "new", "q1\nq2\nq3")
+        '<p>new</p><p>Ann wrote:</p><div style="display:none">a<p hidden>b</p>'
+        '<span style="display: none">c</span></div><blockquote>q1<blockquote>q2</blockquote>q3'
+        '</blockquote>') == ("new\n\nAnn wrote:", "q1\nq2\nq3")
     assert touched_detached == []

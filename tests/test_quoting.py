@@ -134,3 +134,12 @@ def test_greeting_plus_quote_copy_fingerprints_what_the_recipient_reads(lean: bo
     a, b = fingerprint(base.text), fingerprint(copy.text)
     assert a.minhashes and b.minhashes
     assert a.resemblance(b) >= 0.5
+
+
+def test_html_greeting_before_a_whole_blockquote_keeps_the_quote_as_text() -> None:
+    from shingles.mail.html import html_to_text
+
+    quote = f"<blockquote><p>{ORIGINAL}</p></blockquote>"
+    assert html_to_text(f"<p>Dear Ann,</p><p>Ref: 1234</p>{quote}") == (
+        f"Dear Ann,\n\nRef: 1234\n\n{ORIGINAL}", "")
+    assert html_to_text(f"<p>Yes.</p><div>On Monday Bob wrote:</div>{quote}")[1] == ORIGINAL
