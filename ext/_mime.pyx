@@ -468,7 +468,20 @@ def split_quoted(str text not None):
     return kept, old
 
 
-cdef tuple split_runs(str text, list runs):
+def split_footers(str text not None):
+    """Return (text, signature and list footer) (see shingles.mail.quoting.split_footers_py)."""
+    runs = [run for run in quote_marks(text) if run[2] != 0]
+    if not runs:
+        return text.strip(), ""
+    kept, old, _, _, footer = split_runs(text, runs, False)
+    if not kept and footer:
+        return "", text.strip()
+    if not kept or not old:
+        return text.strip(), ""
+    return kept, old
+
+
+cdef tuple split_runs(str text, list runs, bint cuts=True):
     """Return (new text, quoted text, attribution seen, quoted lines set apart, cut at a
     list footer) (see shingles.mail.quoting._split_runs)."""
     cdef int kind = PyUnicode_KIND(text)
@@ -521,14 +534,15 @@ cdef tuple split_runs(str text, list runs):
             if first in ("-", "_", "B") and CUT_LINE.fullmatch(line.rstrip("\r")) and (
                     first != "_" or header_follows(
                         [PyUnicode_Substring(text, lines.at[k], line_stop(&lines, k))
-                         for k in range(start, min(start + 6, lines.count))], 0)):
+                         for k in range(start, min(start + 6, lines.count))], 0)) and (
+                    cuts or line.rstrip("\r") in ("--", "-- ")):
                 if marked is None:
                     marked = cut_marks(text)
                 if marked:
                     extend(&old, start, lines.count)
                     cut = True
                     break
-            if first and first in HEADER_FIRST and header_block(
+            if cuts and first and first in HEADER_FIRST and header_block(
                     [PyUnicode_Substring(text, lines.at[k], line_stop(&lines, k))
                      for k in range(start, min(start + 6, lines.count))], 0):
                 attributed = True

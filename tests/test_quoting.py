@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shingles.mail.parse import LEAN_AVAILABLE, parse
 from shingles.mail.quoting import SHORT_NEW_WORDS, split_quoted_py
@@ -143,3 +145,28 @@ def test_html_greeting_before_a_whole_blockquote_keeps_the_quote_as_text() -> No
     assert html_to_text(f"<p>Dear Ann,</p><p>Ref: 1234</p>{quote}") == (
         f"Dear Ann,\n\nRef: 1234\n\n{ORIGINAL}", "")
     assert html_to_text(f"<p>Yes.</p><div>On Monday Bob wrote:</div>{quote}")[1] == ORIGINAL
+
+
+@pytest.mark.parametrize("lean", [False, True] if LEAN_AVAILABLE else [False])
+def test_a_greeting_before_a_forwarded_message_is_read_whole_unless_a_reply(lean: bool) -> None:
+    forwarded = ("-----Original Message-----\nFrom: Bob <bob@example.com>\n"
+                 f"Sent: Monday\nTo: Ann\n\n{ORIGINAL}\n\n> {ORIGINAL}\n")
+    head = "From: x@example.net\r\nSubject: Fw: figures\r\n"
+    base = parse(f"{head}\r\n{forwarded}".encode(), lean=lean)
+    copy = parse(f"{head}\r\nDear Ann,\n\n{forwarded}\n-- \nAnn's phone".encode(), lean=lean)
+    assert base.text == forwarded.strip()
+    assert copy.text == f"Dear Ann,\n\n{forwarded.strip()}" and copy.quoted == "-- \nAnn's phone"
+    reply = parse(f"{head}In-Reply-To: <1@example.com>\r\n\r\nDear Ann,\n\n{forwarded}".encode(),
+                  lean=lean)
+    assert reply.text == "Dear Ann," and ORIGINAL in reply.quoted
+
+
+@pytest.mark.skipif(not LEAN_AVAILABLE, reason="shingles._mime is not compiled")
+@given(st.lists(st.sampled_from(["Hi,", "> q", "-- ", "-----Original Message-----", "From: a",
+                                 "Sent: b", FOOTER, "words here", "Bob wrote:", "", "\n"]),
+                max_size=12).map("\n".join) | st.text(max_size=60))
+def test_compiled_split_footers_equals_its_python_twin(text: str) -> None:
+    from shingles import _mime
+    from shingles.mail.quoting import split_footers_py
+
+    assert _mime.split_footers(text) == split_footers_py(text)

@@ -12,7 +12,7 @@ import re
 
 __all__ = ["ATTRIBUTION", "CANDIDATE", "CUT_LINE", "FOOTER_WORDS", "HEADER_FIRST", "QUOTE", "RULE",
            "SHORT_NEW_WORDS", "cut_marks", "header_block", "header_follows", "quote_marks_py",
-           "short_unattributed", "split_quoted_py"]
+           "short_unattributed", "split_footers_py", "split_quoted_py"]
 
 # Where the new text ends: a signature delimiter, a forwarded or "original" message (in the
 # languages mail clients write it: Outlook, Thunderbird, Zimbra's "Mail original", Gmail's
@@ -132,9 +132,29 @@ def split_quoted_py(text: str) -> tuple[str, str]:
     return kept, old
 
 
-def _split_runs(text: str, runs: list[tuple[int, int, int]]) -> tuple[str, str, bool, bool, bool]:
+def split_footers_py(text: str) -> tuple[str, str]:
+    """Return (text, signature and list footer): quotes and forwarded messages kept.
+
+    The text of a message that is no reply whose new text is too short to sign
+    (shingles.mail.parse): a greeting in front of a whole quoted or forwarded
+    message is fingerprinted over what the recipient reads.
+    """
+    runs = [run for run in quote_marks_py(text) if run[2] != QUOTE]
+    if not runs:
+        return text.strip(), ""
+    kept, old, _, _, footer = _split_runs(text, runs, cuts=False)
+    if not kept and footer:
+        return "", text.strip()
+    if not kept or not old:
+        return text.strip(), ""
+    return kept, old
+
+
+def _split_runs(text: str, runs: list[tuple[int, int, int]], cuts: bool = True,
+                ) -> tuple[str, str, bool, bool, bool]:
     """Return (new text, quoted text, an attribution line seen, quoted lines set apart,
-    cut at a list footer) of text, looking at the given runs of quote_marks_py."""
+    cut at a list footer) of text, looking at the given runs of quote_marks_py; with
+    cuts=False, forwarded and original messages and header blocks do not end it."""
     lines = text.split("\n")
     new: list[str] = []
     old: list[str] = []
@@ -165,13 +185,14 @@ def _split_runs(text: str, runs: list[tuple[int, int, int]]) -> tuple[str, str, 
         line = lines[start]
         first = line.lstrip()[:1]
         if first in ("-", "_", "B") and CUT_LINE.fullmatch(line.rstrip("\r")) \
-                and (first != "_" or header_follows(lines, start)):
+                and (first != "_" or header_follows(lines, start)) \
+                and (cuts or line.rstrip("\r") in ("--", "-- ")):
             if marked is None:
                 marked = cut_marks(text)
             if marked:
                 old.extend(lines[start:])
                 break
-        if first and first in HEADER_FIRST and header_block(lines, start):
+        if cuts and first and first in HEADER_FIRST and header_block(lines, start):
             attributed = True
             old.extend(lines[start:])
             break
