@@ -397,7 +397,7 @@ def quote_marks(str text not None):
 
 from cpython.unicode cimport PyUnicode_Substring
 from shingles.mail.quoting import (ATTRIBUTION, CUT_LINE, FOOTER_WORDS, HEADER_FIRST, RULE, cut_marks,
-                                   header_block, header_follows, short_unattributed)
+                                   header_block, header_follows)
 
 
 cdef struct Lines:
@@ -458,9 +458,7 @@ def split_quoted(str text not None):
     runs = quote_marks(text)
     if not runs:
         return text.strip(), ""
-    kept, old, attributed, quoted, footer = split_runs(text, runs)
-    if kept and short_unattributed(kept, attributed, quoted):
-        kept, old, _, _, footer = split_runs(text, [r for r in runs if r[2] != 0])
+    kept, old, _, quoted, footer = split_runs(text, runs)
     if not kept and footer and not quoted:
         return "", text.strip()
     if not kept or not old:

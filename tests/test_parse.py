@@ -525,10 +525,7 @@ def test_html_all_in_a_blockquote_and_image_only_html_still_have_text() -> None:
 
     assert html_to_text("<body><blockquote><p>Best price!</p></blockquote></body>") == (
         "Best price!", "")
-    assert html_to_text("<p>Yes.</p><p>Bob wrote:</p><blockquote>old</blockquote>") == (
-        "Yes.\n\nBob wrote:", "old")
-    # Without "X wrote:", a few words before the quote keep it (tests/test_quoting.py).
-    assert html_to_text("<p>Yes.</p><blockquote>old</blockquote>") == ("Yes.\nold", "")
+    assert html_to_text("<p>Yes.</p><blockquote>old</blockquote>") == ("Yes.", "old")
     text, _ = html_to_text("<body><img src='http://IMG.Example.net/a.gif'>"
                            "<iframe src='https://frame.example.org/x'></iframe></body>")
     assert text.split() == ["img.example.net", "frame.example.org"]

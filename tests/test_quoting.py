@@ -56,6 +56,15 @@ def test_mailman_footer_part_leaves_one_line_replies_apart(lean: bool) -> None:
     assert signed.text == "" and len(signed.attachments) == 1
 
 
+def test_a_footer_whose_rule_line_holds_words_is_set_apart(split: Split) -> None:
+    footer = ("------------------------ Groups Sponsor ---------------------~-->\n"
+              "4 DVDs Free\nhttp://click.groups.example.com/x\n"
+              "---------------------------------------------------------------------~->\n\n"
+              "To unsubscribe from this group, send an email to:\n"
+              "widgets-unsubscribe@groups.example.com")
+    assert split(f"Yes, same here.\n\n{footer}") == ("Yes, same here.", footer)
+
+
 HEADER_BLOCKS = {
     "outlook": "From: Bob Smith <bob@example.com>\nSent: Monday, March 3, 2025 10:12 AM\n"
                "To: Ann <ann@example.org>\nSubject: Figures",
@@ -109,17 +118,25 @@ def test_attribution_lines_in_many_languages_go_with_their_quote(split: Split, l
     assert old.startswith(line)
 
 
-def test_a_greeting_before_a_whole_quote_keeps_the_quote_as_text(split: Split) -> None:
+def test_a_short_reply_leaves_its_quote_apart_even_unattributed(split: Split) -> None:
     quote = "\n".join("> " + w for w in ORIGINAL.split(", "))
-    base_new, _ = split(quote)  # all quote: the quote is the text
-    copy_new, copy_old = split("Dear Ann,\n\nRef: 1234\n\n" + quote)
-    assert copy_old == "" and copy_new.endswith(base_new)
-    # A real reply (introduced by "X wrote:") still sets its quote apart ...
-    new, old = split(f"Dear Ann,\n\nOn Monday Bob wrote:\n{quote}")
-    assert new == "Dear Ann," and old.endswith(quote)
-    # ... and so does a long enough new text.
+    assert split(f"Dear Ann,\n\nRef: 1234\n\n{quote}") == ("Dear Ann,\n\nRef: 1234", quote)
+    assert split(quote) == (quote, "")  # all quote: the quote is the text
+
+
+@pytest.mark.parametrize("lean", [False, True] if LEAN_AVAILABLE else [False])
+def test_a_greeting_before_a_whole_quote_is_read_whole_unless_a_reply(lean: bool) -> None:
+    quote = "\n".join("> " + w for w in ORIGINAL.split(", "))
+    head = "From: x@example.net\r\nSubject: Account\r\n"
+    base = parse(f"{head}\r\n{quote}".encode(), lean=lean)
+    copy = parse(f"{head}\r\nDear Ann,\n\nRef: 1234\n\n{quote}".encode(), lean=lean)
+    assert base.text == quote and copy.text == f"Dear Ann,\n\nRef: 1234\n\n{quote}"
+    reply = parse(f"{head}References: <1@example.com>\r\n\r\nDear Ann,\n\n{quote}".encode(),
+                  lean=lean)
+    assert reply.text == "Dear Ann," and reply.quoted == quote
+    # ... and a long enough new text stands alone.
     long = " ".join(["word"] * SHORT_NEW_WORDS)
-    assert split(f"{long}\n\n{quote}") == (long, quote)
+    assert parse(f"{head}\r\n{long}\n\n{quote}".encode(), lean=lean).text == long
 
 
 @pytest.mark.parametrize("lean", [False, True] if LEAN_AVAILABLE else [False])
@@ -138,13 +155,11 @@ def test_greeting_plus_quote_copy_fingerprints_what_the_recipient_reads(lean: bo
     assert a.resemblance(b) >= 0.5
 
 
-def test_html_greeting_before_a_whole_blockquote_keeps_the_quote_as_text() -> None:
-    from shingles.mail.html import html_to_text
-
+def test_html_greeting_before_a_whole_blockquote_is_read_whole() -> None:
     quote = f"<blockquote><p>{ORIGINAL}</p></blockquote>"
-    assert html_to_text(f"<p>Dear Ann,</p><p>Ref: 1234</p>{quote}") == (
-        f"Dear Ann,\n\nRef: 1234\n\n{ORIGINAL}", "")
-    assert html_to_text(f"<p>Yes.</p><div>On Monday Bob wrote:</div>{quote}")[1] == ORIGINAL
+    raw = ("From: x@example.net\r\nContent-Type: text/html\r\n\r\n"
+           f"<p>Dear Ann,</p><p>Ref: 1234</p>{quote}").encode()
+    assert parse(raw).text.split() == ["Dear", "Ann,", "Ref:", "1234", *ORIGINAL.split()]
 
 
 @pytest.mark.parametrize("lean", [False, True] if LEAN_AVAILABLE else [False])

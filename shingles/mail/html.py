@@ -27,7 +27,6 @@ from selectolax.lexbor import LexborHTMLParser
 
 from shingles._lean import lean
 from shingles.mail.htmlscan import prepare_markup_py
-from shingles.mail.quoting import ATTRIBUTION, short_unattributed
 
 if TYPE_CHECKING:
     from selectolax.lexbor import LexborNode
@@ -228,8 +227,4 @@ def html_to_text(markup: str) -> tuple[str, str]:
     if not text and quoted:
         # All in blockquotes: a layout trick of HTML mail, not a reply. It is what shows.
         return _tidy("\n".join(quoted)), ""
-    if quoted and short_unattributed(text, any(
-            ATTRIBUTION.search(line.rstrip()) for line in text.split("\n")), True):
-        # A greeting in front of a whole quote: the quote is what the recipient reads.
-        return _tidy("\n".join([text, *quoted])), ""
     return text, _tidy("\n".join(quoted))

@@ -223,9 +223,11 @@ class _Walk:
             text, old = html_to_text(text)
             if old:
                 self.quoted.append(old)
-                if not quoted:
-                    self.shown.append(old)
-        (self.forwarded if quoted else self.shown).append(text)
+                (self.forwarded if quoted else self.shown).append(text + "\n" + old)
+            else:
+                (self.forwarded if quoted else self.shown).append(text)
+        else:
+            (self.forwarded if quoted else self.shown).append(text)
         new, old = split_quoted(text)
         if quoted:
             new, old = "", text

@@ -12,7 +12,7 @@ import re
 
 __all__ = ["ATTRIBUTION", "CANDIDATE", "CUT_LINE", "FOOTER_WORDS", "HEADER_FIRST", "QUOTE", "RULE",
            "SHORT_NEW_WORDS", "cut_marks", "header_block", "header_follows", "quote_marks_py",
-           "short_unattributed", "split_footers_py", "split_quoted_py"]
+           "split_footers_py", "split_quoted_py"]
 
 # Where the new text ends: a signature delimiter, a forwarded or "original" message (in the
 # languages mail clients write it: Outlook, Thunderbird, Zimbra's "Mail original", Gmail's
@@ -27,7 +27,8 @@ ORIGINAL_PHRASES = ("Original Message", "Forwarded message", "Mail original", "M
 CUT_LINE = re.compile(r"(?:-- ?|[ \t]*-{3,}[ \t]*(?:%s).*|"
                       r"[ \t]*_{20,}[ \t]*|Begin forwarded message:.*)"
                       % "|".join(re.escape(p) for p in ORIGINAL_PHRASES), re.IGNORECASE)
-RULE = re.compile(r"[ \t]*(?:_{10,}|={10,}|-{10,})[ \t]*")
+# A rule line, bare or with words in it (Yahoo! Groups' "------- Yahoo! Groups Sponsor ---~-->").
+RULE = re.compile(r"[ \t]*(?:_{10,}|={10,}|-{10,})(?:[^\n]*(?:_{5,}|={5,}|-{5,})[^\n]*)?[ \t]*")
 FOOTER_WORDS = ("list", "unsubscribe", "http")
 # "X wrote:" before a quote, as clients write it (talon's and mail-parser-reply's
 # patterns): "On ... wrote:", "Am ... schrieb X <x@y>:", "Le ... a écrit :", "El ...
@@ -50,8 +51,9 @@ _HEADER_NEXT = re.compile(
     r"Skickat|Till|Ämne|Wysłano|Do|Temat|Отправлено|Дата|Кому|Тема|Копия)[ \t]*\*?[ \t]*:",
     re.IGNORECASE)
 
-#: New text of fewer words than this in front of an unattributed quote does not stand
-#: alone: the quote is what the recipient reads (see split_quoted_py).
+#: New text of fewer words than this is too short to sign: in a message that is no
+#: reply, the quote or forward it carries is what the recipient reads (see
+#: split_footers_py and shingles.mail.parse).
 SHORT_NEW_WORDS = 12
 
 
@@ -69,12 +71,6 @@ def header_block(lines: list[str], i: int) -> bool:
         return False
     following = [line for line in lines[i + 1:i + 6] if line.strip()][:3]
     return any(_HEADER_NEXT.match(line) for line in following)
-
-
-def short_unattributed(kept: str, attributed: bool, quoted: bool) -> bool:
-    """Return whether the quote must stay in the new text: a few words before a quote that
-    no "X wrote:" line introduces (a greeting in front of a whole quoted message)."""
-    return quoted and not attributed and len(kept.split()) < SHORT_NEW_WORDS
 
 
 #: Kinds of the line runs quote_marks_py finds.
@@ -114,15 +110,11 @@ def split_quoted_py(text: str) -> tuple[str, str]:
     line, a quoted message's header block ("From:" then "Sent:", in several
     languages), and a list footer (a rule line near the end followed by list words).
     A text that is all footer (a list's footer in its own MIME part) is all quoted.
-    A few words in front of a quote no "X wrote:" line introduces keep the quote in
-    the new text (short_unattributed): the quote is what the recipient reads.
     """
     runs = quote_marks_py(text)
     if not runs:
         return text.strip(), ""  # most texts: nothing quoted, no cut line
-    kept, old, attributed, quoted, footer = _split_runs(text, runs)
-    if kept and short_unattributed(kept, attributed, quoted):
-        kept, old, _, _, footer = _split_runs(text, [r for r in runs if r[2] != QUOTE])
+    kept, old, _, quoted, footer = _split_runs(text, runs)
     if not kept and footer and not quoted:
         return "", text.strip()  # all footer (and blank lines): nothing new
     if not kept or not old:
