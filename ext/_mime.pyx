@@ -356,6 +356,35 @@ cdef inline bint header_first(Py_UCS4 c) noexcept:
             or c == 111 or c == 42 or c == 0x41E)
 
 
+cdef inline bint ascii_letter_at(int kind, void *data, Py_ssize_t i, Py_ssize_t n) noexcept:
+    cdef Py_UCS4 c
+    if i >= n:
+        return False
+    c = PyUnicode_READ(kind, data, i)
+    return 65 <= c <= 90 or 97 <= c <= 122
+
+
+cdef bint initials_quote(int kind, void *data, Py_ssize_t at, Py_ssize_t n) noexcept:
+    """Return whether text[at:] opens with 1-4 ASCII letters, ">", then a space, a tab or
+    the line's end (shingles.mail.quoting._initials_quote)."""
+    cdef Py_ssize_t k
+    cdef Py_UCS4 c
+    if not ascii_letter_at(kind, data, at, n):
+        return False
+    for k in range(1, 5):
+        if at + k >= n:
+            return False
+        c = PyUnicode_READ(kind, data, at + k)
+        if c == 62:  # ">"
+            if at + k + 1 >= n:
+                return True
+            c = PyUnicode_READ(kind, data, at + k + 1)
+            return c == 32 or c == 9 or c == 10
+        if not ascii_letter_at(kind, data, at + k, n):
+            return False
+    return False
+
+
 def quote_marks(str text not None):
     """Return the line runs split_quoted looks at (see shingles.mail.parse._quote_marks_py)."""
     cdef int kind = PyUnicode_KIND(text)
@@ -368,7 +397,7 @@ def quote_marks(str text not None):
         c = PyUnicode_READ(kind, data, at) if at < n else 10
         d = PyUnicode_READ(kind, data, at + 1) if at + 1 < n else 10
         e = PyUnicode_READ(kind, data, at + 2) if at + 2 < n else 10
-        if c == 62 or (c == 124 and d == 62):  # ">" or "|>": a quoted line
+        if c == 62 or (c == 124 and d == 62) or initials_quote(kind, data, at, n):  # ">" "|>" "RH>"
             if run_start < 0:
                 run_start = line
         else:

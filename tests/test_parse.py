@@ -361,7 +361,8 @@ QUOTEISH = st.lists(st.sampled_from(
         "> ", "-- ", "|>", "||>", "__________", "==========", "----------",
         "____________________", "Bob wrote:", "\nFrom: x\n", "Begin forwarded message:",
         "BEG\u0130N FORWARDED MESSAGE:", "-----Original Message-----", "list", "\n\n\n",
-        "é", "😀", " wrote: \n", "\n> ", "\nvon: y", "unsubscribe", "\r"]),
+        "é", "😀", " wrote: \n", "\n> ", "\nvon: y", "unsubscribe", "\r", "RH>", "GLM> ",
+        "abcde>", "\nAb>\t"]),
     max_size=40).map("".join)
 
 

@@ -118,6 +118,15 @@ def test_attribution_lines_in_many_languages_go_with_their_quote(split: Split, l
     assert old.startswith(line)
 
 
+def test_quotes_marked_with_the_writers_initials_are_quoted(split: Split) -> None:
+    text = ("So would this qualify?\n\nRH> Today a French officer is supposed to\n"
+            "RH> jump out of a balloon.\n  GLM>\n")
+    assert split(text) == ("So would this qualify?", "RH> Today a French officer is supposed "
+                           "to\nRH> jump out of a balloon.\n  GLM>")
+    assert split("Room 101>102 is booked.\nTV> no") == ("Room 101>102 is booked.", "TV> no")
+    assert split("ABCDE> five letters") == ("ABCDE> five letters", "")
+
+
 def test_a_short_reply_leaves_its_quote_apart_even_unattributed(split: Split) -> None:
     quote = "\n".join("> " + w for w in ORIGINAL.split(", "))
     assert split(f"Dear Ann,\n\nRef: 1234\n\n{quote}") == ("Dear Ann,\n\nRef: 1234", quote)

@@ -51,10 +51,12 @@ _HEADER_NEXT = re.compile(
     r"Skickat|Till|Ämne|Wysłano|Do|Temat|Отправлено|Дата|Кому|Тема|Копия)[ \t]*\*?[ \t]*:",
     re.IGNORECASE)
 
-#: New text of fewer words than this is too short to sign: in a message that is no
-#: reply, the quote or forward it carries is what the recipient reads (see
-#: split_footers_py and shingles.mail.parse).
-SHORT_NEW_WORDS = 12
+#: New text of fewer words than this, in a message that is no reply, does not stand
+#: alone: the quote or forward it carries is what the recipient reads (see
+#: split_footers_py and shingles.mail.parse). Twelve words are too short to sign; a
+#: greeting and a reference line add about five to a spam that quotes a few words
+#: of its own, hence more. Replies are not concerned (In-Reply-To, References).
+SHORT_NEW_WORDS = 30
 
 
 def cut_marks(text: str) -> bool:
@@ -77,11 +79,26 @@ def header_block(lines: list[str], i: int) -> bool:
 QUOTE, CANDIDATE = 0, 1
 
 
+def _initials_quote(body: str) -> bool:
+    """Return whether a line opens with the writer's initials and ">" ("RH> ", "GLM> "),
+    as Supercite and The Bat! quote: one to four ASCII letters, ">", then a space or
+    the end of the line."""
+    if not (body[:1].isascii() and body[:1].isalpha()):
+        return False
+    for k in range(1, 5):
+        c = body[k:k + 1]
+        if c == ">":
+            return body[k + 1:k + 2] in ("", " ", "\t")
+        if not (c and c.isascii() and c.isalpha()):
+            return False
+    return False
+
+
 def quote_marks_py(text: str) -> list[tuple[int, int, int]]:
     """Return the runs of lines (split at "\n") split_quoted must look at, in order.
 
     Each is (first line, line after the last, kind): QUOTE for a run of quoted
-    lines (first non-space ">" or "|>"), CANDIDATE for one line that may be a
+    lines (first non-space ">", "|>" or initials and ">"), CANDIDATE for one line that may be a
     signature, forward, rule line or header block: its first non-space "--", "__",
     "==" or "Beg" (e and g in either case, as the case-blind CUT_LINE reads them),
     which every pattern of CUT_LINE and RULE needs, or one of HEADER_FIRST. All
@@ -90,7 +107,7 @@ def quote_marks_py(text: str) -> list[tuple[int, int, int]]:
     runs: list[tuple[int, int, int]] = []
     for i, line in enumerate(text.split("\n")):
         body = line.lstrip()
-        if body[:1] == ">" or body[:2] == "|>":
+        if body[:1] == ">" or body[:2] == "|>" or _initials_quote(body):
             if runs and runs[-1][2] == QUOTE and runs[-1][1] == i:
                 runs[-1] = (runs[-1][0], i + 1, QUOTE)
             else:
