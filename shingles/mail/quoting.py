@@ -27,8 +27,11 @@ ORIGINAL_PHRASES = ("Original Message", "Forwarded message", "Mail original", "M
 CUT_LINE = re.compile(r"(?:-- ?|[ \t]*-{3,}[ \t]*(?:%s).*|"
                       r"[ \t]*_{20,}[ \t]*|Begin forwarded message:.*)"
                       % "|".join(re.escape(p) for p in ORIGINAL_PHRASES), re.IGNORECASE)
-# A rule line, bare or with words in it (Yahoo! Groups' "------- Yahoo! Groups Sponsor ---~-->").
-RULE = re.compile(r"[ \t]*(?:_{10,}|={10,}|-{10,})(?:[^\n]*(?:_{5,}|={5,}|-{5,})[^\n]*)?[ \t]*")
+# A rule line, bare or naming a sponsor or list (Yahoo! Groups' "------- Yahoo! Groups
+# Sponsor ---~-->"); not other rules with words, such as a bug tracker's "------- Additional
+# Comments From ... -------", which are part of the message.
+RULE = re.compile(r"[ \t]*(?:_{10,}|={10,}|-{10,})(?:[^\n]*(?:sponsor|advertis|mailing list)"
+                  r"[^\n]*(?:_{5,}|={5,}|-{5,})[^\n]*)?[ \t]*", re.IGNORECASE)
 FOOTER_WORDS = ("list", "unsubscribe", "http")
 # "X wrote:" before a quote, as clients write it (talon's and mail-parser-reply's
 # patterns): "On ... wrote:", "Am ... schrieb X <x@y>:", "Le ... a écrit :", "El ...
