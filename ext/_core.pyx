@@ -12,7 +12,7 @@ from libc.string cimport memcpy, memmove, memset
 from cpython.unicode cimport PyUnicode_Substring
 
 # Imported under private names: the module's public API is State and LexiconTable.
-from shingles import _reference, _unicode_tables, scheme as _scheme
+from shingles import _reference, _unicode as _unicode_tables, scheme as _scheme
 _normalise = _reference.normalise
 
 

@@ -82,7 +82,6 @@ def test_copies_with_rotated_link_domains_are_one_text(backend: BackendName) -> 
 def test_an_older_scheme_version_is_refused_with_a_clear_message(
         tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from shingles.store.reader import Store
-    from shingles.verdicts.engine import Engine
 
     with monkeypatch.context() as patch:
         patch.setattr(shingles.scheme, "SCHEME_VERSION", 1)
@@ -91,8 +90,8 @@ def test_an_older_scheme_version_is_refused_with_a_clear_message(
     assert old.id.startswith("shingles/1 ") and old.id != Scheme().id
     with pytest.raises(SchemeMismatchError, match="scheme version 1.* rebuild it"):
         Scheme.from_id(old.id)
-    with Store(tmp_path / "s") as store, pytest.raises(SchemeMismatchError, match="version 1"):
-        Engine(store)
+    with pytest.raises(SchemeMismatchError, match="version 1"):
+        Store(tmp_path / "s").close()
 
 
 # ---------------------------------------------------------------- the record
@@ -266,3 +265,15 @@ def test_fifty_megabytes_stream_through_in_bounded_memory() -> None:
         tracemalloc.stop()
     assert result.has_shingles
     assert peak < 4 * len(block) + 2_000_000  # a few pieces in flight, never the whole text
+
+
+def test_a_shared_imatch_signature_alone_matches_within_one_lexicon() -> None:
+    # The paper's rule: a mega-shingle OR an I-Match signature in common.
+    base = fingerprint(prose(5))
+    other = fingerprint(prose(6))
+    assert not base.matches(other)
+    one = dataclasses.replace(base, imatch=(7, 9), lexicon="L")
+    two = dataclasses.replace(other, imatch=(9,), lexicon="L")
+    assert one.matches(two) and two.matches(one)
+    assert not one.matches(dataclasses.replace(two, lexicon="M"))  # another lexicon
+    assert not one.matches(dataclasses.replace(two, imatch=(8,)))

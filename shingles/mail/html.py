@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from selectolax.lexbor import LexborHTMLParser
 
 from shingles._lean import lean
-from shingles.mail.htmlscan import prepare_markup_py
+from shingles.mail.htmlscan import MAX_DEPTH, prepare_markup_py
 
 if TYPE_CHECKING:
     from selectolax.lexbor import LexborNode
@@ -205,11 +205,14 @@ _prepare_markup = lean.prepare_markup if lean else prepare_markup_py
 _tidy = lean.tidy if lean else _tidy_py
 
 
-def html_to_text(markup: str) -> tuple[str, str]:
-    """Return (visible text, text of blockquotes) of an HTML document; never raise."""
+def html_to_text(markup: str, max_depth: int = MAX_DEPTH) -> tuple[str, str]:
+    """Return (visible text, text of blockquotes) of an HTML document; never raise.
+
+    Elements nested deeper than max_depth are left out, their text kept.
+    """
     # Links, images, frames, scripts and block ends are dealt with in the source:
     # one pass over it costs far less than finding and editing each in the tree.
-    marked, strip, hiding, quoting = _prepare_markup(markup)
+    marked, strip, hiding, quoting = _prepare_markup(markup, max_depth)
     tree = LexborHTMLParser(marked)
     root = tree.body or tree.root
     if root is None:

@@ -25,9 +25,11 @@ import io
 import lzma
 import mailbox
 import os
+import select
+import stat
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import Any, BinaryIO, Union, cast
 
@@ -44,7 +46,7 @@ try:
 except ImportError:  # pragma: no cover - isal is a dependency; a platform may lack its wheel
     _inflate = zlib
 
-__all__ = ["RawMessage", "read", "read_raw", "split_mbox"]
+__all__ = ["Input", "MailStream", "RawMessage", "read", "read_raw", "split_mbox"]
 
 Input = Union[str, "os.PathLike[str]", BinaryIO]
 
@@ -76,6 +78,7 @@ class _Chain(io.RawIOBase):
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
         self._head = memoryview(head)
         self._rest = rest
+        self.consumed = 0  # bytes handed on so far
 
     def readable(self) -> bool:
         return True
@@ -85,9 +88,11 @@ class _Chain(io.RawIOBase):
             n = min(len(buffer), len(self._head))
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
+            self.consumed += n
             return n
         data = self._rest.read(len(buffer))
         buffer[: len(data)] = data
+        self.consumed += len(data)
         return len(data)
 
 
@@ -135,6 +140,22 @@ class _Gunzip:
 
 
 _MAGIC = ((b"\x1f\x8b", _Gunzip), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
+_MAGIC_BYTES = max(len(magic) for magic, _ in _MAGIC)
+#: Seconds a pipe or terminal must stay silent after a blank line before the
+#: mbox message it ends is taken as complete (see split_mbox).
+IDLE_SECONDS = 0.2
+
+
+def _waits(stream: BinaryIO) -> Callable[[], bool] | None:
+    """Return a check "has the stream been silent for IDLE_SECONDS?" for a pipe,
+    socket or terminal; None for a file (whose reads never wait) or a wrapper."""
+    try:
+        fd = stream.fileno()
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return lambda: not select.select([fd], [], [], IDLE_SECONDS)[0]
 
 
 def _read_some(stream: BinaryIO) -> bytes:
@@ -147,34 +168,62 @@ def _read_some(stream: BinaryIO) -> bytes:
     return read1(CHUNK) if read1 is not None else stream.read(CHUNK)
 
 
-def _decompressed(stream: BinaryIO) -> tuple[BinaryIO, bytes]:
-    """Return (stream of the content, its first bytes), undoing gzip, bzip2 or xz."""
-    head = stream.read(CHUNK)
+def _decompressed(stream: BinaryIO) -> tuple[BinaryIO, bytes, Callable[[], int] | None]:
+    """Return (stream of the content, its first bytes, a function giving the compressed
+    bytes read so far or None when the stream is not compressed), undoing gzip,
+    bzip2 or xz."""
+    # Only as much as has arrived (enough for the magic bytes): a pipe that hands
+    # over one message and waits must not be read up to CHUNK first.
+    head = b""
+    while len(head) < _MAGIC_BYTES:
+        more = _read_some(stream)
+        if not more:
+            break
+        head += more
     for magic, opener in _MAGIC:
         if head.startswith(magic):
-            inner = cast(BinaryIO, opener(io.BufferedReader(cast(Any, _Chain(head, stream)))))
-            return inner, _read_some(inner)
-    return stream, head
+            chain = _Chain(head, stream)
+            inner = cast(BinaryIO, opener(io.BufferedReader(cast(Any, chain))))
+            return inner, _read_some(inner), lambda: chain.consumed
+    return stream, head, None
+
+
+# Mail compresses 3 to 20 times, large messages (attachments) hardly at all; a bomb
+# 1,000 (gzip) to 7,000 (xz) times. Past this, a large message (over a sixteenth of
+# the cap) ends the input.
+_BOMB_RATIO = 50
 
 
 def split_mbox(stream: BinaryIO, name: str, head: bytes = b"",
                max_bytes: int = DEFAULT_CONFIG.limits.max_message_bytes,
+               compressed: Callable[[], int] | None = None,
                ) -> Iterator[RawMessage | MailError]:
     """Yield the messages of an mbox stream (head: bytes already read from it).
 
     A message over max_bytes, and a stream that breaks off, give a MailError
-    record; the messages around them are still yielded.
+    record; the messages around them are still yielded. But no next message
+    within twice max_bytes past one, or a message over max_bytes / 16 in a
+    compressed stream (compressed() gives the compressed bytes read) that
+    inflated more than _BOMB_RATIO times, ends the stream with a MailError.
+
+    On a pipe or terminal (``scan -`` behind a mail server), a message is also
+    complete when it ends in a blank line (as mbox writers end each message) and
+    nothing more arrives for IDLE_SECONDS: it is handed on at once instead of
+    waiting for the next "From " line.
     """
+    silent = _waits(stream)
     buf = bytearray(head)
     base = 0          # stream offset of buf[0]
     start = -1        # offset in buf of the current message's "From " line; -1: none yet
     search = 0        # where to look for the next "\nFrom "
     skipping = False  # inside an oversized message: drop bytes until the next one
+    skipped = 0       # bytes dropped so far while skipping
     eof = False
     broken: str | None = None
+    flushed = False   # a message was handed on when the pipe fell silent
     while True:
         if start < 0:  # lines before the first "From " line belong to no message
-            if base == 0 and buf.startswith(b"From "):
+            if (base == 0 or flushed) and buf.startswith(b"From "):
                 start = 0
             else:
                 i = buf.find(b"\nFrom ")
@@ -185,7 +234,7 @@ def split_mbox(stream: BinaryIO, name: str, head: bytes = b"",
             stop = found + 1
             if not skipping:
                 yield _member(buf, start, stop, base, name, max_bytes)
-            skipping = False
+            skipping, skipped = False, 0
             start = search = stop
             continue
         if eof:
@@ -197,18 +246,40 @@ def split_mbox(stream: BinaryIO, name: str, head: bytes = b"",
         # Keep only the current message (or, before the first one, the last bytes a
         # separator could start in): memory stays flat.
         drop = start if start >= 0 else max(len(buf) - 6, 0)
+        size = len(buf) - start + skipped if start >= 0 else 0  # the current message so far
+        if compressed is not None and size > max_bytes // 16 \
+                and base + len(buf) > _BOMB_RATIO * compressed():
+            # A bomb: 16 MB of gzip inflate to 16 GB. Reading on costs minutes (xz
+            # inflates about 100 MB a second), the cap alone seconds.
+            yield MailError(f"{name}:{base + start}", f"compressed input inflated over "
+                            f"{_BOMB_RATIO} times into a message of over {size} bytes: a "
+                            "compression bomb; rest of the input skipped")
+            return
         if start >= 0 and len(buf) - start > max_bytes + 1024:
             if not skipping:
                 yield MailError(f"{name}:{base + start}",
                                 f"message larger than {max_bytes} bytes; skipped")
                 skipping = True
             drop = max(len(buf) - 6, start)
+            skipped += drop - start
+            if skipped > 2 * max_bytes:
+                yield MailError(f"{name}:{base + len(buf)}", "no next message within "
+                                f"{2 * max_bytes} bytes; rest of the input skipped")
+                return
         if drop:
             del buf[:drop]
             base += drop
             start = 0 if start >= 0 else -1
             search = 0
         search = max(search, len(buf) - 6, 0)
+        if (silent is not None and start >= 0 and not skipping and buf.endswith(b"\n\n")
+                and silent()):
+            yield _member(buf, start, len(buf), base, name, max_bytes)
+            base += len(buf)
+            del buf[:]
+            start, search, flushed = -1, 0, True
+        elif buf:
+            flushed = False
         try:
             chunk = _read_some(stream)
         except _STREAM_ERRORS as exc:
@@ -236,12 +307,12 @@ def _member(buf: bytearray, start: int, stop: int, base: int, name: str,
 def _read_stream(stream: BinaryIO, name: str, limits: Limits,
                  ) -> Iterator[RawMessage | MailError]:
     try:
-        stream, head = _decompressed(stream)
+        stream, head, compressed = _decompressed(stream)
     except _STREAM_ERRORS as exc:
         yield MailError(name, f"cannot read: {exc or type(exc).__name__}")
         return
     if head.startswith(b"From "):
-        yield from split_mbox(stream, name, head, limits.max_message_bytes)
+        yield from split_mbox(stream, name, head, limits.max_message_bytes, compressed)
         return
     parts = [head]
     size = len(head)
@@ -327,18 +398,42 @@ def read_raw(inputs: Input | Iterable[Input], limits: Limits = DEFAULT_CONFIG.li
             yield from _read_stream(item, str(getattr(item, "name", "<stream>")), limits)
 
 
+class MailStream(Iterator[Union[Mail, MailError]]):
+    """What ``read`` returns: its records, and the ``config`` they are parsed with
+    (so an engine can refuse mail parsed under another trusted zone)."""
+
+    def __init__(self, records: Iterator[Mail | MailError], config: Config) -> None:
+        self._records = records
+        self.config = config
+
+    def __iter__(self) -> MailStream:
+        return self
+
+    def __next__(self) -> Mail | MailError:
+        return next(self._records)
+
+    def close(self) -> None:
+        """Stop reading: close the open file."""
+        close = getattr(self._records, "close", None)
+        if close is not None:
+            close()
+
+
 def read(inputs: Input | Iterable[Input], config: Config = DEFAULT_CONFIG,
-         *, lean: bool | None = None) -> Iterator[Mail | MailError]:
-    """Yield a Mail for each message of the inputs, or a MailError where one fails.
+         *, lean: bool | None = None) -> MailStream:
+    """Return a stream of a Mail for each message of the inputs, or a MailError where
+    one fails.
 
     See read_raw for the inputs and parse for lean. Never raises for bad input:
     a stream of a million messages must not stop at one broken one.
     """
-    for item in read_raw(inputs, config.limits):
-        if isinstance(item, MailError):
-            yield item
-            continue
-        yield parse_record(item, config, lean=lean)
+    def records() -> Iterator[Mail | MailError]:
+        for item in read_raw(inputs, config.limits):
+            if isinstance(item, MailError):
+                yield item
+                continue
+            yield parse_record(item, config, lean=lean)
+    return MailStream(records(), config)
 
 
 def parse_record(item: RawMessage, config: Config = DEFAULT_CONFIG,
