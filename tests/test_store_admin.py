@@ -15,6 +15,7 @@ import time
 import pytest
 
 from shingles.cli import main
+from shingles.config import StoreSettings
 from shingles.errors import StoreLockedError
 from shingles.fingerprint import fingerprint
 from shingles.mail.read import read
