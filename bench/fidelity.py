@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     renderer.unicode_snob = True
     prepare = htmltext._prepare_markup
 
-    def unhidden(markup: str) -> Any:
-        marked, strip, _, quoting = prepare(markup)
+    def unhidden(markup: str, *args: Any) -> Any:
+        marked, strip, _, quoting = prepare(markup, *args)
         return marked, strip, False, quoting
 
     kept_shares: list[float] = []
