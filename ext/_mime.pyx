@@ -350,6 +350,41 @@ cdef inline Py_ssize_t find_newline(int kind, void *data, Py_ssize_t i, Py_ssize
     return -1
 
 
+cdef inline bint header_first(Py_UCS4 c) noexcept:
+    """Return whether c is in shingles.mail.quoting.HEADER_FIRST ("FDVOfdvo*" and Cyrillic О)."""
+    return (c == 70 or c == 68 or c == 86 or c == 79 or c == 102 or c == 100 or c == 118
+            or c == 111 or c == 42 or c == 0x41E)
+
+
+cdef inline bint ascii_letter_at(int kind, void *data, Py_ssize_t i, Py_ssize_t n) noexcept:
+    cdef Py_UCS4 c
+    if i >= n:
+        return False
+    c = PyUnicode_READ(kind, data, i)
+    return 65 <= c <= 90 or 97 <= c <= 122
+
+
+cdef bint initials_quote(int kind, void *data, Py_ssize_t at, Py_ssize_t n) noexcept:
+    """Return whether text[at:] opens with 1-4 ASCII letters, ">", then a space, a tab or
+    the line's end (shingles.mail.quoting._initials_quote)."""
+    cdef Py_ssize_t k
+    cdef Py_UCS4 c
+    if not ascii_letter_at(kind, data, at, n):
+        return False
+    for k in range(1, 5):
+        if at + k >= n:
+            return False
+        c = PyUnicode_READ(kind, data, at + k)
+        if c == 62:  # ">"
+            if at + k + 1 >= n:
+                return True
+            c = PyUnicode_READ(kind, data, at + k + 1)
+            return c == 32 or c == 9 or c == 10
+        if not ascii_letter_at(kind, data, at + k, n):
+            return False
+    return False
+
+
 def quote_marks(str text not None):
     """Return the line runs split_quoted looks at (see shingles.mail.parse._quote_marks_py)."""
     cdef int kind = PyUnicode_KIND(text)
@@ -362,7 +397,7 @@ def quote_marks(str text not None):
         c = PyUnicode_READ(kind, data, at) if at < n else 10
         d = PyUnicode_READ(kind, data, at + 1) if at + 1 < n else 10
         e = PyUnicode_READ(kind, data, at + 2) if at + 2 < n else 10
-        if c == 62 or (c == 124 and d == 62):  # ">" or "|>": a quoted line
+        if c == 62 or (c == 124 and d == 62) or initials_quote(kind, data, at, n):  # ">" "|>" "RH>"
             if run_start < 0:
                 run_start = line
         else:
@@ -370,7 +405,8 @@ def quote_marks(str text not None):
                 runs.append((run_start, line, 0))
                 run_start = -1
             if ((c == 45 or c == 95 or c == 61) and d == c) or (  # "--" "__" "=="
-                    c == 66 and (d == 101 or d == 69) and (e == 103 or e == 71)):  # "Beg"
+                    c == 66 and (d == 101 or d == 69) and (e == 103 or e == 71)) or (  # "Beg"
+                    c != 10 and header_first(c)):
                 runs.append((line, line + 1, 1))
         i = find_newline(kind, data, at, n)
         if i < 0:
@@ -389,7 +425,8 @@ def quote_marks(str text not None):
 # words) are the reference's own, applied to the few lines they concern.
 
 from cpython.unicode cimport PyUnicode_Substring
-from shingles.mail.quoting import ATTRIBUTION, CUT_LINE, FOOTER_WORDS, RULE, cut_marks, header_follows
+from shingles.mail.quoting import (ATTRIBUTION, CUT_LINE, FOOTER_WORDS, HEADER_FIRST, RULE, cut_marks,
+                                   header_block, header_follows)
 
 
 cdef struct Lines:
@@ -450,12 +487,36 @@ def split_quoted(str text not None):
     runs = quote_marks(text)
     if not runs:
         return text.strip(), ""
+    kept, old, _, quoted, footer = split_runs(text, runs)
+    if not kept and footer and not quoted:
+        return "", text.strip()
+    if not kept or not old:
+        return text.strip(), ""
+    return kept, old
+
+
+def split_footers(str text not None):
+    """Return (text, signature and list footer) (see shingles.mail.quoting.split_footers_py)."""
+    runs = [run for run in quote_marks(text) if run[2] != 0]
+    if not runs:
+        return text.strip(), ""
+    kept, old, _, _, footer = split_runs(text, runs, False)
+    if not kept and footer:
+        return "", text.strip()
+    if not kept or not old:
+        return text.strip(), ""
+    return kept, old
+
+
+cdef tuple split_runs(str text, list runs, bint cuts=True):
+    """Return (new text, quoted text, attribution seen, quoted lines set apart, cut at a
+    list footer) (see shingles.mail.quoting._split_runs)."""
     cdef int kind = PyUnicode_KIND(text)
     cdef void *data = PyUnicode_DATA(text)
     cdef Py_ssize_t n = len(text), i, j, k, start, stop, last = 0
     cdef Lines lines
     cdef LineList new, old
-    cdef bint cut = False
+    cdef bint cut = False, attributed = False, quoted = False, footer = False
     marked = None
     lines.count = text.count("\n") + 1
     lines.at = <Py_ssize_t *>malloc((lines.count + 1) * sizeof(Py_ssize_t))
@@ -479,6 +540,7 @@ def split_quoted(str text not None):
                 extend(&new, last, start)
             last = stop
             if run_kind == 0:  # QUOTE
+                quoted = True
                 for i in range(start, stop):
                     j = new.size - 1
                     while j >= 0 and line_blank(kind, data, &lines, new.items[j]):
@@ -486,6 +548,7 @@ def split_quoted(str text not None):
                     if not (j >= 0 and attributes(text, kind, data, &lines, new.items[j])):
                         extend(&old, i, stop)
                         break
+                    attributed = True
                     old.items[old.size] = new.items[j]
                     old.items[old.size + 1] = i
                     old.size += 2
@@ -498,16 +561,25 @@ def split_quoted(str text not None):
             if first in ("-", "_", "B") and CUT_LINE.fullmatch(line.rstrip("\r")) and (
                     first != "_" or header_follows(
                         [PyUnicode_Substring(text, lines.at[k], line_stop(&lines, k))
-                         for k in range(start, min(start + 6, lines.count))], 0)):
+                         for k in range(start, min(start + 6, lines.count))], 0)) and (
+                    cuts or line.rstrip("\r") in ("--", "-- ")):
                 if marked is None:
                     marked = cut_marks(text)
                 if marked:
                     extend(&old, start, lines.count)
                     cut = True
                     break
+            if cuts and first and first in HEADER_FIRST and header_block(
+                    [PyUnicode_Substring(text, lines.at[k], line_stop(&lines, k))
+                     for k in range(start, min(start + 6, lines.count))], 0):
+                attributed = True
+                extend(&old, start, lines.count)
+                cut = True
+                break
             if first in ("_", "=", "-") and lines.count - start <= 15 and RULE.fullmatch(line):
                 rest = PyUnicode_Substring(text, lines.at[start], n).lower()
                 if any(word in rest for word in FOOTER_WORDS):
+                    footer = True
                     extend(&old, start, lines.count)
                     cut = True
                     break
@@ -516,11 +588,9 @@ def split_quoted(str text not None):
         if not cut:
             extend(&new, last, lines.count)
         kept = joined(text, &lines, &new).strip()
-        if not kept or not old.size:
-            return text.strip(), ""
         while "\n\n\n" in kept:
             kept = kept.replace("\n\n\n", "\n\n")
-        return kept, joined(text, &lines, &old).strip()
+        return kept, joined(text, &lines, &old).strip(), attributed, quoted, footer
     finally:
         free(lines.at)
         free(new.items)
@@ -624,7 +694,7 @@ fill_tags()
 
 # The attributes the pass reads.
 cdef enum:
-    HREF, SRC, ALT, STYLE, SIZE, HIDDEN, N_ATTRS
+    HREF, SRC, ALT, STYLE, SIZE, HIDDEN, BGCOLOR, N_ATTRS
 
 cdef struct Span:
     Py_ssize_t value_start, value_end  # the value as written (quotes left out)
@@ -634,12 +704,13 @@ cdef struct Tag:
     int kind  # index in TAGS, or -1
     Py_ssize_t name_end
     bint closing, self_closing
-    Span attrs[6]  # N_ATTRS
+    Span attrs[7]  # N_ATTRS
 
-# What the tree's query for hidden elements looks for in a style attribute.
-cdef const char *HIDING_STYLES[6]
-HIDING_STYLES[:] = [b"display:none", b"display: none", b"visibility:hidden",
-                    b"visibility: hidden", b"font-size:0", b"font-size: 0"]
+# The properties of a style attribute the tree's visibility walk reads
+# (shingles.mail.htmlscan._HIDING_STYLES).
+cdef const char *HIDING_STYLES[7]
+HIDING_STYLES[:] = [b"display", b"visibility", b"font-size", b"font:", b"opacity", b"color",
+                    b"background"]
 
 
 # The characters that end names and values in a tag, as bits, for those below 256.
@@ -742,6 +813,9 @@ cdef int attr_of(const uchar *p, Py_ssize_t start, Py_ssize_t end) noexcept:
     elif length == 6:
         if name_at(p, start, end, b"hidden", 6):
             return HIDDEN
+    elif length == 7:
+        if name_at(p, start, end, b"bgcolor", 7):
+            return BGCOLOR
     return -1
 
 
@@ -930,8 +1004,8 @@ cdef bint style_hides(const uchar *p, Py_ssize_t start, Py_ssize_t end) noexcept
     cdef uint32_t c
     for i in range(start, end):
         c = ascii_lower(p[i])
-        if c == 100 or c == 118 or c == 102:  # "d", "v", "f"
-            for k in range(6):
+        if c == 100 or c == 118 or c == 102 or c == 111 or c == 99 or c == 98:  # d v f o c b
+            for k in range(7):
                 if <uint32_t>HIDING_STYLES[k][0] == c and name_at(
                         p, i, end, HIDING_STYLES[k], <int>len(HIDING_STYLES[k])):
                     return True
@@ -1131,10 +1205,14 @@ cdef int put_host(Writer *w, const void *data, Py_ssize_t at, object host) excep
 
 
 cdef int put_hiding_attributes(Writer *w, const uchar *p, Tag *tag, bint style) except -1:
-    """Write the tag's hidden attribute, and its style when style: as written, after a space."""
+    """Write the tag's hidden and bgcolor attributes, and its style when style: as written,
+    after a space."""
     if tag.attrs[HIDDEN].start >= 0:
         put_ascii(w, b" ")
         put_as_written(w, p, tag.attrs[HIDDEN].start, tag.attrs[HIDDEN].end, False)
+    if tag.attrs[BGCOLOR].start >= 0:
+        put_ascii(w, b" ")
+        put_as_written(w, p, tag.attrs[BGCOLOR].start, tag.attrs[BGCOLOR].end, False)
     if style:
         put_ascii(w, b" ")
         put_as_written(w, p, tag.attrs[STYLE].start, tag.attrs[STYLE].end, False)
@@ -1152,7 +1230,7 @@ cdef bint put_words(Writer *w, const uchar *p, str markup, Tag *tag, Py_ssize_t 
         return False
     copy_to(w, p, at)
     style = hiding_style(p, markup, tag)
-    hiding = style or tag.attrs[HIDDEN].start >= 0
+    hiding = style or tag.attrs[HIDDEN].start >= 0 or tag.attrs[BGCOLOR].start >= 0
     if hiding:  # the element's own hiding attributes on a span around its words
         put_ascii(w, b"<span")
         put_hiding_attributes(w, p, tag, style)
@@ -1303,7 +1381,7 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w, Py_s
             continue
         style = hiding_style(p, markup, &tag)
         hidden = tag.attrs[HIDDEN].start >= 0
-        hiding = hiding or style or hidden
+        hiding = hiding or style or hidden or tag.attrs[BGCOLOR].start >= 0
         if code == QUOTE:
             quoting = True
         elif flags & TREE_STRIPPED or (foreign and flags & DROPPED):

@@ -78,11 +78,13 @@ def _scheme(args: argparse.Namespace) -> Scheme:
 def _given_scheme(args: argparse.Namespace) -> Scheme | None:
     """Return the scheme the options name, or None when none was given (a store then
     keeps its own, and a new one takes its matching mode's default)."""
-    if args.window is None and args.min_shingles is None and args.digits is None:
+    if args.window is None and args.min_shingles is None and args.digits is None \
+            and args.links is None:
         return None
     return Scheme(window=args.window or DEFAULT_SCHEME.window,
                   min_shingles=args.min_shingles or DEFAULT_SCHEME.min_shingles,
-                  digits=args.digits or DEFAULT_SCHEME.digits)
+                  digits=args.digits or DEFAULT_SCHEME.digits,
+                  links=args.links or DEFAULT_SCHEME.links)
 
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:
@@ -160,6 +162,9 @@ def _add_scheme_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--digits", choices=("fold", "keep"), default=None,
                        help=f"fold digit runs to one token, or keep them "
                             f"(default {DEFAULT_SCHEME.digits})")
+    group.add_argument("--links", choices=("fold", "keep"), default=None,
+                       help=f"fold each URL and host name to one token, or keep their words "
+                            f"(default {DEFAULT_SCHEME.links})")
 
 
 # -- the mailing store: ingest and mailings ----------------------------------

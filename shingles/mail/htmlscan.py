@@ -46,8 +46,8 @@ _TREE_STRIPPED = frozenset(("noscript", "object", "embed", "svg", "template"))
 _FOREIGN = frozenset(("svg", "math"))  # no raw-text elements inside: leave it to the tree
 _CELL_EDGES = frozenset(("td", "th", "tr", "table"))  # where a cell ends, and links in it
 _SAFE_BEFORE_GAP = frozenset(">\t\n\f\r ")  # text that ends nothing a gap could complete
-_HIDING_STYLES = ("display:none", "display: none", "visibility:hidden", "visibility: hidden",
-                  "font-size:0", "font-size: 0")  # what the tree's CSS query looks for
+# The properties of a style attribute the tree's visibility walk reads (html.py).
+_HIDING_STYLES = ("display", "visibility", "font-size", "font:", "opacity", "color", "background")
 
 # Elements the depth cap leaves alone: void ones push nothing on the parser's
 # stack, those with optional end tags are closed by their next sibling, raw-text
@@ -235,11 +235,12 @@ def _value(s: str, attrs: Attributes, name: str) -> str | None:
 
 
 def _hiding_attributes(s: str, attrs: Attributes) -> str:
-    """Return the attributes, as written, that may hide the element: hidden, a style the
-    tree's query for hidden elements looks for; each after a space. Or ""."""
+    """Return the attributes, as written, that may hide the element: hidden, bgcolor, a
+    style with a property the tree's visibility walk reads; each after a space. Or ""."""
     own = ""
-    if "hidden" in attrs:
-        own += " " + s[attrs["hidden"][2]:attrs["hidden"][3]]
+    for name in ("hidden", "bgcolor"):
+        if name in attrs:
+            own += " " + s[attrs[name][2]:attrs[name][3]]
     style = _value(s, attrs, "style")
     if style is not None and any(mark in _lower(style) for mark in _HIDING_STYLES):
         own += " " + s[attrs["style"][2]:attrs["style"][3]]

@@ -29,7 +29,7 @@ from shingles.config import DEFAULT_CONFIG, Config, Limits
 from shingles.errors import MailParseError, MessageTooLargeError
 from shingles.mail.html import html_to_text
 from shingles.mail.records import Attachment, Mail
-from shingles.mail.quoting import split_quoted_py
+from shingles.mail.quoting import SHORT_NEW_WORDS, split_footers_py, split_quoted_py
 from shingles.mail.senders import read_date, read_received, sender_facts
 from shingles.mail.trace import header_trace
 
@@ -181,6 +181,8 @@ class _Walk:
         self.attachments: list[Attachment] = []
         self.defects: list[str] = []
         self.parts = 0
+        self.shown: list[str] = []  # each text part as shown, before anything is set apart
+        self.forwarded: list[str] = []  # the text of forwarded or bounced messages
         self.deadline = time.perf_counter() + limits.max_seconds
 
     def field(self, node: Node, name: str) -> str | None:
@@ -264,6 +266,11 @@ class _Walk:
             text, old = html_to_text(text, self.limits.max_html_depth)
             if old:
                 self.quoted.append(old)
+                (self.forwarded if quoted else self.shown).append(text + "\n" + old)
+            else:
+                (self.forwarded if quoted else self.shown).append(text)
+        else:
+            (self.forwarded if quoted else self.shown).append(text)
         new, old = split_quoted(text)
         if quoted:
             new, old = "", text
@@ -283,8 +290,26 @@ def _displayable(node: Node, default: str) -> bool:
         and not disposition.lower().startswith("attachment")
 
 
-# The compiled split when built (shingles._mime), else the plain-Python reference.
+# The compiled splits when built (shingles._mime), else the plain-Python references.
 split_quoted = _lean.split_quoted if _lean is not None else split_quoted_py
+split_footers = _lean.split_footers if _lean is not None else split_footers_py
+
+
+def _reader_sees(walk: _Walk, reply: bool) -> tuple[str, str]:
+    """Return (text, quoted text) of a message from its walk.
+
+    The new text, unless that is too short to sign and the message is no reply
+    (no In-Reply-To or References): then what the recipient reads, quotes and
+    forwarded messages included, only signatures and list footers set apart. A
+    greeting in front of a whole quoted or forwarded message must not evade
+    matching; a short reply still leaves its parent's text apart.
+    """
+    text = "\n".join(walk.text)
+    if reply or not walk.quoted or len(text.split()) >= SHORT_NEW_WORDS:
+        return text, "\n".join(walk.quoted)
+    pairs = [split_footers(shown) for shown in walk.shown]
+    return ("\n".join(new for new, _ in pairs if new),
+            "\n".join([old for _, old in pairs if old] + walk.forwarded))
 
 
 HeaderIndex = tuple[list[str], list[bytes], list[int], list[tuple[int, bytes]],
@@ -363,6 +388,7 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
     defects.extend(walk.defects)
     reply_to = first.get("in-reply-to")
     ids = hv.msg_ids(reply_to) if reply_to else ()
+    text, quoted = _reader_sees(walk, bool(reply_to or first.get("references")))
     return Mail(
         source=source,
         message_id=first.get("message-id") or None,
@@ -384,8 +410,8 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
         bulk_signs=frozenset(bulk),
         x_mailer=first.get("x-mailer") or first.get("user-agent") or None,
         header_names=tuple(names),
-        text="\n".join(walk.text),
-        quoted="\n".join(walk.quoted),
+        text=text,
+        quoted=quoted,
         attachments=tuple(walk.attachments),
         defects=tuple(defects),
         in_reply_to=ids[0] if ids else (reply_to or None),
