@@ -438,8 +438,10 @@ def render(draft: Draft, *, subject: str, to: str, message_id: str, date: dateti
     for (host, ip), (_, by) in zip(envelope.hops[1:], envelope.hops):
         head.append(f"Received: from {host} ([{ip}])\n\tby {by} with SMTP; {when}")
     if envelope.spf:
+        # Our MX writes its results above its own Received header: only results
+        # above the first untrusted hop are believed (RFC 8601 section 5).
         domain = envelope.from_addr.rpartition("@")[2]
-        head.append(f"Authentication-Results: {AUTHSERV_ID};\n\tspf={envelope.spf} "
+        head.insert(0, f"Authentication-Results: {AUTHSERV_ID};\n\tspf={envelope.spf} "
                     f"smtp.mailfrom={domain}")
     if envelope.software is None:
         head.append(f"From: {envelope.from_addr}")
