@@ -414,6 +414,26 @@ def _add_store_verbs(verbs: Any) -> None:
     p.set_defaults(run=cmd_mailings)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from shingles.serve.server import serve  # aiohttp and friends: the [serve] extra
+
+    serve(args.store, args.config, args.http, args.milter)
+    return EXIT_OK
+
+
+def _add_serve_verb(verbs: Any) -> None:
+    p = verbs.add_parser("serve", help="judge mail inline: a milter and an HTTP API that own "
+                                       "the store")
+    p.add_argument("--store", required=True, metavar="DIR")
+    p.add_argument("--config", metavar="FILE", help="TOML config; its [serve] section, "
+                   "read again on SIGHUP")
+    p.add_argument("--http", metavar="HOST:PORT", help="HTTP listener ('' for none; "
+                   "default [serve] http)")
+    p.add_argument("--milter", metavar="SOCKET", help="milter socket, inet:PORT@HOST or "
+                   "unix:PATH ('' for none; default [serve] milter)")
+    p.set_defaults(run=cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the shingles command."""
     parser = argparse.ArgumentParser(prog="shingles", description=__doc__)
@@ -454,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_verbs(verbs)
     _add_verdict_verbs(verbs)
     _add_social_verbs(verbs)
+    _add_serve_verb(verbs)
     return parser
 
 

@@ -1,0 +1,285 @@
+"""``shingles serve`` over HTTP: a real server process driven by a real HTTP client."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from serve_support import SAMPLE, Served, sample_messages, wait_until  # noqa: E402
+
+CONFIG = SAMPLE.parent / "shingles.toml"
+
+
+def _config(tmp_path: pathlib.Path, extra: str = "") -> pathlib.Path:
+    path = tmp_path / "serve.toml"
+    path.write_text(CONFIG.read_text() + "\n[serve]\nmax_body_bytes = 1048576\n"
+                    "request_timeout = 5.0\n" + extra)
+    return path
+
+
+@pytest.fixture
+def served(tmp_path: pathlib.Path) -> Iterator[Served]:
+    server = Served(tmp_path / "store", _config(tmp_path))
+    yield server
+    server.kill()
+
+
+def test_scan_answers_what_the_cli_prints(served: Served, tmp_path: pathlib.Path) -> None:
+    cli = subprocess.run([sys.executable, "-m", "shingles", "scan", "--store",
+                          str(tmp_path / "cli"), "--config", str(CONFIG), str(SAMPLE)],
+                         capture_output=True, text=True, check=True)
+    printed = [json.loads(line) for line in cli.stdout.splitlines()]
+    answers = []
+    for raw in sample_messages():
+        status, body = served.scan(raw)
+        assert status == 200, body
+        answers.append(body)
+    assert len(answers) == len(printed) > 20
+    for ours, theirs in zip(answers, printed):
+        assert ours.keys() == theirs.keys()
+        assert ours["source"].startswith("http:")
+        for key in ("message_id", "verdict", "score", "reasons", "mailing", "mailing_size"):
+            assert ours[key] == theirs[key], key
+    assert {a["verdict"] for a in answers} >= {"bulk-spam", "personal"}
+
+
+def test_envelope_headers_set_the_source(served: Served) -> None:
+    raw = sample_messages()[0]
+    status, body = served.request("POST", "/v1/scan", raw, [
+        ("IP", "198.18.7.9"), ("Helo", "mail.sender.example"), ("From", "<a@sender.example>"),
+        ("Rcpt", "one@example.org"), ("Rcpt", "two@example.org"), ("Queue-Id", "Q1")])
+    assert status == 200, body
+    assert body["source_ip"] == "198.18.7.9"
+    assert body["source"] == "http:Q1"
+    # A loopback client is inside the trusted zone: the message's own chain is read.
+    status, inner = served.scan(raw, IP="127.0.0.1")
+    assert inner["source_ip"] == "192.0.2.10"
+
+
+def test_readers_explain_mailings_metrics_health(served: Served) -> None:
+    messages = sample_messages()
+    for raw in messages:
+        assert served.scan(raw)[0] == 200
+    status, body = served.request("GET", "/v1/mailings?top=2")
+    assert status == 200 and len(body["mailings"]) == 2
+    assert body["mailings"][0]["size"] >= body["mailings"][1]["size"] >= 2
+    status, explained = served.request("GET", "/v1/explain?message_id="
+                                       "%3C20.1772447400%40pharma15.example%3E")
+    assert status == 200 and explained["verdict"]["verdict"] == "bulk-spam"
+    assert explained["mailing"]["size"] >= 10
+    status, text = served.request("GET", "/metrics")
+    assert status == 200
+    judged = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                 if line.startswith("shingles_messages_total{"))
+    assert judged == len(messages)
+    assert "shingles_decision_seconds_bucket" in text and "shingles_queue_depth" in text
+    assert "shingles_store_bytes" in text
+    assert served.request("GET", "/health") == (200, {"status": "ok", "queue": 0,
+                                                      "groups": served.request(
+                                                          "GET", "/health")[1]["groups"]})
+    lines = [line for line in served.log if " front=http " in line]
+    assert len(lines) == len(messages) and "verdict=" in lines[0] and "ms=" in lines[0]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "headers", "status"), [
+    ("POST", "/v1/scan", b"Subject: x\r\n\r\nhi\r\n", {"IP": "not-an-ip"}, 400),
+    ("POST", "/v1/scan", b"\x00\x01 not mail at all", {}, 400),
+    ("POST", "/v1/scan", b"", {}, 400),
+    ("GET", "/v1/scan", None, {}, 405),
+    ("GET", "/nowhere", None, {}, 404),
+    ("GET", "/v1/explain", None, {}, 400),
+    ("GET", "/v1/explain?message_id=%3Cnever%40seen%3E", None, {}, 404),
+    ("GET", "/v1/mailings?top=lots", None, {}, 400),
+    ("POST", "/v1/report", b"{}", {}, 501),
+])
+def test_bad_requests_get_json_errors(served: Served, method: str, path: str,
+                                      body: bytes | None, headers: dict[str, str],
+                                      status: int) -> None:
+    got, answer = served.request(method, path, body, headers)
+    assert got == status
+    assert isinstance(answer, dict) and answer["error"]
+    assert served.request("GET", "/health")[0] == 200
+
+
+def test_garbage_on_the_socket_does_not_stop_the_server(served: Served) -> None:
+    for junk in (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(64),
+                 b"GET / HTTP/9.9\r\n\r\n", b"POST /v1/scan HTTP/1.1\r\nContent-Length: x\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+            sock.sendall(junk)
+            reply = sock.recv(4096)
+        # Below HTTP, aiohttp answers a plain-text 400 itself (or closes).
+        assert reply == b"" or reply[:12] in (b"HTTP/1.1 400", b"HTTP/1.0 400")
+    assert served.scan(sample_messages()[0])[0] == 200
+
+
+def test_a_100_mb_body_is_refused_without_reading_it(served: Served) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=30)
+    conn.putrequest("POST", "/v1/scan")
+    conn.putheader("Content-Length", str(100 << 20))
+    conn.endheaders()
+    try:
+        conn.send(b"Subject: big\r\n\r\n" + b"x" * (1 << 16))
+    except OSError:
+        pass  # the server may already have answered and closed
+    response = conn.getresponse()
+    assert response.status == 413 and "cap" in json.loads(response.read())["error"]
+    conn.close()
+    # Without a length (chunked), the server stops reading at the cap.
+    sent = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal sent
+        yield b"Subject: big\r\n\r\n"
+        while sent < (100 << 20):
+            sent += 1 << 20
+            yield b"y" * (1 << 20)
+
+    conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=30)
+    try:
+        conn.request("POST", "/v1/scan", body=chunks(), encode_chunked=True)
+    except OSError:
+        pass
+    assert conn.getresponse().status == 413
+    assert sent < (100 << 20)
+    assert served.request("GET", "/health")[0] == 200
+
+
+def test_a_client_that_leaves_mid_message_costs_nothing(served: Served) -> None:
+    raw = sample_messages()[0]
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/scan HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                     % len(raw) + raw[: len(raw) // 2])
+    time.sleep(0.3)
+    assert served.request("GET", "/v1/mailings?top=5&min_size=1")[1] == {"mailings": []}
+    assert served.scan(raw)[0] == 200
+    assert len(served.request("GET", "/v1/mailings?top=5&min_size=1")[1]["mailings"]) == 1
+
+
+def test_many_concurrent_clients_one_writer(served: Served) -> None:
+    """Two MTAs' worth of connections (2 x 25) at once, against one server."""
+    messages = sample_messages()
+
+    def client(offset: int) -> list[str]:
+        conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=60)
+        seen = []
+        for i in range(8):  # keep-alive: one connection per client
+            raw = messages[(offset + i) % len(messages)]
+            conn.request("POST", "/v1/scan", body=raw,
+                         headers={"IP": f"203.0.{offset}.{i + 1}", "Rcpt": "u@example.org"})
+            response = conn.getresponse()
+            assert response.status == 200
+            seen.append(json.loads(response.read())["verdict"])
+        conn.close()
+        return seen
+
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(client, range(50)))
+    assert sum(len(r) for r in results) == 400
+    metrics = served.request("GET", "/metrics")[1]
+    groups = next(float(line.split()[1]) for line in metrics.splitlines()
+                  if line.startswith("shingles_commit_groups_total"))
+    assert groups < 400  # concurrent messages shared commits
+
+
+def test_a_thousand_idle_connections(served: Served) -> None:
+    idle = [socket.create_connection(("127.0.0.1", served.port), timeout=10)
+            for _ in range(1000)]
+    try:
+        started = time.monotonic()
+        assert served.scan(sample_messages()[0])[0] == 200
+        assert time.monotonic() - started < 10
+        assert served.request("GET", "/health")[0] == 200
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_kill_9_under_load_keeps_every_answered_message(tmp_path: pathlib.Path) -> None:
+    store, config = tmp_path / "store", _config(tmp_path)
+    server = Served(store, config)
+    messages = sample_messages()
+    answered: list[str] = []
+    stop = threading.Event()
+
+    def load(worker: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        i = 0
+        while not stop.is_set():
+            raw = messages[i % len(messages)].replace(
+                b"Message-ID: <", b"Message-ID: <w%d.%d." % (worker, i), 1)
+            i += 1
+            try:
+                conn.request("POST", "/v1/scan", body=raw)
+                response = conn.getresponse()
+                body = json.loads(response.read())
+            except (OSError, http.client.HTTPException, ValueError):
+                return
+            answered.append(body["message_id"])
+
+    threads = [threading.Thread(target=load, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    assert wait_until(lambda: len(answered) >= 60, timeout=60)
+    server.proc.kill()  # SIGKILL, mid-group
+    server.proc.wait()
+    stop.set()
+    for thread in threads:
+        thread.join()
+    again = Served(store, config)
+    try:
+        for message_id in list(answered):
+            status, _ = again.request("GET", "/v1/explain?message_id="
+                                      + urllib_quote(message_id))
+            assert status == 200, message_id
+    finally:
+        again.kill()
+
+
+def urllib_quote(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
+def test_sigterm_commits_and_sighup_reloads(tmp_path: pathlib.Path) -> None:
+    store, config = tmp_path / "store", _config(tmp_path)
+    server = Served(store, config)
+    try:
+        raw = sample_messages()[0]
+        assert server.scan(raw)[0] == 200
+        config.write_text(config.read_text().replace("max_body_bytes = 1048576",
+                                                     "max_body_bytes = 100"))
+        server.proc.send_signal(1)  # SIGHUP
+        assert wait_until(lambda: any("event=reload" in line for line in server.log))
+        status, body = server.scan(raw)
+        assert status == 413, body
+        config.write_text("[serve]\nno_such_setting = 1\n")
+        server.proc.send_signal(1)
+        assert wait_until(lambda: any("kept the old config" in line for line in server.log))
+        assert server.scan(raw)[0] == 413
+        assert server.terminate() == 0
+    finally:
+        server.kill()
+    assert any("event=stop" in line for line in server.log)
+    cli = subprocess.run([sys.executable, "-m", "shingles", "mailings", "--store", str(store),
+                          "--json", "--min-size", "1"], capture_output=True, text=True)
+    assert cli.returncode == 0 and len(cli.stdout.splitlines()) == 1
+
+
+def test_a_second_writer_is_refused(served: Served, tmp_path: pathlib.Path) -> None:
+    second = subprocess.run([sys.executable, "-m", "shingles", "serve", "--store",
+                             str(tmp_path / "store"), "--http", "127.0.0.1:0"],
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 2 and "writ" in second.stderr
