@@ -93,6 +93,10 @@ class Server:
                 mailing=verdict.mailing, size=verdict.mailing_size, action=action,
                 ms=round(seconds * 1000, 1))
 
+    def judged_error(self, front: str, envelope: Envelope, error: str) -> None:
+        """Log a message that got no verdict."""
+        log(front=front, queue_id=envelope.queue_id, ip=envelope.ip, error=error)
+
     def _rescanned(self, changed: list[Verdict]) -> None:
         for verdict in changed:
             self.metrics.rescanned.labels(verdict.verdict).inc()
@@ -145,6 +149,12 @@ class Server:
             await site.start()
             self.http_address = tuple(runner.addresses[0][:2])
             listening["http"] = f"{self.http_address[0]}:{self.http_address[1]}"
+        if milter:
+            from shingles.serve.milter import MilterFront
+
+            self.milter = MilterFront(self, milter)
+            self.milter.start(on_exit=lambda: loop.call_soon_threadsafe(stop.set))
+            listening["milter"] = milter
         log(event="listening", pid=os.getpid(), **listening)
         await stop.wait()
         log(event="stopping")

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from datetime import datetime, timezone
 from typing import Any
 
 from shingles.config import Config
@@ -31,6 +32,7 @@ from shingles.mail.records import Mail
 from shingles.serve.envelope import Envelope, judge_input
 from shingles.store.reader import Store
 from shingles.verdicts.engine import Engine, Verdict
+from shingles.verdicts.judge import Reason
 
 __all__ = ["Rejected", "Writer"]
 
@@ -75,6 +77,7 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="shingles-writer", daemon=True)
         self._next_rescan = time.monotonic()
         self.groups = 0
+        self._rescans_ok = True
 
     def start(self) -> None:
         self._thread.start()
@@ -163,6 +166,12 @@ class Writer:
             except (MailParseError, ValueError) as exc:
                 job.future.set_exception(Rejected(str(exc)))
             job.raw = b""  # the group may wait a while: free the bytes now
+        settled = [self._settled(mail, job.source) for mail, job in zip(mails, jobs)]
+        for job, verdict in zip(jobs, settled):
+            if verdict is not None:
+                job.future.set_result(verdict)
+        mails = [mail for mail, verdict in zip(mails, settled) if verdict is None]
+        jobs = [job for job, verdict in zip(jobs, settled) if verdict is None]
         if not jobs:
             return
         started = time.perf_counter()
@@ -174,11 +183,30 @@ class Writer:
         self.groups += 1
         if self._on_group is not None:
             self._on_group(len(jobs), seconds)
-        for job, verdict in zip(jobs, verdicts):
-            if isinstance(verdict, BaseException):
-                job.future.set_exception(verdict)
+        for job, outcome in zip(jobs, verdicts):
+            if isinstance(outcome, BaseException):
+                job.future.set_exception(outcome)
             else:
-                job.future.set_result(verdict)  # type: ignore[arg-type]
+                job.future.set_result(outcome)  # type: ignore[arg-type]
+
+    def _settled(self, mail: Mail, source: str) -> Verdict | None:
+        """Return the verdict a message already has when it comes again while held or
+        after its rescan (an MTA retrying a tempfail), else None (judge it afresh).
+
+        Judging a held message's retry afresh would hold it again with a later
+        deadline, for ever; the retry must meet the held or rescanned verdict.
+        """
+        if not mail.message_id:
+            return None
+        record = self.engine.stored_verdict(mail.message_id)
+        if record is None or "hold" not in (record["verdict"], record.get("previous")):
+            return None
+        if record["verdict"] == "hold":
+            until = datetime.fromisoformat(record["hold_until"]) if record["hold_until"] else None
+            if until is not None and until <= datetime.now(timezone.utc):
+                self._rescan()  # past its deadline: settle it now rather than at the next tick
+                return self._settled(mail, source) if self._rescans_ok else None
+        return _verdict(record, source)
 
     def _one_by_one(self, mails: list[Mail], jobs: list[_Job]) -> list[Any]:
         """Judge a failed group again a message at a time; return verdicts or exceptions."""
@@ -196,9 +224,23 @@ class Writer:
         self._next_rescan = time.monotonic() + self.config.serve.rescan_seconds
         try:
             changed = self.engine.rescan()
+            self._rescans_ok = True
         except Exception as exc:  # noqa: BLE001 - the clock goes on; the next tick retries
+            self._rescans_ok = False
             if self._on_error is not None:
                 self._on_error(f"rescan failed: {type(exc).__name__}: {exc}")
             return
         if changed and self._on_rescan is not None:
             self._on_rescan(changed)
+
+
+def _verdict(record: dict[str, Any], source: str) -> Verdict:
+    """Return the Verdict a stored verdict record describes, as seen from source."""
+    until = record.get("hold_until")
+    return Verdict(
+        source=source, message_id=record["message_id"], verdict=record["verdict"],
+        score=record["score"], reasons=tuple(Reason(**r) for r in record["reasons"]),
+        mailing=record["mailing"], mailing_size=record["mailing_size"],
+        source_ip=record["source_ip"], spf=record["spf"], spf_origin=record["spf_origin"],
+        hold_until=datetime.fromisoformat(until) if until else None,
+        previous=record.get("previous"))

@@ -344,6 +344,12 @@ class Engine:
                 changed.append(verdict)
         return changed
 
+    def stored_verdict(self, message_id: str) -> dict[str, Any] | None:
+        """Return the committed verdict record of a Message-ID (Verdict.to_json() plus
+        "matched"), or None if no scanned message has it."""
+        raw = self.store.record("verdicts", _verdict_key(message_id, b""))
+        return unpack_verdict(raw) if raw is not None else None
+
     def explain(self, message_id: str) -> dict[str, Any]:
         """Return why a message got its verdict: the verdict and its reasons, the keys
         that matched earlier mailings, the mailing's statistics and its first messages.
@@ -351,10 +357,9 @@ class Engine:
         Raises:
             KeyError: if no scanned message has that Message-ID.
         """
-        raw = self.store.record("verdicts", _verdict_key(message_id, b""))
-        if raw is None:
+        record = self.stored_verdict(message_id)
+        if record is None:
             raise KeyError(f"no scanned message has Message-ID {message_id}")
-        record = unpack_verdict(raw)
         matched = record.pop("matched", [])
         out: dict[str, Any] = {"verdict": record}
         if record.get("mailing") is not None:
