@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from shingles import _backend
 from shingles.config import Config, load_config
 from shingles.verdicts.engine import Engine, Verdict, ingest
-from shingles.errors import ShinglesError
+from shingles.errors import ShinglesError, StoreLockedError
 from shingles.fingerprint import fingerprint
 from shingles.mail.headers import decode_bytes
 from shingles.lexicon import Lexicon, LexiconSettings
@@ -205,8 +205,52 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_INPUT_ERRORS if report.errors else EXIT_OK
 
 
+def _scan_via_server(args: argparse.Namespace, config: Config) -> int:
+    """Send each message to a running ``shingles serve`` and print its answers."""
+    from shingles.serve.client import scan_via
+
+    tally: dict[str, int] = {}
+    errors = 0
+
+    def messages() -> Iterator[tuple[str, bytes]]:
+        nonlocal errors
+        for raw in read_raw(args.paths, config.limits):
+            if isinstance(raw, MailError):
+                errors += 1
+                _emit(raw.to_json(), sys.stdout)
+            else:
+                yield raw.source, raw.data
+
+    for answer in scan_via(args.server, messages()):
+        if "error" in answer:
+            errors += 1
+        else:
+            tally[answer["verdict"]] = tally.get(answer["verdict"], 0) + 1
+        _emit(answer, sys.stdout)
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(tally.items()))
+    print(f"shingles: {sum(tally.values())} messages judged by {args.server} "
+          f"({counts or 'none'}), {errors} unreadable", file=sys.stderr)
+    return EXIT_INPUT_ERRORS if errors else EXIT_OK
+
+
+def _locked(store: str, exc: StoreLockedError) -> str:
+    """Return the error for a taken store: name the server that owns it, if one does."""
+    from shingles.serve.owner import owner_of
+
+    owner = owner_of(store)
+    if owner is None:
+        return str(exc)
+    where = owner.get("http")
+    how = (f"scan through it with --server {where}" if where else
+           "it has no HTTP listener to scan through")
+    return (f"{store} is owned by a running `shingles serve` (pid {owner['pid']}), its only "
+            f"writer: {how}, or stop the server first")
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    if args.server:
+        return _scan_via_server(args, config)
     lexicon = Lexicon.load(args.lexicon) if args.lexicon else None
     scheme = _given_scheme(args)
     tally: dict[str, int] = {}
@@ -362,6 +406,8 @@ def _add_store_options(p: argparse.ArgumentParser, defaults: StoreSettings) -> N
 def _add_verdict_verbs(verbs: Any) -> None:
     p = verbs.add_parser("scan", help="judge each message: one JSON verdict per line")
     _add_store_options(p, StoreSettings())
+    p.add_argument("--server", metavar="URL", help="send the messages to the `shingles serve` "
+                   "that owns the store (http://HOST:PORT) instead of opening it")
     p.set_defaults(run=cmd_scan)
 
     p = verbs.add_parser("explain", help="why a scanned message got its verdict (JSON)")
@@ -485,5 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except BrokenPipeError:  # e.g. `shingles fingerprint x | head`
         return EXIT_OK
+    except StoreLockedError as exc:
+        return die(_locked(args.store, exc))
     except (ShinglesError, ValueError, OSError) as exc:
         return die(str(exc))

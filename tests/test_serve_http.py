@@ -282,4 +282,22 @@ def test_a_second_writer_is_refused(served: Served, tmp_path: pathlib.Path) -> N
     second = subprocess.run([sys.executable, "-m", "shingles", "serve", "--store",
                              str(tmp_path / "store"), "--http", "127.0.0.1:0"],
                             capture_output=True, text=True, timeout=60)
-    assert second.returncode == 2 and "writ" in second.stderr
+    assert second.returncode == 2 and "owned by a running `shingles serve`" in second.stderr
+
+
+def test_batch_commands_go_through_the_server_or_say_so(served: Served,
+                                                        tmp_path: pathlib.Path) -> None:
+    store = str(tmp_path / "store")
+    for verb in (["scan", str(SAMPLE)], ["ingest", str(SAMPLE)], ["rescan"]):
+        done = subprocess.run([sys.executable, "-m", "shingles", *verb, "--store", store],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, verb
+        assert f"--server {served.url}" in done.stderr, done.stderr
+    done = subprocess.run([sys.executable, "-m", "shingles", "scan", "--store", store,
+                           "--server", served.url, str(SAMPLE)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(answers) == len(sample_messages())
+    assert answers[0]["source"] == f"{SAMPLE}:0" and answers[0]["verdict"] == "personal"
+    assert "bulk-spam" in {a["verdict"] for a in answers}

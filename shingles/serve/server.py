@@ -27,6 +27,7 @@ from aiohttp import web
 from shingles.config import Config, load_config
 from shingles.serve.envelope import Envelope
 from shingles.serve.metrics import Metrics
+from shingles.serve.owner import clear_owner, write_owner
 from shingles.serve.writer import Writer
 from shingles.store.reader import Store
 from shingles.verdicts.engine import Verdict
@@ -126,6 +127,7 @@ class Server:
             self.writer.stop()
             if self.milter is not None:
                 self.milter.stop()
+            clear_owner(self.store.path)
             self.store.close()
             log(event="stop", groups=self.writer.groups)
 
@@ -155,6 +157,7 @@ class Server:
             self.milter = MilterFront(self, milter)
             self.milter.start(on_exit=lambda: loop.call_soon_threadsafe(stop.set))
             listening["milter"] = milter
+        write_owner(self.store.path, f"http://{listening['http']}" if "http" in listening else None)
         log(event="listening", pid=os.getpid(), **listening)
         await stop.wait()
         log(event="stopping")
