@@ -299,6 +299,9 @@ class ServeSettings:
         milter: The milter socket, ``inet:PORT@HOST`` or ``unix:/path`` ("" for none).
         commit_ms: A group commits at most this long after its first message.
         commit_messages: ... or as soon as it holds this many messages.
+        answer: "at-once" (answer each message as soon as it is judged; a crash may
+            lose the open group's records) or "after-commit" (answer once the group
+            is durable; slower).
         max_body_bytes: Largest message taken over HTTP or milter; larger: 413 / 552.
         request_timeout: Seconds a client may take to send one request.
         rescan_seconds: How often the clock looks for held messages past their deadline.
@@ -315,6 +318,7 @@ class ServeSettings:
     milter: str = ""
     commit_ms: float = 5.0
     commit_messages: int = 256
+    answer: str = "at-once"
     max_body_bytes: int = 32 << 20
     request_timeout: float = 30.0
     rescan_seconds: float = 30.0
@@ -327,6 +331,8 @@ class ServeSettings:
     def __post_init__(self) -> None:
         if self.commit_ms < 0 or self.commit_messages < 1 or self.max_body_bytes < 1:
             raise ValueError("commit_ms >= 0, commit_messages >= 1, max_body_bytes >= 1 needed")
+        if self.answer not in ("at-once", "after-commit"):
+            raise ValueError(f"answer must be at-once or after-commit, not {self.answer!r}")
         if self.request_timeout <= 0 or self.rescan_seconds <= 0 or self.log_every < 1:
             raise ValueError("request_timeout, rescan_seconds and log_every must be positive")
         for verdict, action in self.actions:

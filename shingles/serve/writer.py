@@ -1,13 +1,16 @@
 """The single writer: judges messages in groups, one store commit per group.
 
 Front ends (HTTP handlers, milter threads) ``submit`` raw messages and get a
-``concurrent.futures.Future``; one thread takes them off a queue, gathers a
-group (until ``commit_messages`` are waiting or ``commit_ms`` passed since the
-group's first), parses and judges the group in one store session and commits
-it, and only then completes the futures. So an answer is never given for a
-message that a crash could still lose: what a crash loses is exactly the open
-group, whose senders got no answer (an MTA then retries, or tempfails on the
-milter's default action).
+``concurrent.futures.Future``; one thread takes them off a queue and judges
+them in groups: a group is one store session, open from its first message
+until ``commit_ms`` later or ``commit_messages`` messages, then committed.
+
+What a crash loses is exactly the open group. With ``answer = "at-once"`` (the
+default) each message is answered as soon as it is judged, so a crash may lose
+the store's record of up to one group of answered messages (their verdicts
+stand; the mailing counts miss them). With ``answer = "after-commit"`` the
+answers wait for the commit: nothing answered is ever lost, at the price of
+commit_ms plus an fsync in every answer's latency.
 
 The same thread runs the rescan clock: every ``rescan_seconds`` it judges the
 held messages again (``Engine.rescan``), so a held message has its final verdict
@@ -21,7 +24,7 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from datetime import datetime, timezone
 from typing import Any
@@ -77,7 +80,6 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="shingles-writer", daemon=True)
         self._next_rescan = time.monotonic()
         self.groups = 0
-        self._rescans_ok = True
 
     def start(self) -> None:
         self._thread.start()
@@ -115,79 +117,114 @@ class Writer:
             except queue.Empty:
                 self._rescan()
                 continue
+            if isinstance(item, _Job):
+                item = self._group(item)  # the control item that ended the group, or None
             if item is _STOP:
                 return
             if isinstance(item, Config):
                 self._apply(item)
-                continue
-            group, stop = self._gather(item)
-            self._judge(group)
-            if stop is not None:
-                if stop is _STOP:
-                    return
-                self._apply(stop)
             if time.monotonic() >= self._next_rescan:
                 self._rescan()
 
-    def _gather(self, first: _Job) -> tuple[list[_Job], Any]:
-        """Return a group led by first, and a control item met while gathering (or None)."""
+    def _group(self, first: _Job) -> Any:
+        """Judge a group led by first in one store session (one commit); return the
+        control item (stop, new config) that ended it early, or None.
+
+        The group takes what arrives until commit_ms after its first message or
+        commit_messages messages. With answer = "at-once" each future is set as
+        soon as its verdict is known; with "after-commit" once the group committed.
+        """
         serve = self.config.serve
-        group = [first]
         deadline = time.monotonic() + serve.commit_ms / 1000
-        while len(group) < serve.commit_messages:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=left)
-                except queue.Empty:
-                    break
-            if not isinstance(item, _Job):
-                return group, item
-            group.append(item)
-        return group, None
+        at_once = serve.answer == "at-once"
+        pending: list[tuple[_Job, Mail]] = []  # judged or being judged, not yet answered
+        ended: list[Any] = [None]
+
+        def mails() -> Iterator[Mail]:
+            job: _Job | None = first
+            taken = 0
+            while job is not None:
+                taken += 1
+                mail = self._prepare(job)
+                if mail is not None:
+                    pending.append((job, mail))
+                    yield mail
+                if taken >= serve.commit_messages:
+                    return
+                job = self._next(deadline, ended)
+
+        started = time.perf_counter()
+        done: list[tuple[_Job, Mail, Verdict]] = []
+        judged = 0
+        try:
+            for verdict in self.engine.scan(mails()):
+                job, mail = pending.pop(0)
+                judged += 1
+                if at_once:
+                    job.future.set_result(verdict)  # type: ignore[arg-type]
+                else:
+                    done.append((job, mail, verdict))  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - the group rolled back: judge its rest one by one
+            # Answered at once, a rolled-back message is lost as in a crash; the
+            # others are judged again, each in a session of its own.
+            for job, mail in [(job, mail) for job, mail, _ in done] + pending:
+                self._one(job, mail)
+            done = []
+        for job, _, verdict in done:
+            job.future.set_result(verdict)
+        self.groups += 1
+        if self._on_group is not None:
+            self._on_group(judged, time.perf_counter() - started)
+        return ended[0]
 
     def _apply(self, config: Config) -> None:
         self.config = config
         self.engine = Engine(self.store, config)
 
-    def _judge(self, group: list[_Job]) -> None:
-        mails: list[Mail] = []
-        jobs: list[_Job] = []
-        for job in group:
-            if not job.future.set_running_or_notify_cancel():
-                continue
-            try:
-                mails.append(judge_input(job.raw, job.envelope, self.config, job.source))
-                jobs.append(job)
-            except (MailParseError, ValueError) as exc:
-                job.future.set_exception(Rejected(str(exc)))
-            job.raw = b""  # the group may wait a while: free the bytes now
-        settled = [self._settled(mail, job.source) for mail, job in zip(mails, jobs)]
-        for job, verdict in zip(jobs, settled):
-            if verdict is not None:
-                job.future.set_result(verdict)
-        mails = [mail for mail, verdict in zip(mails, settled) if verdict is None]
-        jobs = [job for job, verdict in zip(jobs, settled) if verdict is None]
-        if not jobs:
-            return
-        started = time.perf_counter()
+    def _next(self, deadline: float, ended: list[Any]) -> _Job | None:
+        """Return the next job if one comes before deadline, else None; a control item
+        ends the group and is kept in ended[0]."""
         try:
-            verdicts = list(self.engine.scan(mails))  # one session: one commit at its end
-        except Exception:  # noqa: BLE001 - one bad message must not sink its group
-            verdicts = self._one_by_one(mails, jobs)
-        seconds = time.perf_counter() - started
-        self.groups += 1
-        if self._on_group is not None:
-            self._on_group(len(jobs), seconds)
-        for job, outcome in zip(jobs, verdicts):
-            if isinstance(outcome, BaseException):
-                job.future.set_exception(outcome)
-            else:
-                job.future.set_result(outcome)  # type: ignore[arg-type]
+            item = self._queue.get_nowait()
+        except queue.Empty:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                item = self._queue.get(timeout=left)
+            except queue.Empty:
+                return None
+        if isinstance(item, _Job):
+            return item
+        ended[0] = item
+        return None
+
+    def _prepare(self, job: _Job) -> Mail | None:
+        """Return the job's Mail to judge, or None when its future is already set
+        (no mail, cancelled, or a retry answered from its stored verdict)."""
+        if not job.future.set_running_or_notify_cancel():
+            return None
+        try:
+            mail = judge_input(job.raw, job.envelope, self.config, job.source)
+        except (MailParseError, ValueError) as exc:
+            job.future.set_exception(Rejected(str(exc)))
+            return None
+        settled = self._settled(mail, job.source)
+        if settled is not None:
+            job.future.set_result(settled)
+            return None
+        return mail
+
+    def _one(self, job: _Job, mail: Mail) -> None:
+        """Judge one message of a failed group in a session of its own."""
+        if job.future.done():
+            return
+        try:
+            job.future.set_result(self.engine.scan_one(mail))
+        except Exception as exc:  # noqa: BLE001 - reported to that message's client
+            if self._on_error is not None:
+                self._on_error(f"{job.source}: {type(exc).__name__}: {exc}")
+            job.future.set_exception(exc)
 
     def _settled(self, mail: Mail, source: str) -> Verdict | None:
         """Return the verdict a message already has when it comes again while held or
@@ -204,29 +241,16 @@ class Writer:
         if record["verdict"] == "hold":
             until = datetime.fromisoformat(record["hold_until"]) if record["hold_until"] else None
             if until is not None and until <= datetime.now(timezone.utc):
-                self._rescan()  # past its deadline: settle it now rather than at the next tick
-                return self._settled(mail, source) if self._rescans_ok else None
+                # Past its deadline: still held until the clock's rescan, which comes
+                # right after this group (not inside it: one write session at a time).
+                self._next_rescan = time.monotonic()
         return _verdict(record, source)
-
-    def _one_by_one(self, mails: list[Mail], jobs: list[_Job]) -> list[Any]:
-        """Judge a failed group again a message at a time; return verdicts or exceptions."""
-        out: list[Any] = []
-        for mail, job in zip(mails, jobs):
-            try:
-                out.append(self.engine.scan_one(mail))
-            except Exception as exc:  # noqa: BLE001 - reported to that message's client
-                if self._on_error is not None:
-                    self._on_error(f"{job.source}: {type(exc).__name__}: {exc}")
-                out.append(exc)
-        return out
 
     def _rescan(self) -> None:
         self._next_rescan = time.monotonic() + self.config.serve.rescan_seconds
         try:
             changed = self.engine.rescan()
-            self._rescans_ok = True
         except Exception as exc:  # noqa: BLE001 - the clock goes on; the next tick retries
-            self._rescans_ok = False
             if self._on_error is not None:
                 self._on_error(f"rescan failed: {type(exc).__name__}: {exc}")
             return
