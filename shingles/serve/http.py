@@ -19,6 +19,7 @@ from aiohttp import web
 from shingles.errors import StoreFullError
 from shingles.serve.envelope import Envelope
 from shingles.serve.writer import Rejected
+from shingles.verdicts.engine import Verdict
 
 if TYPE_CHECKING:
     from shingles.serve.server import Server
@@ -97,7 +98,7 @@ def make_app(server: Server) -> web.Application:
             return _error(507, str(exc))
         seconds = time.perf_counter() - started
         server.judged("http", envelope, verdict, "-", seconds)
-        return web.json_response(verdict.to_json(), dumps=_dumps)
+        return web.json_response(_verdict_json(verdict), dumps=_dumps)
 
     @routes.post("/v1/report")
     async def report(request: web.Request) -> web.Response:
@@ -151,6 +152,15 @@ def make_app(server: Server) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=1 << 20)
     app.add_routes(routes)
     return app
+
+
+def _verdict_json(verdict: Verdict) -> dict[str, Any]:
+    """Return verdict.to_json() without dataclasses.asdict's deep copies (a third of
+    the event loop's time per message): the fields are plain values but these two."""
+    out = dict(verdict.__dict__)
+    out["reasons"] = [dict(reason.__dict__) for reason in verdict.reasons]
+    out["hold_until"] = verdict.hold_until.isoformat() if verdict.hold_until else None
+    return out
 
 
 def _dumps(data: Any) -> str:

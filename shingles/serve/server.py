@@ -49,11 +49,36 @@ def _value(value: object) -> str:
     return json.dumps(text, ensure_ascii=False) if any(c in text for c in ' "=\n\r\t') else text
 
 
-def log(**fields: object) -> None:
-    """Write one logfmt line to stderr."""
+#: Per-message lines wait here and go out every _FLUSH_SECONDS (and with any other
+#: line): a write per message released the GIL to the busy writer thread, and
+#: getting it back cost more than judging the message.
+_pending: list[str] = []
+_pending_lock = threading.Lock()
+_FLUSH_SECONDS = 0.2
+
+
+def log_later(**fields: object) -> None:
+    """Queue one logfmt line for stderr; it goes out within _FLUSH_SECONDS."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     pairs = " ".join(f"{key}={_value(value)}" for key, value in fields.items())
-    print(f"shingles-serve: ts={stamp} {pairs}", file=sys.stderr, flush=True)
+    with _pending_lock:
+        _pending.append(f"shingles-serve: ts={stamp} {pairs}\n")
+
+
+def log(**fields: object) -> None:
+    """Write one logfmt line to stderr now (with any queued before it)."""
+    log_later(**fields)
+    flush_log()
+
+
+def flush_log() -> None:
+    """Write the buffered log lines to stderr."""
+    with _pending_lock:
+        text = "".join(_pending)
+        _pending.clear()
+    if text:
+        sys.stderr.write(text)
+        sys.stderr.flush()
 
 
 class Server:
@@ -89,7 +114,7 @@ class Server:
             self._judged += 1
             due = self._judged % self.config.serve.log_every == 0
         if due:
-            log(front=front, queue_id=envelope.queue_id, ip=envelope.ip,
+            log_later(front=front, queue_id=envelope.queue_id, ip=envelope.ip,
                 message_id=verdict.message_id, verdict=verdict.verdict, score=verdict.score,
                 mailing=verdict.mailing, size=verdict.mailing_size, action=action,
                 ms=round(seconds * 1000, 1))
@@ -163,6 +188,12 @@ class Server:
             listening["milter"] = milter
         write_owner(self.store.path, f"http://{listening['http']}" if "http" in listening else None)
         log(event="listening", pid=os.getpid(), **listening)
+
+        def flush_often() -> None:
+            flush_log()
+            loop.call_later(_FLUSH_SECONDS, flush_often)
+
+        flush_often()
         await stop.wait()
         log(event="stopping")
         if runner is not None:
