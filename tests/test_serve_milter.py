@@ -89,7 +89,7 @@ def send(postfix: Postfix, msg: EmailMessage, ip: str) -> int:
         smtp.ehlo(f"h{ip}.example")
         try:
             smtp.send_message(msg, "sales@pills.example", [f"user@{DOMAIN}"])
-        except smtplib.SMTPDataError as exc:
+        except smtplib.SMTPResponseException as exc:  # refused at MAIL FROM or DATA
             return exc.smtp_code
         return 250
 
@@ -111,7 +111,8 @@ def test_headers_on_delivered_mail(rig: Rig) -> None:
     head = raw.split(b"\n\n", 1)[0].decode()
     assert "X-Shingles-Verdict: personal" in head
     assert "X-Shingles-Score: 0.0000" in head and "X-Shingles-Reasons:" in head
-    assert any("front=milter" in line and "ip=198.18.0.10" in line for line in rig.server.log)
+    assert wait_until(lambda: any("front=milter" in line and "ip=198.18.0.10" in line
+                                  for line in rig.server.log), timeout=10)
 
 
 def test_a_spam_run_is_held_then_rejected_and_a_retry_meets_the_rescan(rig: Rig) -> None:
@@ -139,7 +140,8 @@ def test_a_spam_run_is_held_then_rejected_and_a_retry_meets_the_rescan(rig: Rig)
     assert wait_until(rescanned, timeout=30), rig.server.log[-5:]
     # The sender's retry (the same message again) meets the rescanned verdict.
     assert send(rig.postfixes[0], first_held, "203.1.113.9") == 550
-    assert any("front=rescan" in line and "previous=hold" in line for line in rig.server.log)
+    assert wait_until(lambda: any("front=rescan" in line and "previous=hold" in line
+                                  for line in rig.server.log), timeout=10)
 
 
 def test_malformed_milter_packets_do_not_stop_the_server(rig: Rig) -> None:
@@ -180,3 +182,13 @@ def test_two_mtas_of_concurrent_connections(rig: Rig) -> None:
         thread.join()
     assert codes == [250] * 60
     assert rig.server.proc.poll() is None
+
+
+def test_postfix_tempfails_while_the_milter_is_down() -> None:
+    postfix = Postfix(free_port())  # nothing listens there
+    try:
+        msg = message("Hi Carol, just checking that the server answers while the filter is "
+                      "away for maintenance this evening, nothing else to report today.", "x")
+        assert send(postfix, msg, "198.18.2.30") == 451  # milter_default_action = tempfail
+    finally:
+        postfix.stop()
