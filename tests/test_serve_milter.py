@@ -6,6 +6,7 @@ import os
 import pathlib
 import smtplib
 import socket
+import subprocess
 import sys
 import threading
 import urllib.parse
@@ -192,3 +193,15 @@ def test_postfix_tempfails_while_the_milter_is_down() -> None:
         assert send(postfix, msg, "198.18.2.30") == 451  # milter_default_action = tempfail
     finally:
         postfix.stop()
+
+
+def test_a_milter_socket_in_use_is_an_error(tmp_path: pathlib.Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "shingles", "serve", "--store",
+                               str(tmp_path / "store"), "--http", "",
+                               "--milter", f"inet:{port}@127.0.0.1"],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and f"milter inet:{port}@127.0.0.1" in done.stderr

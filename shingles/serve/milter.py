@@ -179,6 +179,7 @@ class MilterFront:
         self.config = server.config
         _Connection.server = server
         self._thread: threading.Thread | None = None
+        self.error: str | None = None  # why libmilter's loop ended on its own
 
     def start(self, on_exit: Callable[[], None]) -> None:
         Milter.factory = _Connection
@@ -189,6 +190,8 @@ class MilterFront:
             try:
                 # timeout: seconds libmilter waits on a silent MTA connection.
                 Milter.runmilter("shingles", self.socket, timeout=600)
+            except Exception as exc:  # noqa: BLE001 - reported by the server as it stops
+                self.error = f"milter {self.socket}: {exc}"
             finally:
                 on_exit()
 

@@ -153,12 +153,14 @@ class Server:
         try:
             asyncio.run(self._main(http, milter))
         finally:
-            self.writer.stop()
-            if self.milter is not None:
+            if self.milter is not None:  # no new milter messages, then commit the queue
                 self.milter.stop()
+            self.writer.stop()
             clear_owner(self.store.path)
             self.store.close()
             log(event="stop", groups=self.writer.groups)
+        if self.milter is not None and self.milter.error:
+            raise OSError(self.milter.error)
 
     async def _main(self, http: str | None, milter: str | None) -> None:
         loop = asyncio.get_running_loop()
