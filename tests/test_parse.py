@@ -484,7 +484,7 @@ def test_cli_parse_prints_one_json_line_per_message(capsys: pytest.CaptureFixtur
 
     from shingles.cli import main
 
-    assert main(["parse", str(SAMPLE), "--fields", "subject", "source_ip", "text"]) == 0
+    assert main(["parse", str(SAMPLE), "--fields", "subject,source_ip", "--fields", "text"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(records) == SAMPLE.read_bytes().count(b"\nFrom ") + 1
     assert records[0]["source"] == f"{SAMPLE}:0"

@@ -105,7 +105,8 @@ def test_readers_explain_mailings_metrics_health(served: Served) -> None:
     ("GET", "/v1/explain", None, {}, 400),
     ("GET", "/v1/explain?message_id=%3Cnever%40seen%3E", None, {}, 404),
     ("GET", "/v1/mailings?top=lots", None, {}, 400),
-    ("POST", "/v1/report", b"{}", {}, 501),
+    ("POST", "/v1/report", b"{}", {"Content-Type": "application/json"}, 400),
+    ("POST", "/v1/report", b"[1, 2", {"Content-Type": "application/json"}, 400),
 ])
 def test_bad_requests_get_json_errors(served: Served, method: str, path: str,
                                       body: bytes | None, headers: dict[str, str],
@@ -114,6 +115,26 @@ def test_bad_requests_get_json_errors(served: Served, method: str, path: str,
     assert got == status
     assert isinstance(answer, dict) and answer["error"]
     assert served.request("GET", "/health")[0] == 200
+
+
+def test_report_counts_a_complaint_once(served: Served) -> None:
+    for raw in sample_messages():
+        assert served.scan(raw)[0] == 200
+    spam = "<20.1772447400@pharma15.example>"
+    quoted = urllib_quote(spam)
+    assert wait_until(lambda: served.request("GET", f"/v1/explain?message_id={quoted}")[0]
+                      == 200, timeout=10)
+    body = json.dumps({"spam": [spam, "<never@seen>"]}).encode()
+    headers = {"Content-Type": "application/json"}
+    status, answer = served.request("POST", "/v1/report", body, headers)
+    assert status == 200, answer
+    first, unknown = answer["reports"]
+    assert first["counted"] is True and first["mailing"] is not None
+    assert unknown["counted"] is False and unknown["error"]
+    status, again = served.request("POST", "/v1/report", body, headers)
+    assert again["reports"][0]["counted"] is False  # the same report counts once
+    explained = served.request("GET", f"/v1/explain?message_id={quoted}")[1]
+    assert explained["mailing"]["complaints"] == 1
 
 
 def test_garbage_on_the_socket_does_not_stop_the_server(served: Served) -> None:

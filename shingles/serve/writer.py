@@ -52,6 +52,14 @@ class _Job:
     future: Future[Verdict]
 
 
+@dataclasses.dataclass
+class _Call:
+    """Work that writes to the store outside the judging path (feedback reports)."""
+
+    work: Callable[[Engine], Any]
+    future: Future[Any]
+
+
 _STOP = object()
 
 
@@ -98,6 +106,12 @@ class Writer:
         self._queue.put(_Job(raw, envelope, source, future))
         return future
 
+    def call(self, work: Callable[[Engine], Any]) -> Future[Any]:
+        """Return a future of work(engine) run on the writer thread, between groups."""
+        future: Future[Any] = Future()
+        self._queue.put(_Call(work, future))
+        return future
+
     def reload(self, config: Config) -> None:
         """Judge with config from the next group on (SIGHUP); connections stay open."""
         self._queue.put(config)
@@ -123,6 +137,11 @@ class Writer:
                 return
             if isinstance(item, Config):
                 self._apply(item)
+            if isinstance(item, _Call):
+                try:
+                    item.future.set_result(item.work(self.engine))
+                except Exception as exc:  # noqa: BLE001 - the caller reports it
+                    item.future.set_exception(exc)
             if time.monotonic() >= self._next_rescan:
                 self._rescan()
 
@@ -259,12 +278,10 @@ class Writer:
 
 
 def _verdict(record: dict[str, Any], source: str) -> Verdict:
-    """Return the Verdict a stored verdict record describes, as seen from source."""
+    """Return the Verdict a stored verdict record (Verdict.to_json()) describes, as seen
+    from source."""
     until = record.get("hold_until")
-    return Verdict(
-        source=source, message_id=record["message_id"], verdict=record["verdict"],
-        score=record["score"], reasons=tuple(Reason(**r) for r in record["reasons"]),
-        mailing=record["mailing"], mailing_size=record["mailing_size"],
-        source_ip=record["source_ip"], spf=record["spf"], spf_origin=record["spf_origin"],
-        hold_until=datetime.fromisoformat(until) if until else None,
-        previous=record.get("previous"))
+    values = {f.name: record[f.name] for f in dataclasses.fields(Verdict) if f.name in record}
+    values.update(source=source, hold_until=datetime.fromisoformat(until) if until else None,
+                  reasons=tuple(Reason(**r) for r in record["reasons"]))
+    return Verdict(**values)
