@@ -722,7 +722,12 @@ def _add_store_verbs(verbs: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from shingles.serve.server import serve  # aiohttp and friends: the [serve] extra
 
-    serve(args.store, args.config, args.http, args.milter)
+    config = load_config(args.config)
+    # The store as `shingles scan` would open it: the config's [store] section, or
+    # the stored matching mode of an existing store.
+    settings = _store_settings(argparse.Namespace(
+        store=args.store, mode=None, threshold=None, batch=None, retention_days=None), config)
+    serve(args.store, args.config, args.http, args.milter, settings)
     return EXIT_OK
 
 

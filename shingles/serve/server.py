@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from shingles.config import Config, load_config
+from shingles.config import Config, StoreSettings, load_config
 from shingles.serve.envelope import Envelope
 from shingles.serve.metrics import Metrics
 from shingles.serve.owner import clear_owner, write_owner
@@ -89,9 +89,11 @@ class Server:
         config: The configuration; config_path is read again on SIGHUP.
     """
 
-    def __init__(self, store_path: str, config: Config, config_path: str | None = None) -> None:
+    def __init__(self, store_path: str, config: Config, config_path: str | None = None,
+                 settings: StoreSettings | None = None) -> None:
         self.config_path = config_path
-        self.store = Store(store_path)  # StoreLockedError: another writer has it
+        # StoreLockedError: another writer has it.
+        self.store = Store(store_path, settings=settings)
         self.metrics = Metrics(store_path, lambda: self.writer.depth())
         self.writer = Writer(self.store, config, on_group=self.metrics.group,
                              on_rescan=self._rescanned,
@@ -209,9 +211,11 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def serve(store: str, config_path: str | None, http: str | None, milter: str | None) -> None:
-    """Run a server on store with the config file and listeners (None: the config's)."""
+def serve(store: str, config_path: str | None, http: str | None, milter: str | None,
+          settings: StoreSettings | None = None) -> None:
+    """Run a server on store with the config file, listeners (None: the config's) and
+    store settings (None: the store's own, or the defaults for a new one)."""
     config = load_config(config_path)
-    server = Server(store, config, config_path)
+    server = Server(store, config, config_path, settings)
     server.run(config.serve.http if http is None else http,
                config.serve.milter if milter is None else milter)
