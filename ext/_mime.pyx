@@ -534,11 +534,16 @@ def split_quoted(str text not None):
 # them in, and the new markup written in that width too.
 
 from libc.stdlib cimport realloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
+from cpython.unicode cimport PyUnicode_1BYTE_DATA, PyUnicode_New
 
 from cpython.unicode cimport PyUnicode_Substring
 
-from shingles.mail.htmlscan import decode_attribute
+from shingles.mail.htmlscan import MAX_DEPTH, UNCOUNTED, decode_attribute
+
+import string
+
+cdef dict ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 # What the pass does with an element, by its name: flag bits.
 cdef enum:
@@ -548,6 +553,7 @@ cdef enum:
     RAW_SHOWN = 8  # raw text a reader sees: no markup inside
     TREE_STRIPPED = 16  # never shown, left for the tree to strip
     FOREIGN = 32  # svg, math: no raw text inside
+    UNCOUNTED_TAG = 64  # opens no level for the depth cap (htmlscan.UNCOUNTED)
 
 # The elements with something of their own to do.
 cdef enum:
@@ -561,30 +567,44 @@ cdef struct TagKind:
 
 # The names the pass tells apart, by first letter: TAGS_BY_LETTER[k] is where the
 # names starting with the k-th letter start.
-cdef TagKind TAGS[44]
+cdef TagKind TAGS[96]
 cdef int TAGS_BY_LETTER[27]
 cdef list TAG_NAMES = []  # the names as str, by their index in TAGS
 
 
 cdef int fill_tags() except -1:
+    U = UNCOUNTED_TAG
     kinds = [
-        (b"a", 0, LINK), (b"article", BLOCK, OTHER), (b"blockquote", BLOCK, QUOTE),
-        (b"br", BLOCK, OTHER), (b"center", BLOCK, OTHER), (b"dd", BLOCK, OTHER),
-        (b"div", BLOCK, OTHER), (b"dt", BLOCK, OTHER), (b"embed", TREE_STRIPPED, OTHER),
+        (b"a", 0, LINK), (b"area", U, OTHER), (b"article", BLOCK, OTHER), (b"b", 0, OTHER),
+        (b"base", U, OTHER), (b"big", 0, OTHER), (b"blockquote", BLOCK, QUOTE),
+        (b"body", U, OTHER), (b"br", BLOCK | U, OTHER), (b"caption", U, OTHER),
+        (b"center", BLOCK, OTHER), (b"col", U, OTHER), (b"colgroup", U, OTHER),
+        (b"dd", BLOCK | U, OTHER), (b"div", BLOCK, OTHER), (b"dt", BLOCK | U, OTHER),
+        (b"em", 0, OTHER), (b"embed", TREE_STRIPPED | U, OTHER),
         (b"font", 0, FONT), (b"footer", BLOCK, OTHER), (b"h1", BLOCK, OTHER),
         (b"h2", BLOCK, OTHER), (b"h3", BLOCK, OTHER), (b"h4", BLOCK, OTHER),
-        (b"h5", BLOCK, OTHER), (b"h6", BLOCK, OTHER), (b"header", BLOCK, OTHER),
-        (b"hr", BLOCK, OTHER), (b"iframe", DROPPED, FRAME), (b"img", 0, IMAGE),
-        (b"li", BLOCK, OTHER), (b"math", FOREIGN, OTHER), (b"noembed", RAW_SHOWN, OTHER),
-        (b"noframes", RAW_SHOWN, OTHER), (b"noscript", TREE_STRIPPED, OTHER),
-        (b"object", TREE_STRIPPED, OTHER), (b"ol", BLOCK, OTHER), (b"p", BLOCK, OTHER),
-        (b"plaintext", 0, PLAINTEXT), (b"pre", BLOCK, OTHER), (b"script", DROPPED, SCRIPT),
-        (b"section", BLOCK, OTHER), (b"style", DROPPED, OTHER),
+        (b"h5", BLOCK, OTHER), (b"h6", BLOCK, OTHER), (b"head", U, OTHER),
+        (b"header", BLOCK, OTHER), (b"hr", BLOCK | U, OTHER), (b"html", U, OTHER),
+        (b"i", 0, OTHER), (b"iframe", DROPPED | U, FRAME), (b"img", U, IMAGE),
+        (b"input", U, OTHER), (b"li", BLOCK | U, OTHER), (b"link", U, OTHER),
+        (b"math", FOREIGN, OTHER), (b"meta", U, OTHER), (b"noembed", RAW_SHOWN | U, OTHER),
+        (b"noframes", RAW_SHOWN | U, OTHER), (b"noscript", TREE_STRIPPED, OTHER),
+        (b"o:p", 0, OTHER), (b"object", TREE_STRIPPED, OTHER), (b"ol", BLOCK, OTHER),
+        (b"option", U, OTHER), (b"p", BLOCK | U, OTHER), (b"plaintext", U, PLAINTEXT),
+        (b"pre", BLOCK, OTHER), (b"s", 0, OTHER), (b"script", DROPPED | U, SCRIPT),
+        (b"section", BLOCK, OTHER), (b"small", 0, OTHER), (b"source", U, OTHER),
+        (b"span", 0, OTHER), (b"strong", 0, OTHER), (b"style", DROPPED | U, OTHER),
+        (b"sub", 0, OTHER), (b"sup", 0, OTHER),
         (b"svg", FOREIGN | TREE_STRIPPED, OTHER), (b"table", BLOCK | CELL_EDGE, TABLE),
-        (b"td", BLOCK | CELL_EDGE, OTHER), (b"template", TREE_STRIPPED, OTHER),
-        (b"textarea", RAW_SHOWN, OTHER), (b"th", BLOCK | CELL_EDGE, OTHER),
-        (b"title", DROPPED, OTHER), (b"tr", BLOCK | CELL_EDGE, OTHER), (b"ul", BLOCK, OTHER),
-        (b"xmp", RAW_SHOWN, OTHER)]
+        (b"tbody", U, OTHER), (b"td", BLOCK | CELL_EDGE | U, OTHER),
+        (b"template", TREE_STRIPPED, OTHER), (b"textarea", RAW_SHOWN | U, OTHER),
+        (b"tfoot", U, OTHER), (b"th", BLOCK | CELL_EDGE | U, OTHER),
+        (b"thead", U, OTHER), (b"title", DROPPED | U, OTHER),
+        (b"tr", BLOCK | CELL_EDGE | U, OTHER), (b"u", 0, OTHER), (b"ul", BLOCK, OTHER),
+        (b"wbr", U, OTHER), (b"xmp", RAW_SHOWN | U, OTHER)]
+    if len(kinds) > 96 or any((flags & U != 0) != (name.decode() in UNCOUNTED)
+                              for name, flags, _ in kinds):
+        raise AssertionError("TAGS and htmlscan.UNCOUNTED disagree")
     cdef int i, letter = 0
     cdef const char *name
     for i, (name_bytes, flags, code) in enumerate(kinds):
@@ -1161,8 +1181,47 @@ cdef int end_link(Writer *w, const void *data, Py_ssize_t at, list links, int *t
     return 0
 
 
-cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w):
-    cdef Py_ssize_t i = 0, at, end, stop, tail = n
+cdef str tag_name(const uchar *p, Py_ssize_t start, Py_ssize_t end, str markup):
+    """Return the name p[start:end], ASCII letters lower-cased (htmlscan._lower)."""
+    cdef Py_ssize_t i
+    cdef str out
+    cdef unsigned char *o
+    for i in range(start, end):
+        if p[i] > 127:
+            return markup[start:end].translate(ASCII_LOWER)
+    out = PyUnicode_New(end - start, 127)
+    o = PyUnicode_1BYTE_DATA(out)
+    for i in range(start, end):
+        o[i - start] = <unsigned char>ascii_lower(p[i])
+    return out
+
+
+cdef inline Py_ssize_t count_of(Py_ssize_t *by_kind, dict by_name, int kind, object name):
+    """Return the count of a tag: by its kind in TAGS when name is None, else by name."""
+    return by_kind[kind] if name is None else by_name.get(name, 0)
+
+
+cdef inline int add_to(Py_ssize_t *by_kind, dict by_name, int kind, object name,
+                       Py_ssize_t step) except -1:
+    """Add step to the count of a tag (see count_of)."""
+    if name is None:
+        by_kind[kind] += step
+    else:
+        by_name[name] = by_name.get(name, 0) + step
+    return 0
+
+
+cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w, Py_ssize_t max_depth):
+    cdef Py_ssize_t i = 0, at, end, stop, tail = n, depth = 0, k
+    # The depth cap (see prepare_markup_py): open and cut elements by name, in C
+    # for the names in TAGS, in dicts for others.
+    cdef dict opened = {}, cut = {}
+    cdef Py_ssize_t opened_kind[96]
+    cdef Py_ssize_t cut_kind[96]
+    cdef object name
+    cdef bint counted
+    memset(opened_kind, 0, sizeof(opened_kind))
+    memset(cut_kind, 0, sizeof(cut_kind))
     cdef Tag tag, end_tag
     cdef int flags, code, tables = 0, foreign = 0
     cdef uint32_t c
@@ -1200,6 +1259,30 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w):
         if flags & BLOCK:
             copy_to(w, p, at)
             put_ascii(w, b"\n")
+        if tag.kind >= 0:
+            name = None
+            counted = not flags & UNCOUNTED_TAG
+        else:
+            name = tag_name(p, at + 1 + tag.closing, tag.name_end, markup)
+            counted = name not in UNCOUNTED
+        if counted:  # the depth cap
+            if tag.closing:
+                if count_of(cut_kind, cut, tag.kind, name):
+                    add_to(cut_kind, cut, tag.kind, name, -1)
+                    copy_to(w, p, at)
+                    w.copied = i
+                    continue
+                if count_of(opened_kind, opened, tag.kind, name):
+                    add_to(opened_kind, opened, tag.kind, name, -1)
+                    depth -= 1
+            elif not (tag.self_closing and (foreign or flags & FOREIGN)):
+                if depth >= max_depth:
+                    add_to(cut_kind, cut, tag.kind, name, 1)
+                    copy_to(w, p, at)
+                    w.copied = i
+                    continue
+                add_to(opened_kind, opened, tag.kind, name, 1)
+                depth += 1
         if flags & CELL_EDGE and not foreign:
             if tables and (tag.closing or code != TABLE):
                 end_link(w, p, at, links, &top, tables)
@@ -1277,9 +1360,9 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w):
     return PyUnicode_FromKindAndData(w.kind, w.buf, w.length), strip, hiding, quoting
 
 
-def prepare_markup(str markup not None):
+def prepare_markup(str markup not None, Py_ssize_t max_depth=MAX_DEPTH):
     """Return (markup for Lexbor, never-shown tags left to strip, hiding markup seen,
-    blockquote seen)."""
+    blockquote seen): shingles.mail.htmlscan.prepare_markup_py."""
     cdef Writer w
     cdef Py_ssize_t n = len(markup)
     w.kind = w.old_kind = PyUnicode_KIND(markup)
@@ -1289,10 +1372,10 @@ def prepare_markup(str markup not None):
     try:
         reserve(&w, n + 256)  # attributes left out make room for the words put in
         if w.kind == 1:
-            return scan_markup(<const uint8_t *>PyUnicode_DATA(markup), n, markup, &w)
+            return scan_markup(<const uint8_t *>PyUnicode_DATA(markup), n, markup, &w, max_depth)
         if w.kind == 2:
-            return scan_markup(<const uint16_t *>PyUnicode_DATA(markup), n, markup, &w)
-        return scan_markup(<const uint32_t *>PyUnicode_DATA(markup), n, markup, &w)
+            return scan_markup(<const uint16_t *>PyUnicode_DATA(markup), n, markup, &w, max_depth)
+        return scan_markup(<const uint32_t *>PyUnicode_DATA(markup), n, markup, &w, max_depth)
     finally:
         free(w.buf)
 
@@ -1331,7 +1414,7 @@ def index_headers(tuple headers not None, Py_ssize_t max_headers):
             received.append(value)
             received_pos.append(pos)
         elif key == "authentication-results":
-            auth.append(value)
+            auth.append((pos, value))
         elif key == "received-spf":
             received_spf.append((pos, value))
         elif key in LIST_KEYS:
@@ -1700,36 +1783,59 @@ cdef Py_ssize_t find_by(text_p p, Py_ssize_t end, Py_ssize_t *host, Py_ssize_t *
     return -1
 
 
-cdef object find_rdns(text_p p, Py_ssize_t start, Py_ssize_t end):
-    """Return senders._RDNS's name in p[start:end], lower-case, or None."""
-    cdef Py_ssize_t i, j, k, paren = find_char(p, start, end, 40)  # "("
-    while paren >= 0:
-        i = paren + 1
+cdef tuple comment_ip(str value, text_p p, Py_ssize_t start, Py_ssize_t end):
+    """Return senders._comment_ip(value[start:end])."""
+    cdef Py_ssize_t i = start, j, at, close, k = 0, first = -1, first_end = -1
+    while True:
         while i < end and blank(p[i]):
             i += 1
-        if i < end and alnum(p[i]):
-            j = i + 1
-            while j < end and (alnum(p[j]) or p[j] == 46 or p[j] == 45):  # . -
-                j += 1
-            k = j
-            while k < end and blank(p[k]):
-                k += 1
-            if j < k < end and p[k] == 91:  # "["
-                return ascii_text(p, i, j, 1)
-        paren = find_char(p, paren + 1, end, 40)
-    return None
+        if i >= end:
+            return None, None
+        j = i
+        while j < end and not blank(p[j]):
+            j += 1
+        if k == 0:
+            if j - i == 4 and (caseless_at(p, i, j, b"helo") or caseless_at(p, i, j, b"ehlo")):
+                return None, None
+            first, first_end = i, j
+        if p[i] == 91:  # "["
+            close = find_char(p, i, j, 93)  # "]"
+            ip = bracket_ip(value, p, i + 1, close) if close > i else None
+        else:
+            at = j
+            while at > i and p[at - 1] != 64:  # the part after the last "@"
+                at -= 1
+            ip = ip_text(value, p, at, j)
+        if ip is not None:
+            if k == 1 and alnum(p[first]):
+                at = first + 1
+                while at < first_end and (alnum(p[at]) or p[at] == 46 or p[at] == 45):  # . -
+                    at += 1
+                if at == first_end:
+                    while first_end > first and p[first_end - 1] == 46:
+                        first_end -= 1
+                    return ip, ascii_text(p, first, first_end, 1)
+            return ip, None
+        k += 1
+        i = j
 
 
-cdef object find_ipv4(str value, text_p p, Py_ssize_t start, Py_ssize_t end):
-    """Return _ip of senders._IPV4's first match in p[start:end], or None."""
-    cdef Py_ssize_t i, stop
-    for i in range(start, end):
-        if not digit(p[i]) or (i > start and (digit(p[i - 1]) or p[i - 1] == 46)):
-            continue
-        stop = quad_end(p, i, end)
-        if stop >= 0 and not (stop < end and (digit(p[stop]) or p[stop] == 46)):
-            return ip_text(value, p, i, stop)
-    return None
+cdef tuple connecting_ip(str value, text_p p, Py_ssize_t start, Py_ssize_t end):
+    """Return senders._connecting_ip(value[start:end])."""
+    cdef Py_ssize_t i = end - 1, depth = 0, close = 0
+    while i >= start:
+        if p[i] == 41:  # ")"
+            if depth == 0:
+                close = i
+            depth += 1
+        elif p[i] == 40 and depth:  # "("
+            depth -= 1
+            if depth == 0:
+                found = comment_ip(value, p, i + 1, close)
+                if found[0] is not None:
+                    return found
+        i -= 1
+    return None, None
 
 
 cdef Py_ssize_t helo_name(text_p p, Py_ssize_t i, Py_ssize_t end) noexcept:
@@ -1779,14 +1885,16 @@ cdef object find_helo(text_p p, Py_ssize_t start, Py_ssize_t end):
 
 cdef tuple read_from_clause(str value, text_p p, Py_ssize_t start, Py_ssize_t end):
     """Return senders._read_from_clause(value[start:end])."""
-    from_host = from_ip = helo = rdns = None
-    cdef Py_ssize_t i = start, j, open_at, close_at
+    from_host = literal = helo = None
+    cdef Py_ssize_t i = start, j, k, rest
     while i < end and blank(p[i]):
         i += 1
+    rest = i
     if i < end:  # the first word, "()" cut from its ends
         j = i
         while j < end and not blank(p[j]):
             j += 1
+        rest = j
         while i < j and (p[i] == 40 or p[i] == 41):
             i += 1
         while j > i and (p[j - 1] == 40 or p[j - 1] == 41):
@@ -1796,18 +1904,12 @@ cdef tuple read_from_clause(str value, text_p p, Py_ssize_t start, Py_ssize_t en
                 i += 1
             while j > i and (p[j - 1] == 91 or p[j - 1] == 93):
                 j -= 1
-            from_ip = bracket_ip(value, p, i, j)
+            literal = bracket_ip(value, p, i, j)
         elif i < j:
             from_host = ascii_text(p, i, j, 1)
-    open_at = find_char(p, start, end, 91)
-    if from_ip is None and open_at >= 0:
-        close_at = find_char(p, open_at, end, 93)
-        if close_at > open_at:
-            from_ip = bracket_ip(value, p, open_at + 1, close_at)
-        if open_at - start > 1 and find_char(p, start, end, 40) >= 0:
-            rdns = find_rdns(p, start, end)
+    from_ip, rdns = connecting_ip(value, p, rest, end)
     if from_ip is None:
-        from_ip = find_ipv4(value, p, start, end)
+        from_ip = literal
     if contains(p, start, end, b"elo") or contains(p, start, end, b"ELO"):
         helo = find_helo(p, start, end)
     return from_host, from_ip, helo, rdns

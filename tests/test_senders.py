@@ -198,3 +198,20 @@ def test_internal_by_first_octets_is_internal_by_network(ip: object) -> None:
 
     text = str(ip)
     assert _internal(text) == _in(text, _INTERNAL)
+
+
+@pytest.mark.parametrize("domain, other, expected", [
+    ("shop.example", "shop.example", True),
+    ("mail.shop.example", "shop.example", True),
+    ("Shop.Example.", "shop.example", True),
+    ("shop.example", "example", False),       # a bare top-level domain aligns with nothing
+    ("example", "mail.example", False),
+    ("com", "com", True),
+    ("badshop.example", "shop.example", False),
+    (None, "shop.example", False),
+])
+def test_relaxed_alignment(domain: str | None, other: str, expected: bool) -> None:
+    from shingles.mail.identity import aligned
+
+    assert aligned(domain, other) is expected
+    assert aligned(other, domain) is expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -19,7 +20,6 @@ from shingles.errors import StoreLockedError
 from shingles.fingerprint import fingerprint
 from shingles.mail.read import read
 from shingles.mail.records import Mail
-from shingles.scheme import Scheme
 from shingles.store.reader import Store
 
 from .test_ingest import make_mbox  # type: ignore[import-not-found]  # tests is no package
@@ -48,6 +48,13 @@ def test_info_reports_counts_and_settings(store: pathlib.Path,
         assert info["scheme"] == opened.scheme_id and info["matching"] == "paper"
     assert info["file_bytes"] == os.path.getsize(store / "data.mdb")
     assert info["last_commit"]["txn_id"] >= 1 and info["clock"].startswith("2024-03-01")
+    assert info["retention_days"] == StoreSettings().retention_days  # what the ingest ran with
+    (store.parent / "more.mbox").write_bytes(make_mbox(5, seed=9))
+    assert main(["ingest", "--store", str(store), "--retention-days", "2",
+                 str(store.parent / "more.mbox")]) == 0
+    capsys.readouterr()
+    assert main(["store", "info", "--store", str(store), "--json"]) == 0
+    assert out_records(capsys)[0]["retention_days"] == 2.0
 
 
 def test_check_passes_a_sound_store_and_finds_a_planted_bad_record(
@@ -108,14 +115,16 @@ def test_backup_during_an_ingest_is_the_source_at_one_commit(
     with Store(copy, readonly=True) as backup:
         taken = backup.counts()["messages"]
         mailings = [m.to_json() for m in backup.mailings()]
+        # The source's own matching and secret seed, so the fresh store can equal it.
+        scheme = backup.scheme
+        settings = dataclasses.replace(backup.settings, retention_days=0, batch_size=50)
     assert 0 < taken < 3000 and taken % 50 == 0  # whole batches: one commit
     # The source at that commit: the same messages filed afresh in one go.
     again = tmp_path / "again"
-    settings = StoreSettings(retention_days=0, batch_size=50)
-    with Store(again, settings=settings) as fresh, fresh.session() as session:
+    with Store(again, scheme=scheme, settings=settings) as fresh, fresh.session() as session:
         for mail in itertools.islice(read([str(box)]), taken):
             assert isinstance(mail, Mail)
-            session.add(mail, fingerprint(mail.text, scheme=Scheme.from_id(fresh.scheme_id)))
+            session.add(mail, fingerprint(mail.text, scheme=scheme))
     with Store(again, readonly=True) as fresh:
         assert [m.to_json() for m in fresh.mailings()] == mailings
     assert main(["store", "check", "--store", str(copy)]) == 0

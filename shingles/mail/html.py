@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from selectolax.lexbor import LexborHTMLParser
 
 from shingles._lean import lean
-from shingles.mail.htmlscan import BLOCK_TAGS, prepare_markup_py
+from shingles.mail.htmlscan import BLOCK_TAGS, MAX_DEPTH, prepare_markup_py
 
 if TYPE_CHECKING:
     from selectolax.lexbor import LexborNode
@@ -66,11 +66,14 @@ def _hides(node: LexborNode) -> bool:
                 and not _FONT_ZERO.search(style))
 
 
-def html_to_text(markup: str) -> tuple[str, str]:
-    """Return (visible text, text of blockquotes) of an HTML document; never raise."""
+def html_to_text(markup: str, max_depth: int = MAX_DEPTH) -> tuple[str, str]:
+    """Return (visible text, text of blockquotes) of an HTML document; never raise.
+
+    Elements nested deeper than max_depth are left out, their text kept.
+    """
     # Links, images, frames, scripts and block ends are dealt with in the source:
     # one pass over it costs far less than finding and editing each in the tree.
-    marked, strip, hiding, quoting = _prepare_markup(markup)
+    marked, strip, hiding, quoting = _prepare_markup(markup, max_depth)
     tree = LexborHTMLParser(marked)
     root = tree.body or tree.root
     if root is None:
