@@ -176,7 +176,6 @@ class MilterFront:
 
     def __init__(self, server: Server, socket: str) -> None:
         self.socket = socket
-        self.config = server.config
         _Connection.server = server
         self._thread: threading.Thread | None = None
         self.error: str | None = None  # why libmilter's loop ended on its own

@@ -98,6 +98,7 @@ class Server:
         self.writer = Writer(self.store, config, on_group=self.metrics.group,
                              on_rescan=self._rescanned,
                              on_error=lambda text: log(event="error", error=text))
+        self._config = config
         self._judged = 0
         self._count_lock = threading.Lock()
         self.http_address: tuple[str, int] | None = None
@@ -105,7 +106,8 @@ class Server:
 
     @property
     def config(self) -> Config:
-        return self.writer.config
+        """The config the front ends use now (the writer takes a reload at its next group)."""
+        return self._config
 
     def judged(self, front: str, envelope: Envelope, verdict: Verdict, action: str,
                seconds: float) -> None:
@@ -139,9 +141,8 @@ class Server:
         except (ValueError, OSError) as exc:
             log(event="reload", error=f"kept the old config: {exc}")
             return
+        self._config = config  # before the log line: a client that saw it sees the config
         self.writer.reload(config)
-        if self.milter is not None:
-            self.milter.config = config
         log(event="reload", config=self.config_path)
 
     def run(self, http: str | None, milter: str | None) -> None:
