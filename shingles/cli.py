@@ -22,7 +22,7 @@ from shingles.config import DEFAULT_CONFIG, MATCHING_KEYS, Config, load_config
 from shingles.verdicts.engine import DATABASES as ENGINE_DATABASES
 from shingles.verdicts.engine import Engine, Verdict, ingest, mailing_json
 from shingles.verdicts.feedback import report_arf, report_messages
-from shingles.errors import ShinglesError
+from shingles.errors import ShinglesError, StoreLockedError
 from shingles.fingerprint import fingerprint
 from shingles.mail.headers import decode_bytes
 from shingles.lexicon import Lexicon, LexiconSettings
@@ -241,6 +241,48 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_INPUT_ERRORS if report.errors else EXIT_OK
 
 
+def _scan_via_server(args: argparse.Namespace, config: Config) -> int:
+    """Send each message to a running ``shingles serve`` and print its answers."""
+    from shingles.serve.client import scan_via
+
+    tally: dict[str, int] = {}
+    errors = 0
+
+    def messages() -> Iterator[tuple[str, bytes]]:
+        nonlocal errors
+        for raw in read_raw(args.paths, config.limits):
+            if isinstance(raw, MailError):
+                errors += 1
+                _emit(raw.to_json(), sys.stdout)
+            else:
+                yield raw.source, raw.data
+
+    for answer in scan_via(args.server, messages()):
+        if "error" in answer:
+            errors += 1
+        else:
+            tally[answer["verdict"]] = tally.get(answer["verdict"], 0) + 1
+        _emit(answer, sys.stdout)
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(tally.items()))
+    print(f"shingles: {sum(tally.values())} messages judged by {args.server} "
+          f"({counts or 'none'}), {errors} unreadable", file=sys.stderr)
+    return EXIT_INPUT_ERRORS if errors else EXIT_OK
+
+
+def _locked(store: str, exc: StoreLockedError) -> str:
+    """Return the error for a taken store: name the server that owns it, if one does."""
+    from shingles.serve.owner import owner_of
+
+    owner = owner_of(store)
+    if owner is None:
+        return str(exc)
+    where = owner.get("http")
+    how = (f"scan through it with --server {where}" if where else
+           "it has no HTTP listener to scan through")
+    return (f"{store} is owned by a running `shingles serve` (pid {owner['pid']}), its only "
+            f"writer: {how}, or stop the server first")
+
+
 class _Stop(KeyboardInterrupt):
     """Raised by the signal handler while the scan waits for input."""
 
@@ -314,6 +356,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.paths:
         return die("scan: give PATH or - (stdin) to scan")
+    if args.server:
+        return _scan_via_server(args, config)
     if "-" in args.paths:  # a filter: each verdict out as soon as it is judged
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     lexicon = Lexicon.load(args.lexicon) if args.lexicon else None
@@ -604,6 +648,8 @@ def _add_verdict_verbs(verbs: Any) -> None:
     p.add_argument("--print-config", action="store_true",
                    help="print the effective configuration (file, flags, defaults) as JSON "
                         "and exit")
+    p.add_argument("--server", metavar="URL", help="send the messages to the `shingles serve` "
+                   "that owns the store (http://HOST:PORT) instead of opening it")
     p.set_defaults(run=cmd_scan)
 
     p = verbs.add_parser("explain", help="why a scanned message got its verdict (JSON)")
@@ -694,6 +740,33 @@ def _add_store_verbs(verbs: Any) -> None:
     p.set_defaults(run=cmd_store_backup)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from shingles.serve.server import serve  # aiohttp and friends: the [serve] extra
+
+    config = load_config(args.config)
+    # The store as `shingles scan` would open it: the config's [store] section, or
+    # the stored matching mode of an existing store.
+    settings = _store_settings(argparse.Namespace(
+        store=args.store, mode=None, threshold=None, batch=None, retention_days=None,
+        trace_threshold=None), config)
+    serve(args.store, args.config, args.http, args.milter, settings)
+    return EXIT_OK
+
+
+def _add_serve_verb(verbs: Any) -> None:
+    p = verbs.add_parser("serve", help="judge mail inline: a milter and an HTTP API that own "
+                                       "the store")
+    p.add_argument("--store", required=True, metavar="DIR",
+                   help="the store this server owns as its only writer (created if missing)")
+    p.add_argument("--config", metavar="FILE", help="TOML config; its [serve] section, "
+                   "read again on SIGHUP")
+    p.add_argument("--http", metavar="HOST:PORT", help="HTTP listener ('' for none; "
+                   "default [serve] http)")
+    p.add_argument("--milter", metavar="SOCKET", help="milter socket, inet:PORT@HOST or "
+                   "unix:PATH ('' for none; default [serve] milter)")
+    p.set_defaults(run=cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the shingles command."""
     parser = argparse.ArgumentParser(prog="shingles", description=__doc__)
@@ -746,6 +819,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_social_verbs(verbs)
     cli_release.add_verb(verbs)
     cli_forwarders.add_verb(verbs)
+    _add_serve_verb(verbs)
     return parser
 
 
@@ -756,6 +830,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except BrokenPipeError:  # e.g. `shingles fingerprint x | head`
         return EXIT_OK
+    except StoreLockedError as exc:
+        return die(_locked(args.store, exc))
     except KeyboardInterrupt:  # Ctrl-C outside a scan: nothing half-written to commit
         print("shingles: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT

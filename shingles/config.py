@@ -53,7 +53,7 @@ else:  # pragma: no cover - Python 3.10
 __all__ = [
     "DEFAULT_CONFIG", "DEFAULT_STORE", "MATCHING_KEYS", "Config", "ForwarderSettings",
     "JudgeSettings", "Limits", "Mode", "Network", "ReleaseSettings", "SendersConfig",
-    "SocialSettings", "SpfSettings", "StoreSettings", "load_config",
+    "ServeSettings", "SocialSettings", "SpfSettings", "StoreSettings", "load_config",
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -333,6 +333,68 @@ class SocialSettings:
             raise ValueError("second_degree_discount must be in [0, 1]")
 
 
+#: What the milter may do with a message, per verdict (see ServeSettings.actions).
+ACTIONS = ("accept", "reject", "tempfail", "quarantine", "discard")
+#: The verdicts an action may be set for.
+VERDICTS = ("personal", "bulk", "bulk-legit", "bulk-spam", "suspicious-source", "hold",
+            "allowlisted")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeSettings:
+    """The [serve] section: ``shingles serve``, its listeners, group commit and actions.
+
+    Attributes:
+        http: HOST:PORT of the HTTP front end ("" for none); loopback by default.
+        milter: The milter socket, ``inet:PORT@HOST`` or ``unix:/path`` ("" for none).
+        commit_ms: A group commits at most this long after its first message.
+        commit_messages: ... or as soon as it holds this many messages.
+        answer: "at-once" (answer each message as soon as it is judged; a crash may
+            lose the open group's records) or "after-commit" (answer once the group
+            is durable; slower).
+        max_body_bytes: Largest message taken over HTTP or milter; larger: 413 / 552.
+        request_timeout: Seconds a client may take to send one request.
+        rescan_seconds: How often the clock looks for held messages past their deadline.
+        add_headers: Whether the milter adds X-Shingles-* headers to accepted mail.
+        actions: Milter action per verdict, as (verdict, action) pairs; verdicts not
+            named are accepted. Default: hold -> tempfail, so the sender retries after
+            the hold deadline and meets the rescanned verdict.
+        reject_text: Text of a 5xx reply ({verdict} and {reasons} are filled in).
+        tempfail_text: Text of a 4xx reply ({minutes}: hold time, the retry hint).
+        log_every: One log line on stderr per this many messages.
+    """
+
+    http: str = "127.0.0.1:11380"
+    milter: str = ""
+    commit_ms: float = 5.0
+    commit_messages: int = 256
+    answer: str = "at-once"
+    max_body_bytes: int = 32 << 20
+    request_timeout: float = 30.0
+    rescan_seconds: float = 30.0
+    add_headers: bool = True
+    actions: tuple[tuple[str, str], ...] = (("hold", "tempfail"),)
+    reject_text: str = "message refused as {verdict}: {reasons}"
+    tempfail_text: str = "mailing under observation, try again in {minutes} minutes"
+    log_every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.commit_ms < 0 or self.commit_messages < 1 or self.max_body_bytes < 1:
+            raise ValueError("commit_ms >= 0, commit_messages >= 1, max_body_bytes >= 1 needed")
+        if self.answer not in ("at-once", "after-commit"):
+            raise ValueError(f"answer must be at-once or after-commit, not {self.answer!r}")
+        if self.request_timeout <= 0 or self.rescan_seconds <= 0 or self.log_every < 1:
+            raise ValueError("request_timeout, rescan_seconds and log_every must be positive")
+        for verdict, action in self.actions:
+            if verdict not in VERDICTS or action not in ACTIONS:
+                raise ValueError(f"actions: {verdict} = {action!r} is not a verdict and one "
+                                 f"of {', '.join(ACTIONS)}")
+
+    def action(self, verdict: str) -> str:
+        """Return the milter action for a verdict ("accept" when none is set)."""
+        return dict(self.actions).get(verdict, "accept")
+
+
 #: The store settings of a configuration that names none: recall mode, the best
 #: measured (bench/README.md); StoreSettings() itself keeps the paper's rule.
 DEFAULT_STORE = StoreSettings(mode="recall")
@@ -414,6 +476,7 @@ class Config:
     spf: SpfSettings = SpfSettings()
     social: SocialSettings = SocialSettings()
     forwarders: ForwarderSettings = ForwarderSettings()
+    serve: ServeSettings = ServeSettings()
     store: StoreSettings = DEFAULT_STORE
     store_keys: frozenset[str] = frozenset()
 
@@ -421,7 +484,7 @@ class Config:
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
         """Return the config a TOML-shaped mapping describes; raise ConfigError if it is invalid."""
         unknown = set(data) - {"senders", "limits", "judge", "spf", "social", "store",
-                               "forwarders"}
+                               "forwarders", "serve"}
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
         store = data.get("store", {})
@@ -432,6 +495,7 @@ class Config:
                    social=_plain("social", SocialSettings, data.get("social", {})),
                    forwarders=_plain("forwarders", ForwarderSettings,
                                      data.get("forwarders", {})),
+                   serve=_serve(data.get("serve", {})),
                    store=_store({"mode": DEFAULT_STORE.mode, **store}),
                    store_keys=frozenset(store))
 
@@ -541,6 +605,25 @@ def _plain(section: str, kind: type[_T], data: Mapping[str, Any]) -> _T:
         return kind(**values)
     except ValueError as exc:
         raise ConfigError(f"[{section}] {exc}") from None
+
+
+def _serve(data: Mapping[str, Any]) -> ServeSettings:
+    """Return the [serve] section; its [serve.actions] table maps verdicts to actions."""
+    _check_keys("serve", data, {f.name for f in dataclasses.fields(ServeSettings)})
+    plain = {key: value for key, value in data.items() if key != "actions"}
+    settings = _plain("serve", ServeSettings, plain)
+    actions = data.get("actions")
+    if actions is None:
+        return settings
+    _check_keys("serve.actions", actions, set(VERDICTS))
+    if not all(isinstance(v, str) for v in actions.values()):
+        raise ConfigError("[serve.actions] values must be strings")
+    try:
+        # Named verdicts replace the defaults; the rest keep theirs.
+        merged = {**dict(settings.actions), **actions}
+        return dataclasses.replace(settings, actions=tuple(sorted(merged.items())))
+    except ValueError as exc:
+        raise ConfigError(f"[serve] {exc}") from None
 
 
 def load_config(path: str | None) -> Config:

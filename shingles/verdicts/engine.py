@@ -512,6 +512,12 @@ class Engine:
                 changed.append(verdict)
         return changed
 
+    def stored_verdict(self, message_id: str) -> dict[str, Any] | None:
+        """Return the committed verdict record of a Message-ID (Verdict.to_json() plus
+        "matched"), or None if no scanned message has it."""
+        raw = self.store.record("verdicts", _verdict_key(message_id, b""))
+        return unpack_verdict(raw) if raw is not None else None
+
     def find(self, message: str) -> tuple[bytes, dict[str, Any]]:
         """Return (verdicts key, stored verdict record) of a scanned message.
 
