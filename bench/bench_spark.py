@@ -18,6 +18,8 @@ Run from the repository root, with the package installed with its extras
    job then runs as on real input; the figures are the time per stage, the
    rounds of connected components and messages/s. --synthetic 10000000 is the
    issue's 10M-message run (see bench/README.md for how long it takes here).
+3. With --recall-diff: the corpora in recall mode, job against store, every
+   message they put in different mailings, grouped into cases (results.json).
 Results also go to OUT/results.json.
 """
 
@@ -81,6 +83,66 @@ def _ingest(inputs: list[str], work: pathlib.Path) -> dict[str, Any]:
             "messages_per_second": round(messages / seconds)}
 
 
+def _partition_of_store(store: Store) -> list[frozenset[str]]:
+    return [frozenset(ref.source for ref in store.messages(m.id)) for m in store.mailings()]
+
+
+def recall_differences(inputs: list[str], partitions: int, work: pathlib.Path) -> dict[str, Any]:
+    """Return the messages the job's and the store's recall-mode partitions put differently.
+
+    Each difference is a set of messages (a connected piece of the overlap of the
+    two partitions) with the store's groups and the job's groups over it: "job
+    joined" when the job has one mailing where the store has several, "store
+    joined" for the reverse, "regrouped" when both split it differently.
+    """
+    settings = StoreSettings(mode="recall", retention_days=0)
+    spark = job.session("local[2]", "bench recall", {"spark.sql.shuffle.partitions":
+                                                     str(partitions)})
+    try:
+        _, messages, _ = job.run(spark, inputs, None, store=settings,
+                                 settings=SparkSettings(partitions=partitions, min_size=1))
+        groups: dict[int, set[str]] = {}
+        for row in messages.where("mailing is not null and duplicate_of is null").collect():
+            groups.setdefault(row["mailing"], set()).add(row["source"])
+    finally:
+        spark.stop()
+    mine = [frozenset(g) for g in groups.values()]
+    with Store(work / "recall-store", settings=settings) as store:
+        ingest(store, read(inputs))
+        theirs = _partition_of_store(store)
+    of_mine = {s: g for g in mine for s in g}
+    of_theirs = {s: g for g in theirs for s in g}
+    differing = {s for s in of_mine if of_mine[s] != of_theirs.get(s)}
+    cases: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for source in sorted(differing):
+        if source in seen:
+            continue
+        # The smallest set closed under both partitions that holds this message.
+        piece, todo = set(), [source]
+        while todo:
+            s = todo.pop()
+            if s in piece:
+                continue
+            piece.add(s)
+            todo += list(of_mine[s] | of_theirs[s])
+        seen |= piece
+        store_groups = {of_theirs[s] for s in piece}
+        job_groups = {of_mine[s] for s in piece}
+        kind = ("job joined" if len(job_groups) == 1 else
+                "store joined" if len(store_groups) == 1 else "regrouped")
+        cases.append({"kind": kind, "messages": len(piece),
+                      "store": sorted(sorted(g) for g in store_groups),
+                      "job": sorted(sorted(g) for g in job_groups)})
+    kinds: dict[str, int] = {}  # kind -> messages
+    for case in cases:
+        kind, n = str(case["kind"]), int(case["messages"])
+        kinds[kind] = kinds.get(kind, 0) + n
+    return {"clustered": len(of_mine), "differing_messages": len(differing),
+            "messages_in_differing_pieces": sum(c["messages"] for c in cases),
+            "by_kind": kinds, "cases": cases}
+
+
 def _synthetic(n: int, copies: int, partitions: int) -> Any:
     """Return a maker of the RDD of n generated raw messages (see the module docstring)."""
     from bench.generator import KINDS, Vocabulary, load_bases
@@ -123,6 +185,8 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=100, help="copies per synthetic mailing")
     parser.add_argument("--partitions", type=int, default=16)
     parser.add_argument("--out", default="bench/out/spark")
+    parser.add_argument("--recall-diff", action="store_true",
+                        help="also list how recall mode's mailings differ from the store's")
     args = parser.parse_args()
     corpus = require_corpus()
     inputs = [str(corpus / "ham.mbox.gz"), str(corpus / "spam.mbox.gz")]
@@ -138,6 +202,12 @@ def main() -> None:
         for name, row in results["corpus"].items():
             print(f"  {name:22} {row['messages']:8d} {row['seconds']:9.1f} "
                   f"{row['messages_per_second']:12d}")
+        if args.recall_diff:
+            diff = recall_differences(inputs, args.partitions, work)
+            results["recall_differences"] = diff
+            print(f"\nrecall mode: {diff['differing_messages']} of {diff['clustered']} "
+                  f"clustered messages in another mailing than the store's; by kind (messages "
+                  f"of the pieces): {diff['by_kind']}; every case in results.json")
         if args.synthetic:
             make = _synthetic(args.synthetic, args.copies, args.partitions)
             row = _job("local[2]", None, None, args.partitions, make)

@@ -21,7 +21,9 @@ import pytest
 from shingles.config import SparkSettings, StoreSettings
 from shingles.mail.read import read, read_raw
 from shingles.store.reader import Store
+from shingles.cli import main
 from shingles.verdicts.engine import ingest
+from shingles.verdicts.judge import VERDICTS
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (pip install "
                                                  "'shingles[spark]')")
@@ -144,7 +146,7 @@ def test_recall_mode_differences_are_few_and_listed(spark: Any, tmp_path: pathli
     # The store links a message only to a mailing's first representatives, in
     # arrival order; the job compares every bucket member with its first ones and
     # its predecessor. Differences are that order, and few.
-    assert len(differing) <= 0.02 * sum(len(g) for g in theirs)
+    assert len(differing) <= 0.05 * sum(len(g) for g in theirs)
 
 
 def _differing(mine: set[frozenset[str]], theirs: set[frozenset[str]]) -> set[str]:
@@ -154,23 +156,28 @@ def _differing(mine: set[frozenset[str]], theirs: set[frozenset[str]]) -> set[st
     return {s for s in of_mine.keys() | of_theirs.keys() if of_mine.get(s) != of_theirs.get(s)}
 
 
-def test_paths_uris_tables_and_bad_mail_in_one_run(spark: Any, tmp_path: pathlib.Path) -> None:
+def test_cli_reads_paths_uris_tables_and_bad_mail(spark: Any, tmp_path: pathlib.Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     # The sample three ways (a path, a file:// URI, a Parquet table of its raw
-    # messages) and a mailbox with broken messages among good ones, in one run:
-    # the URI's and the table's messages must be the path's (their duplicates).
+    # messages) and a mailbox with broken messages among good ones, in one run of
+    # the command: the URI's and the table's messages are the path's duplicates.
     raws = [(r.source, r.data) for r in read_raw(str(SAMPLE)) if not hasattr(r, "error")]
     table = tmp_path / "raw.parquet"
     spark.createDataFrame(raws, "id string, raw binary").write.parquet(str(table))
-    inputs = [str(SAMPLE), SAMPLE.as_uri(), str(table), str(BAD)]
-    report, messages, _ = job.run(spark, inputs, str(tmp_path / "out"), settings=SMALL)
+    out = tmp_path / "out"
+    status = main(["spark-cluster", "--master", "local[2]", "--partitions", "4", "--verdicts",
+                   "--out", str(out), str(SAMPLE), SAMPLE.as_uri(), str(table), str(BAD)])
+    assert status == 1  # some messages unreadable; the job went on
+    summary = capsys.readouterr().err.strip().splitlines()[-1]
+    assert summary.startswith("shingles: ") and "rounds of connected components" in summary
     bad = [r for r in read(str(BAD)) if hasattr(r, "error")]
     good = sum(1 for r in read(str(BAD)) if not hasattr(r, "error"))
-    assert bad and report.errors == len(bad)
-    assert report.messages == 3 * len(raws) + len(bad) + good
-    errors = spark.read.parquet(str(tmp_path / "out" / "errors.parquet")).collect()
-    assert sorted(e["source"] for e in errors) == sorted(r.source for r in bad)
+    errors = spark.read.parquet(str(out / "errors.parquet")).collect()
+    assert bad and sorted(e["source"] for e in errors) == sorted(r.source for r in bad)
+    rows = spark.read.parquet(str(out / "messages.parquet")).collect()
+    assert len(rows) == 3 * len(raws) + good
     by_source: dict[str, list[Any]] = defaultdict(list)
-    for row in messages.collect():
+    for row in rows:
         by_source[row["source"]].append(row)
     for source, _ in raws:
         # The table names its rows by the id column: the path's own sources.
@@ -182,7 +189,14 @@ def test_paths_uris_tables_and_bad_mail_in_one_run(spark: Any, tmp_path: pathlib
         for copy in (uri_copy, table_copy):
             assert copy["duplicate_of"] == path["id"]
             assert copy["mailing"] == path["mailing"]
-    assert any(len(g) > 1 for g in _groups_of_job(messages))
+    # Each mailing judged once per sender identity it has copies of.
+    mailings = [json.loads(line) for part in (out / "mailings.json").glob("part-*")
+                for line in part.read_text().splitlines()]
+    assert mailings and all(len(m["verdicts"]) for m in mailings)
+    for mailing in mailings:
+        verdicts = json.loads(mailing["verdicts"])
+        assert sum(v["copies"] for v in verdicts) == mailing["size"]
+        assert {v["verdict"] for v in verdicts} <= set(VERDICTS)
 
 
 def test_ids_follow_input_order() -> None:

@@ -41,8 +41,7 @@ def connected_components(edges: Any, max_rounds: int = 64) -> Components:
     from pyspark.sql import functions as F
 
     current = edges.select(F.greatest("src", "dst").alias("src"),
-                           F.least("src", "dst").alias("dst")).distinct()
-    current = current.localCheckpoint()
+                           F.least("src", "dst").alias("dst"))
     seconds = []
     for _ in range(max_rounds):
         started = time.perf_counter()

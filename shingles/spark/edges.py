@@ -24,8 +24,11 @@ from shingles.config import StoreSettings
 __all__ = ["confirm_bucket", "edges"]
 
 
-def edges(spark: Any, keyed: Any, settings: StoreSettings) -> Any:
-    """Return a DataFrame of edges (src, dst), src > dst, from rows (id, key[, minhashes])."""
+def edges(spark: Any, keyed: Any, settings: StoreSettings, minhashes: Any = None) -> Any:
+    """Return a DataFrame of edges (src, dst), src > dst, from rows (id, key).
+
+    In recall mode minhashes is a DataFrame (id, minhashes) of the messages.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -34,9 +37,10 @@ def edges(spark: Any, keyed: Any, settings: StoreSettings) -> Any:
         star = keyed.select("id", F.min("id").over(bucket).alias("root"))
         return (star.where(F.col("id") != F.col("root"))
                 .select(F.col("id").alias("src"), F.col("root").alias("dst")).distinct())
-    # Buckets of one message (most band keys) need no comparison: drop them in SQL.
+    # Buckets of one message (most band keys) need no comparison: drop them before
+    # the 672 bytes of min-hashes join the few keys that are shared.
     shared = (keyed.withColumn("n", F.count("id").over(bucket)).where(F.col("n") > 1)
-              .select("key", "id", "minhashes"))
+              .join(minhashes, "id").select("key", "id", "minhashes"))
     reps, threshold = settings.representatives, settings.threshold
     pairs = (shared.rdd.map(lambda row: (bytes(row[0]), (row[1], bytes(row[2]))))
              .groupByKey()

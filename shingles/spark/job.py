@@ -181,8 +181,9 @@ def run(spark: Any, inputs: Sequence[str] | Any, out: str | None, *,
     stage("dedupe")
 
     sc.setJobDescription("edges")
-    keyed = unique.select("id", F.explode("keys").alias("key"), "minhashes")
-    linked = edges.edges(spark, keyed, store).persist(StorageLevel.MEMORY_AND_DISK)
+    keyed = unique.select("id", F.explode("keys").alias("key"))
+    linked = edges.edges(spark, keyed, store, unique.select("id", "minhashes"))
+    linked = linked.persist(StorageLevel.MEMORY_AND_DISK)
     edge_count = linked.count()
     stage("edges")
 
@@ -262,7 +263,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_args(args: argparse.Namespace) -> int:
-    """Run the job as the parsed options say; print the summary on stderr; return 0.
+    """Run the job as the parsed options say; print the summary on stderr.
+
+    Returns 0, or 1 when some messages could not be read (they are in ``errors``).
 
     Raises:
         ImportError: if pyspark is not installed.
@@ -280,7 +283,7 @@ def run_args(args: argparse.Namespace) -> int:
                        lexicon=Lexicon.load(args.lexicon) if args.lexicon else None,
                        settings=settings)
     print(report.summary(), file=sys.stderr)
-    return 0
+    return 1 if report.errors else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,9 +12,14 @@ every executor (harmless, only heavier).
 from __future__ import annotations
 
 try:
-    from shingles.store.keys import IndexKeys, keys_of, message_key, resembles
+    from shingles.store.keys import (  # type: ignore[import-not-found,unused-ignore]
+        IndexKeys,
+        keys_of,
+        message_key,
+        resembles,
+    )
 except ImportError:  # the store not yet split into layout/keys/reader/writer
-    from shingles.store.reader import (  # type: ignore[assignment]
+    from shingles.store.reader import (  # type: ignore[assignment,unused-ignore]
         IndexKeys,
         keys_of,
         message_key,

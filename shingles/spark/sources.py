@@ -149,7 +149,7 @@ def _read_files(unit: int, files: Iterable[tuple[str, bytes]], config: Config,
     def records() -> Iterator[Any]:
         for uri, data in files:
             stream = io.BytesIO(data)
-            stream.name = uri  # type: ignore[misc]  # read_raw names messages after it
+            stream.name = uri  # read_raw names messages after it
             yield from read_raw(stream, config.limits)
 
     yield from _numbered(unit, records())
