@@ -143,9 +143,10 @@ def test_recall_mode_differences_are_few_and_listed(spark: Any, tmp_path: pathli
               f"{sum(len(g) for g in theirs)} clustered messages in other mailings than the "
               f"store's")
     assert sum(len(g) for g in mine) == sum(len(g) for g in theirs)
-    # The store links a message only to a mailing's first representatives, in
-    # arrival order; the job compares every bucket member with its first ones and
-    # its predecessor. Differences are that order, and few.
+    # The store links a message only to the first representatives of the mailing
+    # a band names when it arrives; the job compares every bucket member with the
+    # bucket's first ones and its predecessor, so it joins a little more (165 of
+    # 5,871 corpus messages when written; bench_spark.py --recall-diff lists them).
     assert len(differing) <= 0.05 * sum(len(g) for g in theirs)
 
 
