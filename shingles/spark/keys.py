@@ -1,12 +1,13 @@
 """The store's matching rule, as the archive job imports it.
 
 The index keys of a fingerprint (``keys_of``), the resemblance test of a recall
-candidate (``resembles``) and the key that makes a message a duplicate
-(``message_key``) and the network an IP counts under (``network``) are the store's own functions, imported, never copied: a laptop
-and a cluster must match by one rule. They are to live in the numpy- and
-LMDB-free ``shingles.store.keys``; until that module exists they come from
-``shingles.store.reader``, which also loads numpy and the LMDB binding into
-every executor (harmless, only heavier).
+candidate (``resembles``), the key that makes a message a duplicate
+(``message_key``) and the network an IP counts under (``network``) are the
+store's own functions, imported, never copied: a laptop and a cluster must
+match by one rule. They belong in a numpy- and LMDB-free module
+(``shingles.store.keys``); from ``shingles.store.reader`` and ``writer`` they
+also load numpy and the LMDB binding into every executor (harmless, only
+heavier).
 """
 
 from __future__ import annotations
