@@ -20,6 +20,7 @@ import pytest
 
 from shingles.config import SparkSettings, StoreSettings
 from shingles.mail.read import read, read_raw
+from shingles.scheme import Scheme
 from shingles.store.reader import Store
 from shingles.cli import main
 from shingles.verdicts.engine import ingest
@@ -94,10 +95,13 @@ def test_components_of_a_chain_and_a_star(spark: Any) -> None:
 def test_paper_mode_gives_the_stores_mailings(spark: Any, tmp_path: pathlib.Path) -> None:
     corpus = _corpus()
     assert corpus is not None
-    report, messages, mailings = job.run(spark, corpus, str(tmp_path / "out"), settings=SMALL)
-    members = _members(messages.collect())
-    assert report.messages == sum(1 for _ in read(corpus[:1])) + sum(1 for _ in read(corpus[1:]))
     with _store(tmp_path / "store", corpus, StoreSettings(retention_days=0)) as store:
+        # The job fingerprints with the store's own scheme (and seed, where a store has one).
+        scheme, settings = Scheme.from_id(store.scheme_id), store.settings
+        report, messages, mailings = job.run(spark, corpus, str(tmp_path / "out"),
+                                             scheme=scheme, store=settings, settings=SMALL)
+        members = _members(messages.collect())
+        assert report.messages == sum(1 for _ in read(corpus))
         expected = _groups_of_store(store)
         assert {frozenset(r["source"] for r in g) for g in members.values()} == expected
         assert any(len(g) > 1 for g in expected)
@@ -132,10 +136,11 @@ def test_recall_mode_differences_are_few_and_listed(spark: Any, tmp_path: pathli
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     corpus = _corpus()
     assert corpus is not None
-    settings = StoreSettings(mode="recall", retention_days=0)
-    _, messages, _ = job.run(spark, corpus, None, store=settings, settings=SMALL)
-    with _store(tmp_path / "store", corpus, settings) as store:
+    with _store(tmp_path / "store", corpus, StoreSettings(mode="recall", retention_days=0)
+                ) as store:
         theirs = _groups_of_store(store)
+        scheme, settings = Scheme.from_id(store.scheme_id), store.settings
+    _, messages, _ = job.run(spark, corpus, None, scheme=scheme, store=settings, settings=SMALL)
     mine = _groups_of_job(messages)
     differing = _differing(mine, theirs)
     with capsys.disabled():
@@ -198,6 +203,14 @@ def test_cli_reads_paths_uris_tables_and_bad_mail(spark: Any, tmp_path: pathlib.
         verdicts = json.loads(mailing["verdicts"])
         assert sum(v["copies"] for v in verdicts) == mailing["size"]
         assert {v["verdict"] for v in verdicts} <= set(VERDICTS)
+
+
+def test_store_rules_are_the_stores(tmp_path: pathlib.Path) -> None:
+    settings = StoreSettings(mode="recall", threshold=0.6, retention_days=0)
+    with _store(tmp_path / "store", [str(SAMPLE)], settings) as store:
+        expected = Scheme.from_id(store.scheme_id)
+    scheme, rules = job.store_rules(str(tmp_path / "store"))
+    assert scheme == expected and rules.matching == settings.matching
 
 
 def test_ids_follow_input_order() -> None:

@@ -37,7 +37,7 @@ from shingles.config import Config, JudgeSettings, SparkSettings, StoreSettings,
 from shingles.lexicon import Lexicon
 from shingles.scheme import DEFAULT_SCHEME, Scheme
 
-__all__ = ["JobReport", "add_arguments", "main", "run", "run_args", "session"]
+__all__ = ["JobReport", "add_arguments", "main", "run", "run_args", "session", "store_rules"]
 
 # A new recall-mode store fingerprints with 2-word shingles (shingles.store.reader.RECALL_SCHEME).
 _RECALL_WINDOW = 2
@@ -229,6 +229,18 @@ def _join(folder: str, name: str) -> str:
     return folder.rstrip("/") + "/" + name
 
 
+def store_rules(path: str) -> tuple[Scheme, StoreSettings]:
+    """Return the scheme and matching settings of the store at path (read on the driver).
+
+    Raises:
+        FileNotFoundError: if there is no store at path.
+    """
+    from shingles.store.reader import Store
+
+    with Store(path, readonly=True) as store:
+        return Scheme.from_id(store.scheme_id), store.settings
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the options of ``shingles spark-cluster`` (and of this module under spark-submit)."""
     defaults, spark = StoreSettings(), SparkSettings()
@@ -242,6 +254,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML configuration (trusted zone, limits, "
                    "judge thresholds)")
     p.add_argument("--lexicon", metavar="FILE", help="lexicon for I-Match signatures")
+    p.add_argument("--as-store", metavar="DIR",
+                   help="fingerprint and match as the store in DIR does: its scheme (with its "
+                        "seed), mode and threshold; --mode, --threshold, --window are ignored")
     p.add_argument("--mode", choices=("paper", "recall"), default="paper",
                    help="matching rule, as a store's --mode (default %(default)s)")
     p.add_argument("--threshold", type=float, default=defaults.threshold,
@@ -275,6 +290,8 @@ def run_args(args: argparse.Namespace) -> int:
     scheme = None
     if args.window is not None:
         scheme = Scheme(window=args.window)
+    if args.as_store:
+        scheme, store = store_rules(args.as_store)
     settings = SparkSettings(partitions=args.partitions, min_size=args.min_size,
                              verdicts=args.verdicts, id_column=args.id_column,
                              raw_column=args.raw_column)
