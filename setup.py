@@ -29,9 +29,6 @@ def extensions():
         include = ["ext"]
         if pyx.stem == "_core":
             sources.append("ext/kernels.c")
-        if pyx.stem == "_store":  # the store's own liblmdb (ext/lmdb/README.md says why)
-            sources += ["ext/lmdb/mdb.c", "ext/lmdb/midl.c"]
-            include.append("ext/lmdb")
         modules.append(Extension(
             f"shingles.{pyx.stem}",
             sources,

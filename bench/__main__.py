@@ -53,7 +53,7 @@ def _commit() -> tuple[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes: about 4 minutes of one core")
     parser.add_argument("--out", type=pathlib.Path, default=None,
                         help="output folder (default bench/out/quick or bench/out/full)")
     parser.add_argument("--parts", default=",".join(PARTS),

@@ -5,11 +5,13 @@ Run from the repository root, with the package installed (pip install '.[bench]'
     python bench/bench_core.py [--quick] [--out bench/out/core]
 
 It reads the real corpus (../shared/corpus or $SHINGLES_CORPUS) and prints:
-1. Speed, one process on one core, on the visible text of every corpus message:
-   our compiled core, the plain-Python reference, datasketch MinHash(num_perm=84)
-   in its default set-up and rensa RMinHash(84), the peers fed with 4-word
-   shingles built in Python (how their users feed them). us/message, messages/s
-   and MB/s of body text, and our speed-up over each.
+1. Speed, one process on one core, on the visible text of every corpus message
+   (--quick: every 10th): our compiled core, the plain-Python reference,
+   datasketch MinHash(num_perm=84) in its default set-up and rensa RMinHash(84),
+   the peers fed with 4-word shingles built in Python (how their users feed
+   them) and once more with the shingles built beforehand. Every engine times
+   the same texts, the same rounds (3; --quick 1), and reports the median round;
+   us/message, messages/s, MB/s of the text bytes timed, our speed-up over each.
 2. Estimator bias: copies of corpus bodies with a share q of words substituted;
    mean (estimated resemblance - exact Jaccard of the shingle sets), with its
    standard error. An unbiased estimator gives 0 within noise; the bar is 0.01.
@@ -24,6 +26,7 @@ Results also go to OUT/results.json.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import pathlib
 import random
@@ -48,23 +51,36 @@ def python_shingles(text: str, w: int = 4) -> list[str]:
     return [" ".join(words[i:i + w]) for i in range(len(words) - w + 1)]
 
 
-def time_per_message(run: Callable[[str], object], texts: list[str], repeat: int) -> float:
-    """Return the best of `repeat` runs over texts, in seconds per message."""
-    best = math.inf
-    for _ in range(repeat):
+#: Rounds each engine runs over the texts; every engine reports the median round.
+ROUNDS = {True: 1, False: 3}
+#: --quick times every 10th corpus text; the full run all of them.
+QUICK_STRIDE = 10
+
+
+def time_rounds(run: Callable[[str], object], texts: list[str], rounds: int) -> list[float]:
+    """Return the seconds of each of `rounds` runs over texts (garbage collector on, as
+    callers run it, after a collection so no round pays for the one before)."""
+    times = []
+    for _ in range(rounds):
+        gc.collect()
         start = time.perf_counter()
         for text in texts:
             run(text)
-        best = min(best, time.perf_counter() - start)
-    return best / len(texts)
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def speed(texts: list[str], quick: bool) -> dict[str, dict[str, float]]:
-    mean_bytes = statistics.fmean(len(t.encode("utf-8")) for t in texts)
-    runs: dict[str, tuple[Callable[[str], object], list[str], int]] = {}
-    runs["shingles (cython)"] = (lambda t: fingerprint(t, backend="cython"), texts, 5)
-    sample = texts[: 150 if quick else 600]
-    runs["shingles (python reference)"] = (lambda t: fingerprint(t, backend="python"), sample, 1)
+    """Return one row per engine: every engine times the same texts, the same number of
+    rounds, and reports the median round; MB/s counts the UTF-8 bytes of those texts."""
+    timed = texts[::QUICK_STRIDE] if quick else texts
+    rounds = ROUNDS[quick]
+    timed_bytes = sum(len(t.encode("utf-8")) for t in timed)
+    runs: dict[str, Callable[[str], object]] = {}
+    runs["shingles (cython)"] = lambda t: fingerprint(t, backend="cython")
+    runs["shingles (python reference)"] = lambda t: fingerprint(t, backend="python")
+    # Shingles built beforehand for the "given" rows, so no one can say we timed split().
+    given = {id(t): python_shingles(t) for t in timed}
     try:
         from datasketch import MinHash
 
@@ -74,17 +90,16 @@ def speed(texts: list[str], quick: bool) -> dict[str, dict[str, float]]:
                 m.update(shingle.encode("utf-8"))
             return m.digest()
 
-        runs["datasketch MinHash(84)"] = (datasketch_default, texts[: 600 if quick else 3000], 1)
-        # The same without building shingles, so no one can say we timed Python's split().
-        given = {id(t): [s.encode("utf-8") for s in python_shingles(t)] for t in texts[:600]}
+        encoded = {key: [s.encode("utf-8") for s in value] for key, value in given.items()}
 
         def datasketch_given(text: str) -> object:
             m = MinHash(num_perm=84)
-            for shingle in given[id(text)]:
+            for shingle in encoded[id(text)]:
                 m.update(shingle)
             return m.digest()
 
-        runs["datasketch, shingles given"] = (datasketch_given, texts[:600], 1)
+        runs["datasketch MinHash(84)"] = datasketch_default
+        runs["datasketch, shingles given"] = datasketch_given
     except ImportError:
         print("datasketch is not installed: pip install '.[bench]'", file=sys.stderr)
     try:
@@ -95,23 +110,25 @@ def speed(texts: list[str], quick: bool) -> dict[str, dict[str, float]]:
             m.update(python_shingles(text))
             return m.digest()
 
-        runs["rensa RMinHash(84)"] = (rensa_default, texts, 3)
-        words = {id(t): python_shingles(t) for t in texts}
-
         def rensa_given(text: str) -> object:
             m = RMinHash(num_perm=84, seed=42)
-            m.update(words[id(text)])
+            m.update(given[id(text)])
             return m.digest()
 
-        runs["rensa, shingles given"] = (rensa_given, texts, 3)
+        runs["rensa RMinHash(84)"] = rensa_default
+        runs["rensa, shingles given"] = rensa_given
     except ImportError:
         print("rensa is not installed: pip install '.[bench]'", file=sys.stderr)
 
     results = {}
-    for name, (run, subset, repeat) in runs.items():
-        seconds = time_per_message(run, subset, repeat)
-        results[name] = {"us_per_message": seconds * 1e6, "messages_per_s": 1 / seconds,
-                         "mb_per_s": mean_bytes / seconds / 1e6, "messages": len(subset)}
+    for name, run in runs.items():
+        times = time_rounds(run, timed, rounds)
+        seconds = statistics.median(times)
+        results[name] = {"us_per_message": seconds / len(timed) * 1e6,
+                         "messages_per_s": len(timed) / seconds,
+                         "mb_per_s": timed_bytes / seconds / 1e6, "messages": len(timed),
+                         "bytes": timed_bytes, "rounds": rounds, "statistic": "median",
+                         "round_seconds": times}
     ours = results["shingles (cython)"]["us_per_message"]
     for row in results.values():
         row["ours_faster_by"] = row["us_per_message"] / ours
@@ -178,7 +195,7 @@ def two_of_six(pairs: list[tuple[float, shingles.Fingerprint, shingles.Fingerpri
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer pairs and peer messages")
+    parser.add_argument("--quick", action="store_true", help="every 10th text, one round, fewer pairs")
     parser.add_argument("--out", default="bench/out/core", help="folder for results.json")
     args = parser.parse_args()
 
@@ -188,8 +205,11 @@ def main() -> None:
           " bytes of visible text")
 
     results: dict[str, object] = {"scheme": SCHEME.id, "backend": shingles.BACKEND}
-    print("\n1. speed, one core (text -> fingerprint)")
     table = speed(texts, args.quick)
+    first = next(iter(table.values()))
+    print(f"\n1. speed, one core (text -> fingerprint): every engine on the same "
+          f"{first['messages']:.0f} texts ({first['bytes'] / 1e6:.1f} MB), median of "
+          f"{first['rounds']:.0f} round(s)")
     results["speed"] = table
     print(f"{'engine':30} {'us/msg':>9} {'msgs/s':>9} {'MB/s':>7} {'ours x':>8}")
     for name, row in table.items():

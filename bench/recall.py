@@ -28,11 +28,10 @@ from bench.generator import CONDITIONS, CONFIG, Base, Vocabulary, mailing
 from shingles.mail.parse import parse
 
 KS = (2, 3, 5)
-#: The targets of issue 7 for the `recall` mode, and the peer's figures beside them.
+#: The targets of issue 7 for the `recall` mode. (A "peer fuzzy hash" row with figures
+#: of no known run stood beside them; it went: only engines run on these copies are shown.)
 TARGETS = {("substitute", 0.05): 0.99, ("substitute", 0.10): 0.95, ("substitute", 0.20): 0.6,
            ("greeting+token", 0.0): 1.0}
-PEER = {("substitute", 0.05): 0.975, ("substitute", 0.10): 0.835, ("substitute", 0.20): 0.08,
-        ("greeting+token", 0.0): 0.98}
 
 
 def r_min(p: float, c: float) -> float:
@@ -125,8 +124,7 @@ def run(engines: list[Engine], bases: list[Base], vocab: Vocabulary, copies: int
                                        "mailings": len(bases), "copies": copies,
                                        "target_recall": right / judged,
                                        "wrong_base": wrong / judged,
-                                       "target": TARGETS.get((kind, rate)),
-                                       "peer": PEER.get((kind, rate))}
+                                       "target": TARGETS.get((kind, rate))}
                 p = statistics.fmean(f["p"] for f in per)
                 row["p"], row["sqrt_p"] = p, math.sqrt(p)
                 m = copies + 1

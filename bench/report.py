@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+from collections import Counter
 from typing import Any
 
 HEADLINE = (("substitute", 0.05, "5% subst"), ("substitute", 0.10, "10% subst"),
@@ -44,12 +45,10 @@ def headline_rows(results: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         m = merges.get(name)
         row += [m["false_merges"], m["glued_pairs"], m["threads"]["share"]] if m else [None] * 3
         rows.append(row)
-    from bench.recall import PEER, TARGETS
+    from bench.recall import TARGETS
 
     rows.append(["target (recall mode)"] + [TARGETS[(k, r)] for k, r, _ in HEADLINE]
                 + [0, None, None])
-    rows.append(["peer fuzzy hash"] + [PEER[(k, r)] for k, r, _ in HEADLINE]
-                + [None, None, 0.38])
     return header, rows
 
 
@@ -175,8 +174,14 @@ def markdown(results: dict[str, Any]) -> str:
                 table(["engine", "us/message", "messages/s", "MB/s", "ours faster by"],
                       [[n, r["us_per_message"], r["messages_per_s"], r["mb_per_s"],
                         r["ours_faster_by"]] for n, r in sp["signature_only"].items()]), "",
+                "Every engine on the same texts, the same rounds, the median round; MB/s "
+                "from the bytes timed.", "",
                 f"End to end on {sp['end_to_end_messages']} messages of the labelled stream "
-                "(read + parse + sign + file/index; one fresh process each):", "",
+                "(read + parse + sign + file/index; one fresh process each; every engine in "
+                "our Session's garbage-collector regime). What differs: ours writes to disk "
+                "(LMDB, durable commits), the peers keep their index in memory; the peers' "
+                "index is banded LSH 21x4, the kind of our recall mode, while our paper mode "
+                "keys mega-shingles:", "",
                 table(["engine", "messages/s per core", "ours (paper) faster by",
                        "RSS after imports MB", "peak RSS MB", "index bytes/message"],
                       [[r["engine"], r.get("messages_per_cpu_second"),
@@ -194,12 +199,31 @@ def markdown(results: dict[str, Any]) -> str:
                       [[r["engine"], r["judge"], r["spam"], r["missed"], r["effectiveness"],
                         r["bulk_legit"], r["false_positives_bulk_legit"], r["personal"],
                         r["false_positives_personal"], r["held"]] for r in eff["rows"]]), ""]
+        weekly = {k.split(" / ")[0]: v for k, v in eff.get("weekly", {}).items()
+                  if k.split(" / ")[1] == PLOTTED_JUDGE}
+        if weekly:
+            weakest = max(weekly, key=lambda k: sum(weekly[k]))
+            weeks = len(weekly[weakest])
+            out += [f"Missed spam per day, weekly mean (judge {PLOTTED_JUDGE}); in brackets, "
+                    f"relative to the weakest engine ({weakest}):", "",
+                    table(["engine"] + [f"week {w + 1}" for w in range(weeks)],
+                          [[name] + [f"{x:.1f} ({x / y:.2f})" if y else f"{x:.1f}"
+                                     for x, y in zip(series, weekly[weakest])]
+                           for name, series in weekly.items()]), ""]
     out += ["## Plots", ""] + [f"![{p}]({p})" for p in results.get("plots", [])] + [""]
     return "\n".join(out)
 
 
+#: The judge whose missed spam the effectiveness plot shows: the engine's own verdict
+#: stage with held messages rescanned (what a deployment runs).
+PLOTTED_JUDGE = "engine+hold"
+
+
 def plots(results: dict[str, Any], out: pathlib.Path) -> list[str]:
-    """Write the PNG plots; return their file names (none when matplotlib is missing)."""
+    """Write the PNG plots; return their file names (none when matplotlib is missing).
+
+    Every plot has a title and a one-line caption under it; legends sit outside the axes.
+    """
     try:
         import matplotlib
 
@@ -209,15 +233,22 @@ def plots(results: dict[str, Any], out: pathlib.Path) -> list[str]:
         print("bench: matplotlib is not installed, no plots: pip install '.[bench]'")
         return []
     from bench.bench_core import p_two_of_six
-    from bench.recall import r_min
+    from bench.recall import TARGETS, r_min
 
     names: list[str] = []
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
-    def save(fig: Any, name: str) -> None:
+    def save(fig: Any, name: str, title: str, caption: str) -> None:
+        fig.suptitle(title, fontsize=11)
         for ax in fig.axes:
             if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=8)
-        fig.tight_layout()
+                legend = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                                   borderaxespad=0)
+                for handle in legend.legend_handles:  # one size in the key, whatever the points'
+                    if hasattr(handle, "set_sizes"):
+                        handle.set_sizes([30])
+        fig.text(0.01, 0.01, caption, fontsize=8, ha="left", va="bottom", wrap=True)
+        fig.tight_layout(rect=(0, 0.07, 1, 0.95))
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
         names.append(name)
@@ -225,36 +256,45 @@ def plots(results: dict[str, Any], out: pathlib.Path) -> list[str]:
     rec = results.get("recall")
     if rec:
         engines = list(rec["points"])
-        fig, axes = plt.subplots(1, len(engines), figsize=(5 * len(engines), 4.5), squeeze=False)
         m = rec["copies"] + 1
-        grid = [i / 200 for i in range(201)]
-        for ax, name in zip(axes[0], engines):
-            pts = rec["points"][name]
-            ax.scatter([math.sqrt(p) for p, _ in pts], [r for _, r in pts], s=6, alpha=0.3,
-                       label="one mailing (k=3)")
-            ax.plot([math.sqrt(p) for p in grid], [math.sqrt(p) for p in grid], "k--",
-                    label="R = sqrt(p)")
-            ax.plot([math.sqrt(p) for p in grid], [r_min(p, 3 / m) for p in grid], "r-",
-                    label=f"bound, c = 3/{m}")
-            ax.set(title=name, xlabel="sqrt(p)", ylabel="recall R (clusters >= 3)")
-        save(fig, "recall_vs_sqrt_p.png")
+        grid = [i / 400 for i in range(401)]
+        fig, ax = plt.subplots(figsize=(9, 5.5))
+        # Mailings of one size give few distinct (p, R): each is drawn once with its area
+        # by count, and each engine a little to the side, so no engine hides another.
+        for n, (colour, name) in enumerate(zip(colours * 4, engines)):
+            counts = Counter((round(p, 4), round(r, 4)) for p, r in rec["points"][name])
+            shift = (n - (len(engines) - 1) / 2) * 0.008
+            ax.scatter([math.sqrt(p) + shift for p, _ in counts], [r for _, r in counts],
+                       s=[10 + 12 * math.sqrt(c) for c in counts.values()], alpha=0.55,
+                       color=colour,
+                       marker="osD^v<>"[n % 7], label=name, edgecolors="none")
+        ax.plot([math.sqrt(p) for p in grid], [math.sqrt(p) for p in grid], "k--",
+                label="R = sqrt(p) (large mailings)")
+        ax.plot([math.sqrt(p) for p in grid], [r_min(p, 3 / m) for p in grid], "r-",
+                label=f"bound R_min(p, c), c = 3/{m}")
+        ax.set(xlabel="sqrt(p)", ylabel="recall R (share in clusters of >= 3)",
+               xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+        save(fig, "recall_vs_sqrt_p.png", "Recall against the sqrt(p) bound, one point a mailing",
+             f"p: share of a mailing's message pairs the engine put in one cluster; R: share of "
+             f"its {m} messages in clusters of >= 3; c = 3/{m}. Points on or above the red "
+             "curve keep the bound; size grows with the mailings at a point; engines offset sideways.")
 
-        fig, ax = plt.subplots(figsize=(6, 4.5))
-        for name in engines:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        for colour, name in zip(colours * 4, engines):
             rows = sorted((r["rate"], r["target_recall"]) for r in rec["rows"]
                           if r["engine"] == name and r["kind"] == "substitute")
-            ax.plot([x for x, _ in rows], [y for _, y in rows], "o-", label=name)
-        from bench.recall import PEER, TARGETS
-
-        for source, style in ((TARGETS, "k^"), (PEER, "gx")):
-            pts = [(r, v) for (k, r), v in source.items() if k == "substitute"]
-            ax.plot([x for x, _ in pts], [y for _, y in pts], style,
-                    label="target" if source is TARGETS else "peer")
-        ax.set(xlabel="share of words substituted", ylabel="copy -> base recall")
-        save(fig, "recall_by_rate.png")
+            ax.plot([x for x, _ in rows], [y for _, y in rows], "o-", color=colour, label=name)
+        pts = [(r, v) for (k, r), v in TARGETS.items() if k == "substitute"]
+        ax.plot([x for x, _ in pts], [y for _, y in pts], "k^", markersize=9,
+                label="target (recall mode)")
+        ax.set(xlabel="share of words substituted", ylabel="copy -> base recall",
+               ylim=(-0.02, 1.05))
+        save(fig, "recall_by_rate.png", "Copy -> base recall by share of words substituted",
+             "Each copy looked up in a store holding only the bases; recall = share found in "
+             "their own base's mailing.")
     curve = results.get("curve")
     if curve:
-        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        fig, ax = plt.subplots(figsize=(8, 4.5))
         bins = curve["imatch"]
         xs = [b["mean_j"] for b in bins]
         grid = [i / 200 for i in range(201)]
@@ -266,27 +306,35 @@ def plots(results: dict[str, Any], out: pathlib.Path) -> list[str]:
         ax.plot(xs, [b["imatch_k10"] for b in bins], "d--", label="I-Match K=10")
         ax.plot(xs, [b["paper_rule"] for b in bins], "^:", label="mega or I-Match K=10")
         ax.set(xlabel="Jaccard resemblance J of the shingle sets", ylabel="share of pairs matched")
-        save(fig, "two_of_six.png")
+        save(fig, "two_of_six.png", "The 2-of-6 rule and I-Match against resemblance",
+             "Pairs of a corpus text and a copy with words substituted, binned by exact J; "
+             "error bars: binomial, around P(J).")
     sp = results.get("speed")
     if sp:
         rows = [r for r in sp["end_to_end"] if "error" not in r]
-        fig, ax = plt.subplots(figsize=(7, 3.5))
+        fig, ax = plt.subplots(figsize=(8, 3.5))
         ax.barh([r["engine"] for r in rows], [r["messages_per_cpu_second"] for r in rows])
         ax.set(xlabel="messages/s per core, end to end")
-        save(fig, "speed.png")
+        save(fig, "speed.png", "End-to-end speed: read, parse, sign, file or index",
+             f"{sp['end_to_end_messages']} stream messages, one fresh process per engine, CPU "
+             "time; ours on disk (LMDB), the peers in memory.")
     eff = results.get("effectiveness")
-    if eff and eff.get("daily"):
-        judges = list(dict.fromkeys(key.split(" / ")[1] for key in eff["daily"]))
-        fig, axes = plt.subplots(1, len(judges), figsize=(5 * len(judges), 4), sharey=True,
-                                 squeeze=False)
-        for ax, judge in zip(axes[0], judges):
-            for key, series in eff["daily"].items():
-                engine, _, which = key.partition(" / ")
-                if which == judge:
-                    ax.plot(range(len(series)), series, label=engine)
-            ax.set(title=f"judge: {judge}", xlabel="day",
-                   ylabel="missed spam per day (7-day mean)")
-        save(fig, "missed_spam_per_day.png")
+    weekly = {k.split(" / ")[0]: v for k, v in (eff or {}).get("weekly", {}).items()
+              if k.split(" / ")[1] == PLOTTED_JUDGE}
+    if weekly:
+        weakest = max(weekly, key=lambda k: sum(weekly[k]))
+        weeks = [w + 1 for w in range(len(weekly[weakest]))]
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+        for colour, (name, series) in zip(colours * 4, weekly.items()):
+            left.plot(weeks, series, "o-", color=colour, label=name)
+            ratio = [x / y if y else float("nan") for x, y in zip(series, weekly[weakest])]
+            right.plot(weeks, ratio, "o-", color=colour)
+        left.set(xlabel="week", ylabel="missed spam per day (weekly mean)", xticks=weeks)
+        right.set(xlabel="week", ylabel=f"relative to the weakest ({weakest})", xticks=weeks,
+                  ylim=(-0.02, 1.1))
+        save(fig, "missed_spam_per_day.png", "Missed spam per day, weekly mean, per engine",
+             f"Judge: {PLOTTED_JUDGE} (the engine's verdicts, held messages rescanned); right: "
+             "each engine's weekly mean over the weakest engine's.")
     return names
 
 

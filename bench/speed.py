@@ -7,13 +7,17 @@
    mbox on disk: read, parse (shingles.mail.parse for everyone), sign, and file or
    index each message. Ours: fingerprint + Store.add in paper mode (4-word
    shingles) and recall mode (its default 2-word shingles), LMDB on disk,
-   durable commits every 1,000. Peers: datasketch MinHash(84)
+   durable commits of the default batch (10,000). Peers: datasketch MinHash(84)
    over 4-word shingles built in Python + MinHashLSH 21 bands x 4 rows
    (query, then insert), and rensa RMinHash(84) + RMinHashLSH(21 bands) the
    same way, both in memory. Each engine runs in its own fresh process (spawn),
    so its peak memory is its own: messages/s per core (CPU time of that
    process), peak RSS above the process after imports, and the bytes its index
-   takes per message (our store file; the peers' pickled index).
+   takes per message (our store file; the peers' pickled index). Every engine
+   runs with the garbage collector as our store Session runs it (off, collected
+   after each batch of 10,000; bench/gcstate.py). Our paper mode keys
+   mega-shingles, the peers band LSH 21x4: the same kind of index as our recall
+   mode only.
 """
 
 from __future__ import annotations
@@ -117,14 +121,28 @@ def _measure(name: str, mbox: str, work: str) -> dict[str, Any]:
 
         def finish() -> int:
             return len(pickle.dumps(index))
+    import gc
+
+    from bench.gcstate import SessionGC
+
     _reset_peak()
     rss = _rss("VmRSS")
+    gc.collect()
+    # Every engine in the collector regime of our Session (off, collected per batch);
+    # ours sets it up itself, the peers get it here.
+    regime = SessionGC() if not name.startswith("shingles") else None
     cpu, wall = time.process_time(), time.perf_counter()
     n = 0
+    if regime:
+        regime.__enter__()
     for record in mailio.read(mbox, CONFIG):
         if not hasattr(record, "error"):
             add(record)
             n += 1
+            if regime:
+                regime.tick()
+    if regime:
+        regime.__exit__(None, None, None)
     size = finish()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     return {"engine": name, "messages": n, "cpu_seconds": cpu, "wall_seconds": wall,

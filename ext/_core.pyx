@@ -11,7 +11,7 @@ from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcpy, memmove, memset
 
 # Imported under private names: the module's public API is State and LexiconTable.
-from shingles import _reference, _unicode_tables, scheme as _scheme
+from shingles import _reference, _unicode as _unicode_tables, scheme as _scheme
 _normalise = _reference.normalise
 
 

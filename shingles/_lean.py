@@ -1,14 +1,9 @@
-"""The optional compiled helpers, or None when they are not in use.
+"""The optional compiled mail-parsing helpers (shingles._mime), or None when not in use.
 
-- ``lean``: the lean MIME path (shingles._mime); without it the standard email
-  parser and the plain-Python helpers do all the work.
-- ``store``: the store's own LMDB binding and hot loops (shingles._store);
-  without it py-lmdb is the binding and session.py's Python twins run.
-- ``lmdb``: the LMDB binding the store uses, one of those two: both speak
-  py-lmdb's API, and one process never mixes them.
-
-SHINGLES_PUREPYTHON=1 leaves them out on purpose; SHINGLES_REQUIRE_EXT=1 turns
-a failed import into an error, as for the signature core (see _backend.py).
+Without them the standard email parser and the plain-Python helpers do all the
+work. SHINGLES_PUREPYTHON=1 leaves them out on purpose; SHINGLES_REQUIRE_EXT=1
+turns a failed import into an error, as for the signature core (see _backend.py).
+Mail reading imports this module, so it loads neither LMDB nor numpy.
 """
 
 from __future__ import annotations
@@ -19,7 +14,7 @@ from types import ModuleType
 
 from shingles.errors import BackendError
 
-__all__ = ["lean", "lmdb", "store"]
+__all__ = ["lean"]
 
 
 def _optional(name: str) -> ModuleType | None:
@@ -37,5 +32,3 @@ def _optional(name: str) -> ModuleType | None:
 
 
 lean: ModuleType | None = _optional("_mime")
-store: ModuleType | None = _optional("_store")
-lmdb: ModuleType = store if store is not None else importlib.import_module("lmdb")

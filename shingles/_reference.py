@@ -46,7 +46,7 @@ from collections.abc import Mapping
 
 import xxhash
 
-from shingles._unicode_tables import CONTEXT_RANGES, DROP_RANGES, MARK_RANGES
+from shingles._unicode import CONTEXT_RANGES, DROP_RANGES, MARK_RANGES
 from shingles.scheme import BANDS, CHUNK_CHARS, MAX_TOKEN_CHARS, NUM_PERM, ROWS, Scheme
 
 MASK64 = (1 << 64) - 1

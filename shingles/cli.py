@@ -10,14 +10,18 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from shingles import _backend
-from shingles.config import Config, load_config
-from shingles.verdicts.engine import Engine, Verdict, ingest
+from shingles import __version__, _backend
+from shingles.config import DEFAULT_CONFIG, MATCHING_KEYS, Config, load_config
+from shingles.verdicts.engine import DATABASES as ENGINE_DATABASES
+from shingles.verdicts.engine import Engine, Verdict, ingest, mailing_json
+from shingles.verdicts.feedback import report_arf, report_messages
 from shingles.errors import ShinglesError
 from shingles.fingerprint import fingerprint
 from shingles.mail.headers import decode_bytes
@@ -26,7 +30,9 @@ from shingles.mail.records import Mail, MailError
 from shingles.mail.read import parse_record, read, read_raw
 from shingles.mail.parse import looks_like_mail
 from shingles.scheme import DEFAULT_SCHEME, Scheme
+from shingles.verdicts.social import DATABASES as SOCIAL_DATABASES
 from shingles.verdicts.social import SocialGraph
+from shingles.store.check import check as check_store
 from shingles.store.reader import RECALL_SCHEME, Mailing, Store
 from shingles.config import StoreSettings
 
@@ -93,6 +99,16 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
     return status
 
 
+def _field_list(text: str) -> list[str]:
+    """Return the Mail fields a --fields value names (comma-separated); reject unknown ones."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in _MAIL_FIELDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown field(s) {', '.join(unknown)}; one of: "
+                                         f"{', '.join(sorted(_MAIL_FIELDS))}")
+    return names
+
+
 def cmd_parse(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     status = EXIT_OK
@@ -134,8 +150,9 @@ def _lexicon_summary(lexicon: Lexicon) -> dict[str, Any]:
 def _add_scheme_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("fingerprint scheme")
     group.add_argument("--window", type=int, default=None,
-                       help=f"words per shingle (default {DEFAULT_SCHEME.window}; a new "
-                            f"recall-mode store {RECALL_SCHEME.window})")
+                       help=f"words per shingle (default: a store's own; a new store "
+                            f"{RECALL_SCHEME.window} in recall mode, {DEFAULT_SCHEME.window} "
+                            f"in paper mode and outside stores)")
     group.add_argument("--min-shingles", type=int, default=None,
                        help=f"fewest distinct shingles for a signature "
                             f"(default {DEFAULT_SCHEME.min_shingles})")
@@ -147,18 +164,23 @@ def _add_scheme_options(parser: argparse.ArgumentParser) -> None:
 # -- the mailing store: ingest and mailings ----------------------------------
 
 
-def _store_settings(args: argparse.Namespace) -> StoreSettings:
-    """Return the store settings the options ask for; the stored mode when none is given."""
-    runtime = {"batch_size": args.batch, "retention_days": args.retention_days}
-    runtime = {name: value for name, value in runtime.items() if value is not None}
-    if args.mode is None and args.threshold is None:
-        stored = Store.stored_settings(args.store)
-        if stored is not None:
-            return dataclasses.replace(stored, **runtime)
-    matching: dict[str, Any] = {"mode": args.mode or "paper"}
-    if args.threshold is not None:
-        matching["threshold"] = args.threshold
-    return StoreSettings(**matching, **runtime)
+def _store_settings(args: argparse.Namespace, config: Config) -> StoreSettings:
+    """Return the store settings: the config's [store] section, flags overriding it.
+
+    An existing store keeps its matching mode and parameters unless the flags or
+    the file name them (then they must agree with it).
+    """
+    flags = {"mode": args.mode, "threshold": args.threshold, "batch_size": args.batch,
+             "retention_days": args.retention_days}
+    flags = {name: value for name, value in flags.items() if value is not None}
+    given = (set(flags) | config.store_keys) & MATCHING_KEYS
+    wanted = dataclasses.replace(config.store, **flags)
+    stored = Store.stored_settings(args.store) if not given else None
+    if stored is None:
+        return wanted
+    runtime = {f.name: getattr(wanted, f.name) for f in dataclasses.fields(StoreSettings)
+               if f.name not in MATCHING_KEYS}
+    return dataclasses.replace(stored, **runtime)
 
 
 def _progress() -> Any:
@@ -169,8 +191,15 @@ def _progress() -> Any:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     # A stream has no known length: a count and the time, not a percentage.
-    return Progress(SpinnerColumn(), TextColumn("ingesting {task.completed:,.0f} messages"),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+    # redirect_*=False: by default rich captures sys.stdout while it runs, and the
+    # JSON Lines would go to the terminal's progress line instead of the pipe.
+    return Progress(SpinnerColumn(), TextColumn("{task.completed:,.0f} messages"),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+                    redirect_stdout=False, redirect_stderr=False)
+
+
+def _messages(n: int) -> str:
+    return f"{n} message{'' if n == 1 else 's'}"
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -183,7 +212,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         _emit(record.to_json(), sys.stdout)
 
     with Store(args.store, scheme=scheme, lexicon=lexicon,
-               settings=_store_settings(args)) as store:
+               settings=_store_settings(args, config), wait=args.wait) as store:
         records = read(args.paths, config)
         if progress is None:
             report = ingest(store, records, scheme=scheme, lexicon=lexicon,
@@ -197,44 +226,170 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     done = report.to_json()
     if args.json:
         _emit({"summary": done}, sys.stdout)
-    print(f"shingles: {done['messages']} messages in {done['seconds']} s "
+    print(f"shingles: {_messages(report.summary.messages)} in {done['seconds']} s "
           f"({done['messages_per_second']}/s): {done['added']} added, "
           f"{done['duplicates']} already stored, {done['unsigned']} without signature, "
           f"{done['errors']} unreadable; {done['new_mailings']} new mailings, "
-          f"{done['merges']} merged", file=sys.stderr)
+          f"{done['merges']} merged; retention expired {done['expired_messages']} stored "
+          f"messages and {done['expired_mailings']} mailings", file=sys.stderr)
     return EXIT_INPUT_ERRORS if report.errors else EXIT_OK
+
+
+class _Stop(KeyboardInterrupt):
+    """Raised by the signal handler while the scan waits for input."""
+
+
+class _Signals:
+    """SIGINT/SIGTERM during a scan: stop reading, commit what was judged, exit.
+
+    The handler raises only while the scan waits for the next message (the
+    engine then commits and stops); during judging or printing it sets a flag,
+    and the scan stops before reading the next message.
+    """
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self.reading = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._old[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, old in self._old.items():
+            signal.signal(signum, old)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.signum = signum
+        if self.reading:
+            raise _Stop
+
+    def guard(self, records: Iterator[Any], idle: Any = None) -> Iterator[Any]:
+        """Yield records until a signal arrives; call idle() before each read."""
+        while not self.signum:
+            if idle is not None:
+                idle()
+            self.reading = True
+            try:
+                if self.signum:  # arrived during idle(), before reading was set
+                    return
+                record = next(records)
+            except StopIteration:
+                return
+            finally:
+                self.reading = False
+            yield record
+
+
+def _commit_when_idle(engine: Engine) -> Any:
+    """Return a check that commits the scan when stdin has nothing to read yet: a
+    filter's verdicts are then in the store (for explain, report) while it waits."""
+    import select
+
+    def idle() -> None:
+        try:
+            waiting = not select.select([sys.stdin], [], [], 0)[0]
+        except (OSError, ValueError):
+            return
+        if waiting:
+            engine.commit()
+    return idle
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    settings = _store_settings(args, config)
+    if args.print_config:
+        effective = config.to_json()
+        effective["store"] = dataclasses.asdict(settings)
+        print(json.dumps(effective, indent=2))
+        return EXIT_OK
+    if not args.paths:
+        return die("scan: give PATH or - (stdin) to scan")
+    if "-" in args.paths:  # a filter: each verdict out as soon as it is judged
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     lexicon = Lexicon.load(args.lexicon) if args.lexicon else None
     scheme = _given_scheme(args)
     tally: dict[str, int] = {}
     errors = 0
-    with Store(args.store, scheme=scheme, lexicon=lexicon,
-               settings=_store_settings(args)) as store:
+    with Store(args.store, scheme=scheme, lexicon=lexicon, settings=settings,
+               wait=args.wait) as store, _Signals() as signals:
         engine = Engine(store, config, scheme=scheme, lexicon=lexicon, backend=args.backend)
         progress = _progress()
-        with progress if progress is not None else contextlib.nullcontext():
-            task = progress.add_task("scan", total=None) if progress is not None else None
-            for result in engine.scan(read(args.paths, config)):
-                if isinstance(result, Verdict):
-                    tally[result.verdict] = tally.get(result.verdict, 0) + 1
-                else:
-                    errors += 1
-                _emit(result.to_json(), sys.stdout)
-                if progress is not None:
-                    progress.advance(task)
+        scan = engine.scan(signals.guard(iter(read(args.paths, config)),
+                                         _commit_when_idle(engine) if "-" in args.paths
+                                         else None))
+        try:
+            with progress if progress is not None else contextlib.nullcontext():
+                task = progress.add_task("scan", total=None) if progress is not None else None
+                for result in scan:
+                    if isinstance(result, Verdict):
+                        tally[result.verdict] = tally.get(result.verdict, 0) + 1
+                    else:
+                        errors += 1
+                    _emit(result.to_json(), sys.stdout)
+                    if progress is not None:
+                        progress.advance(task)
+        except KeyboardInterrupt:
+            signals.signum = signals.signum or signal.SIGINT
+        summary = engine.last_summary
     counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(tally.items()))
-    print(f"shingles: {sum(tally.values())} messages judged ({counts or 'none'}), "
-          f"{errors} unreadable", file=sys.stderr)
+    expired = (f"; retention expired {summary.expired_messages} stored messages and "
+               f"{summary.expired_mailings} mailings" if summary is not None else "")
+    # (plural on purpose for 0 and 1 alike: the line is parsed by scripts)
+    if summary is not None and summary.expired_messages:
+        expired += " (replaying an archive? retention_days = 0 keeps everything)"
+    print(f"shingles: {_messages(sum(tally.values()))} judged ({counts or 'none'}), "
+          f"{errors} unreadable{expired}", file=sys.stderr)
+    if signals.signum:
+        print(f"shingles: stopped by {signal.Signals(signals.signum).name}; what was judged "
+              "is committed", file=sys.stderr)
+        return 128 + signals.signum
     return EXIT_INPUT_ERRORS if errors else EXIT_OK
 
 
+def _existing_store(path: str) -> str | None:
+    """Return an error message when there is no store at path (verbs that must not make one)."""
+    if not os.path.exists(os.path.join(path, "data.mdb")):
+        return f"no store at {path}"
+    return None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    lexicon = Lexicon.load(args.lexicon) if args.lexicon else None
+    if not (args.spam or args.ham or args.arf):
+        return die("report: give --spam ID..., --ham ID... or --arf FILE...")
+    missing = _existing_store(args.store)
+    if missing:
+        return die(missing)
+    status = EXIT_OK
+    with Store(args.store, lexicon=lexicon) as store:
+        engine = Engine(store, config, scheme=_stored_scheme(store), lexicon=lexicon)
+        done: list[Any] = [*report_messages(engine, args.spam, "spam"),
+                           *report_messages(engine, args.ham, "ham")]
+        if args.arf:
+            done += list(report_arf(engine, args.arf))
+    counted = 0
+    for outcome in done:
+        record = outcome.to_json()
+        if record.get("error"):
+            status = EXIT_INPUT_ERRORS
+        counted += bool(record.get("counted"))
+        _emit(record, sys.stdout)
+    print(f"shingles: {len(done)} report{'' if len(done) == 1 else 's'}, {counted} counted "
+          f"({len(done) - counted} already counted or failed)", file=sys.stderr)
+    return status
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
     with Store(args.store, readonly=True) as store:
         try:
-            explained = Engine(store, scheme=_stored_scheme(store)).explain(args.message_id)
+            explained = Engine(store, config, scheme=_stored_scheme(store)).explain(
+                args.message_id)
         except KeyError as exc:
             return die(str(exc.args[0]))
     print(json.dumps(explained, indent=2, ensure_ascii=False))
@@ -246,11 +401,15 @@ def cmd_rescan(args: argparse.Namespace) -> int:
     now = datetime.fromisoformat(args.now) if args.now else None
     if now is not None and now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
-    with Store(args.store) as store:
+    missing = _existing_store(args.store)
+    if missing:
+        return die(missing)
+    with Store(args.store, wait=args.wait) as store:
         changed = Engine(store, config, scheme=_stored_scheme(store)).rescan(now)
     for verdict in changed:
         _emit(verdict.to_json(), sys.stdout)
-    print(f"shingles: {len(changed)} held messages judged again", file=sys.stderr)
+    n = len(changed)
+    print(f"shingles: {n} held message{'' if n == 1 else 's'} judged again", file=sys.stderr)
     return EXIT_OK
 
 
@@ -263,11 +422,13 @@ def cmd_allowlist(args: argparse.Namespace) -> int:
     graph = SocialGraph(load_config(args.config).social)
     now = _when(args.now)
     if args.pin or args.remove:
-        with Store(args.store) as store, store.session() as session:
-            for other in args.pin:
-                graph.pin(session, args.user, other, now)
-            for other in args.remove:
-                graph.remove(session, args.user, other)
+        with Store(args.store, wait=args.wait) as store:
+            store.attach(SOCIAL_DATABASES)
+            with store.session() as session:
+                for other in args.pin:
+                    graph.pin(session, args.user, other, now)
+                for other in args.remove:
+                    graph.remove(session, args.user, other)
     with Store(args.store, readonly=True) as store:
         entries = graph.allowlist(store, args.user, now)
     if args.json:
@@ -323,63 +484,143 @@ def cmd_mailings(args: argparse.Namespace) -> int:
     with Store(args.store, readonly=True) as store:
         found = store.top(args.top, args.min_size) if args.top else sorted(
             store.mailings(args.min_size), key=lambda m: (-m.size, m.id))
-    if args.json:
-        for mailing in found:
-            _emit(mailing.to_json(), sys.stdout)
-        return EXIT_OK
+        members = ({m.id: [{"source": r.source, "message_id": r.message_id}
+                           for r in store.messages(m.id)] for m in found}
+                   if args.members else {})
+        if args.json:
+            for mailing in found:
+                record = mailing_json(store, mailing)
+                if args.members:
+                    record["members"] = members[mailing.id]
+                _emit(record, sys.stdout)
+            return EXIT_OK
     rows = [_MAILING_COLUMNS, *(_mailing_row(m) for m in found)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_MAILING_COLUMNS) - 1)]
-    for row in rows:
+    for row, shown in zip(rows, [0, *(m.id for m in found)]):
         cells = [cell.rjust(w) if i < 8 else cell.ljust(w)
                  for i, (cell, w) in enumerate(zip(row, widths))]
         print("  ".join([*cells, row[-1]]))
+        for member in members.get(shown, []):
+            print(f"      {member['source']}  {member['message_id'] or '-'}")
     return EXIT_OK
 
 
-def _add_store_options(p: argparse.ArgumentParser, defaults: StoreSettings) -> None:
+def cmd_store_info(args: argparse.Namespace) -> int:
+    with Store(args.store, readonly=True) as store:
+        store.attach(ENGINE_DATABASES)
+        info = store.info()
+    if args.json:
+        _emit(info, sys.stdout)
+        return EXIT_OK
+    for name in ("path", "scheme", "lexicon", "matching", "retention_days", "mailings",
+                 "messages", "clock", "map_size", "file_bytes"):
+        print(f"{name:16} {info[name]}")
+    print(f"{'last_commit':16} txn {info['last_commit']['txn_id']} at "
+          f"{info['last_commit']['time']}")
+    for name, entries in info["entries"].items():
+        print(f"  {name:14} {entries:>12,} entries {info['database_bytes'][name]:>14,} bytes")
+    return EXIT_OK
+
+
+def cmd_store_check(args: argparse.Namespace) -> int:
+    with Store(args.store, readonly=True) as store:
+        store.attach(ENGINE_DATABASES)
+        findings = list(check_store(store))
+    for finding in findings:
+        _emit(finding.to_json(), sys.stdout)
+    print(f"shingles: {args.store}: {len(findings)} problems found"
+          + ("" if findings else "; every record reads and the mailings hold together"),
+          file=sys.stderr)
+    return EXIT_INPUT_ERRORS if findings else EXIT_OK
+
+
+def cmd_store_backup(args: argparse.Namespace) -> int:
+    with Store(args.store, readonly=True) as store:
+        size = store.backup(args.dest)
+    print(f"shingles: {args.store} copied to {args.dest} ({size:,} bytes, compacted)",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def _add_store_options(p: argparse.ArgumentParser, defaults: StoreSettings,
+                       optional_paths: bool = False) -> None:
     """Options of the verbs that file messages into a store (ingest, scan)."""
-    p.add_argument("paths", nargs="+", metavar="PATH|-",
+    p.add_argument("paths", nargs="*" if optional_paths else "+", metavar="PATH|-",
                    help="mbox (also .gz/.bz2/.xz), maildir, .eml or a folder of them; - is stdin")
     p.add_argument("--store", required=True, metavar="DIR", help="the store (created if missing)")
     p.add_argument("--config", metavar="FILE",
-                   help="TOML configuration (trusted zone, thresholds, SPF, limits)")
-    p.add_argument("--lexicon", metavar="FILE", help="lexicon for I-Match signatures")
+                   help="TOML configuration ([store], [judge], trusted zone, SPF, limits)")
+    p.add_argument("--lexicon", metavar="FILE", help="lexicon for I-Match signatures (a store "
+                   "made with one needs it every time)")
     p.add_argument("--mode", choices=("paper", "recall"), default=None,
-                   help="matching rule of a new store: 'paper' (2 of 6 super-shingles, "
-                        "the default) or 'recall' (LSH bands, confirmed by resemblance)")
+                   help=f"matching rule of a new store (overrides [store] mode; default "
+                        f"{defaults.mode}): 'recall' (LSH bands confirmed by resemblance: "
+                        f"finds mutated copies) or 'paper' (2 of 6 super-shingles, the "
+                        f"paper's exact rule, for reproduction)")
     p.add_argument("--threshold", type=float, default=None,
                    help=f"resemblance a recall candidate needs (default {defaults.threshold})")
     p.add_argument("--retention-days", type=float, default=None,
-                   help=f"forget what is older, by message time; 0 keeps everything "
-                        f"(default {defaults.retention_days:g})")
+                   help=f"forget what is older than this before the newest message seen; "
+                        f"0 keeps everything, for archive replays (overrides [store] "
+                        f"retention_days; default {defaults.retention_days:g})")
     p.add_argument("--batch", type=int, default=None, metavar="N",
                    help=f"messages per transaction: a crash loses at most one batch "
-                        f"(default {defaults.batch_size})")
-    p.add_argument("--backend", choices=("auto", "cython", "python"), default="auto")
+                        f"(overrides [store] batch_size; default {defaults.batch_size})")
+    p.add_argument("--backend", choices=("auto", "cython", "python"), default="auto",
+                   help="cython: the compiled core; python: the plain-Python reference; "
+                        "auto (default): compiled when it is built")
+    _add_wait_option(p)
     _add_scheme_options(p)
+
+
+def _add_wait_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait up to SECONDS for another process writing the store to finish "
+                        "(default: fail at once, naming its pid)")
 
 
 def _add_verdict_verbs(verbs: Any) -> None:
     p = verbs.add_parser("scan", help="judge each message: one JSON verdict per line")
-    _add_store_options(p, StoreSettings())
+    _add_store_options(p, DEFAULT_CONFIG.store, optional_paths=True)
+    p.add_argument("--print-config", action="store_true",
+                   help="print the effective configuration (file, flags, defaults) as JSON "
+                        "and exit")
     p.set_defaults(run=cmd_scan)
 
     p = verbs.add_parser("explain", help="why a scanned message got its verdict (JSON)")
-    p.add_argument("message_id", metavar="MESSAGE-ID")
-    p.add_argument("--store", required=True, metavar="DIR")
+    p.add_argument("message_id", metavar="MESSAGE",
+                   help="a Message-ID (angle brackets optional) or the source a verdict printed")
+    p.add_argument("--store", required=True, metavar="DIR", help="the store scanned into")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (as given to scan)")
     p.set_defaults(run=cmd_explain)
 
     p = verbs.add_parser("rescan", help="judge held messages again; print the changed verdicts")
-    p.add_argument("--store", required=True, metavar="DIR")
+    p.add_argument("--store", required=True, metavar="DIR", help="the store scanned into")
     p.add_argument("--config", metavar="FILE", help="TOML configuration (thresholds)")
     p.add_argument("--now", metavar="TIME", help="ISO 8601 time to judge at (default: now)")
+    _add_wait_option(p)
     p.set_defaults(run=cmd_rescan)
+
+    p = verbs.add_parser("report", help="feedback: complaints, corrections, ARF reports "
+                                        "(one JSON outcome per report)")
+    p.add_argument("--store", required=True, metavar="DIR", help="the store scanned into")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (as given to scan)")
+    p.add_argument("--lexicon", metavar="FILE", help="the store's lexicon, if it has one")
+    p.add_argument("--spam", nargs="+", default=[], metavar="MESSAGE",
+                   help="complaints: these scanned messages' mailings are unwanted "
+                        "(Message-IDs or sources)")
+    p.add_argument("--ham", nargs="+", default=[], metavar="MESSAGE",
+                   help="corrections: these scanned messages' mailings are wanted")
+    p.add_argument("--arf", nargs="+", default=[], metavar="FILE",
+                   help="RFC 5965 feedback reports (mbox, maildir, .eml); the original is "
+                        "matched by fingerprint")
+    p.set_defaults(run=cmd_report)
 
 
 def _add_social_verbs(verbs: Any) -> None:
     p = verbs.add_parser("allowlist", help="a user's automatic allowlist, with its evidence")
     p.add_argument("user", metavar="USER", help="a local address")
-    p.add_argument("--store", required=True, metavar="DIR")
+    p.add_argument("--store", required=True, metavar="DIR", help="the store to read")
     p.add_argument("--config", metavar="FILE", help="TOML configuration ([social] section)")
     p.add_argument("--json", action="store_true", help="one JSON record per correspondent")
     p.add_argument("--pin", metavar="ADDRESS", action="append", default=[],
@@ -387,11 +628,12 @@ def _add_social_verbs(verbs: Any) -> None:
     p.add_argument("--remove", metavar="ADDRESS", action="append", default=[],
                    help="take ADDRESS off the list")
     p.add_argument("--now", metavar="TIME", help="ISO 8601 time to judge freshness at")
+    _add_wait_option(p)
     p.set_defaults(run=cmd_allowlist)
 
     p = verbs.add_parser("trusted-domains", help="domains local users write to, and which are "
                                                  "trusted")
-    p.add_argument("--store", required=True, metavar="DIR")
+    p.add_argument("--store", required=True, metavar="DIR", help="the store to read")
     p.add_argument("--config", metavar="FILE", help="TOML configuration ([social] section)")
     p.add_argument("--json", action="store_true", help="one JSON record per domain")
     p.set_defaults(run=cmd_trusted_domains)
@@ -405,13 +647,30 @@ def _add_store_verbs(verbs: Any) -> None:
     p.set_defaults(run=cmd_ingest)
 
     p = verbs.add_parser("mailings", help="list the mailings of a store, largest first")
-    p.add_argument("--store", required=True, metavar="DIR")
+    p.add_argument("--store", required=True, metavar="DIR", help="the store to read")
     p.add_argument("--json", action="store_true", help="one JSON record per mailing")
     p.add_argument("--top", type=int, default=20, metavar="N",
                    help="the N largest (default %(default)s; 0 lists all)")
     p.add_argument("--min-size", type=int, default=2, metavar="N",
                    help="only mailings of at least N messages (default %(default)s)")
+    p.add_argument("--members", action="store_true",
+                   help="also each mailing's messages: source and Message-ID")
     p.set_defaults(run=cmd_mailings)
+
+    store = verbs.add_parser("store", help="look after a store: info, check, backup")
+    store_verbs = store.add_subparsers(dest="store_verb", required=True, metavar="ACTION")
+    p = store_verbs.add_parser("info", help="sizes, counts, scheme, mode, retention, last commit")
+    p.add_argument("--store", required=True, metavar="DIR", help="the store to describe")
+    p.add_argument("--json", action="store_true", help="one JSON record")
+    p.set_defaults(run=cmd_store_info)
+    p = store_verbs.add_parser("check", help="read every record; exit 1 with the problems found")
+    p.add_argument("--store", required=True, metavar="DIR", help="the store to check")
+    p.set_defaults(run=cmd_store_check)
+    p = store_verbs.add_parser("backup", help="a consistent, compacted copy (safe while "
+                                              "a writer runs)")
+    p.add_argument("dest", metavar="DEST", help="a new folder for the copy")
+    p.add_argument("--store", required=True, metavar="DIR", help="the store to copy")
+    p.set_defaults(run=cmd_store_backup)
 
 
 def cmd_spark_cluster(args: argparse.Namespace) -> int:
@@ -436,6 +695,8 @@ def _add_spark_verb(verbs: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the shingles command."""
     parser = argparse.ArgumentParser(prog="shingles", description=__doc__)
+    parser.add_argument("--version", action="version",
+                        version=f"shingles {__version__} ({_backend.BACKEND} core)")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     p = verbs.add_parser("fingerprint", help="print the fingerprint of texts or messages as JSON")
@@ -443,7 +704,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mbox (.gz/.bz2/.xz too), maildir, folder, .eml or plain text; - is stdin")
     p.add_argument("--lexicon", metavar="FILE", help="lexicon for I-Match signatures")
     p.add_argument("--config", metavar="FILE", help="TOML config (trusted zone, limits)")
-    p.add_argument("--backend", choices=("auto", "cython", "python"), default="auto")
+    p.add_argument("--backend", choices=("auto", "cython", "python"), default="auto",
+                   help="cython: the compiled core; python: the plain-Python reference; "
+                        "auto (default): compiled when it is built")
     _add_scheme_options(p)
     p.set_defaults(run=cmd_fingerprint)
 
@@ -451,8 +714,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH|-",
                    help="mbox (.gz/.bz2/.xz too), maildir, folder or .eml; - is stdin")
     p.add_argument("--config", metavar="FILE", help="TOML config (trusted zone, limits)")
-    p.add_argument("--fields", nargs="+", metavar="NAME", choices=sorted(_MAIL_FIELDS),
-                   help="print only these fields (besides source and message_id)")
+    p.add_argument("--fields", type=_field_list, action="extend", metavar="NAME[,NAME...]",
+                   help="print only these fields (besides source and message_id), comma-"
+                        f"separated or repeated; one of: {', '.join(sorted(_MAIL_FIELDS))}")
     p.set_defaults(run=cmd_parse)
 
     lexicon = verbs.add_parser("lexicon", help="build or inspect an I-Match lexicon")
@@ -461,14 +725,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="FILE|-", help="one document per file")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the lexicon")
     defaults = LexiconSettings()
-    p.add_argument("--min-df", type=int, default=defaults.min_df)
-    p.add_argument("--max-df", type=float, default=defaults.max_df)
-    p.add_argument("--sub-lexicons", type=int, default=defaults.sub_lexicons)
-    p.add_argument("--min-terms", type=int, default=defaults.min_terms)
+    p.add_argument("--min-df", type=int, default=defaults.min_df, metavar="N",
+                   help="fewest documents a term must appear in (default %(default)s)")
+    p.add_argument("--max-df", type=float, default=defaults.max_df, metavar="SHARE",
+                   help="largest share of documents a term may appear in (default %(default)s)")
+    p.add_argument("--sub-lexicons", type=int, default=defaults.sub_lexicons, metavar="K",
+                   help="extra randomised sub-lexicons (default %(default)s)")
+    p.add_argument("--min-terms", type=int, default=defaults.min_terms, metavar="N",
+                   help="fewest lexicon terms a text needs for a signature "
+                        "(default %(default)s)")
     _add_scheme_options(p)
     p.set_defaults(run=cmd_lexicon_build)
     p = lexicon_verbs.add_parser("info", help="print a lexicon's summary as JSON")
-    p.add_argument("file")
+    p.add_argument("file", metavar="LEX", help="a lexicon file")
     p.set_defaults(run=cmd_lexicon_info)
     _add_store_verbs(verbs)
     _add_verdict_verbs(verbs)
@@ -484,5 +753,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except BrokenPipeError:  # e.g. `shingles fingerprint x | head`
         return EXIT_OK
+    except KeyboardInterrupt:  # Ctrl-C outside a scan: nothing half-written to commit
+        print("shingles: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
     except (ShinglesError, ValueError, OSError) as exc:
         return die(str(exc))

@@ -10,9 +10,15 @@
     [limits]
     max_message_bytes = 134217728
 
+    [store]                       # a new store's matching, and how it keeps mail
+    mode = "recall"               # "paper": the paper's exact rule, for reproduction
+    retention_days = 30           # 0 keeps everything (archive replays)
+    batch_size = 10000
+
     [judge]                       # verdict thresholds: see shingles.verdicts.judge.JudgeSettings
     spam_min_networks = 20
     legit_max_networks = 3
+    trap_addresses = ["trap@example.org"]
 
     [spf]                         # live SPF when no trusted header gives a result
     live = false
@@ -45,8 +51,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = [
-    "DEFAULT_CONFIG", "Config", "JudgeSettings", "Limits", "Mode", "Network", "SendersConfig",
-    "SocialSettings", "SparkSettings", "SpfSettings", "StoreSettings", "load_config",
+    "DEFAULT_CONFIG", "DEFAULT_STORE", "MATCHING_KEYS", "Config", "JudgeSettings", "Limits",
+    "Mode", "Network", "SendersConfig", "SocialSettings", "SparkSettings", "SpfSettings",
+    "StoreSettings", "load_config",
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -149,6 +156,12 @@ class StoreSettings:
             so larger batches pay less per message: bench/README.md has figures.
         map_size: Initial LMDB map size in bytes; it grows by itself.
         max_map_size: The map never grows past this; then StoreFullError.
+        seed: The secret seed of a new store's fingerprint scheme. None (the
+            default) makes a random one when the store is created, so nobody
+            outside this installation can compute its fingerprints and craft
+            chains of messages that glue two mailings together; set the same
+            value on installations that share signatures. An existing store
+            keeps the seed it was made with.
     """
 
     mode: Mode = "paper"
@@ -160,8 +173,11 @@ class StoreSettings:
     batch_size: int = 10_000
     map_size: int = 64 << 20
     max_map_size: int = 1 << 40
+    seed: int | None = None
 
     def __post_init__(self) -> None:
+        if self.seed is not None and not 0 <= self.seed < 1 << 64:
+            raise ValueError("seed must be an unsigned 64-bit integer")
         if self.mode not in ("paper", "recall"):
             raise ValueError(f"mode must be 'paper' or 'recall', got {self.mode!r}")
         if not (1 <= self.bands <= 255 and 1 <= self.rows and self.bands * self.rows <= NUM_PERM):
@@ -223,18 +239,31 @@ class SparkSettings:
 class JudgeSettings:
     """Thresholds of the verdict rules (the [judge] section of the config file).
 
+    shingles.verdicts.judge has the rules in order; what each threshold does there:
+
     Attributes:
-        bulk_min_size: Copies before a mailing counts as bulk at all.
-        legit_max_networks: Most /24 networks a legitimate mailing comes from.
-        spam_min_networks: /24 networks from which a mailing is spam.
-        complaint_share: Share of copies with complaints that makes a mailing spam.
-        hold_minutes: How long a held message waits before rescan.
-        hold_min_networks: A young mailing from this many networks is held.
+        bulk_min_size: Copies before a mailing is judged as bulk; fewer are
+            ``personal`` (or ``hold`` when they already spread or arrive fast).
+        legit_max_networks: ``bulk-legit`` needs honest signs (authentication,
+            list headers) and copies from at most this many /24 networks. It is
+            also where the score's spread starts: 0.8 x (networks - this) /
+            (spam_min_networks - this), plus 0.2 x the share failing SPF; a
+            score of 0.5 or more without honest signs is ``bulk-spam``.
+        spam_min_networks: Copies (of the message's sender identity) from this
+            many /24 networks make ``bulk-spam`` whatever else is known.
+        complaint_share: Complaints (``shingles report``) on at least this share
+            of the copies make ``bulk-spam``, unless users' corrections are at
+            least as many.
+        hold_minutes: How long a held message waits for ``rescan``.
+        hold_min_networks: An unauthenticated mailing without honest signs from
+            this many networks is held (``hold``) instead of judged at once.
         hold_rate_per_hour: A young mailing growing this fast is held.
         suspicious_min_messages: Messages an IP must have sent before it can be suspicious.
         suspicious_spam_share: Share of an IP's messages in spam mailings that makes
-            it suspicious.
+            it suspicious (``suspicious-source``).
         suspicious_half_life_days: Half-life of an IP's counters: the zone forgets.
+        trap_addresses: Spam-trap addresses: a message to one counts as a trap hit
+            of its mailing at scan time (once per message), and trap hits make spam.
     """
 
     bulk_min_size: int = 3
@@ -247,8 +276,11 @@ class JudgeSettings:
     suspicious_min_messages: int = 10
     suspicious_spam_share: float = 0.5
     suspicious_half_life_days: float = 7.0
+    trap_addresses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "trap_addresses",
+                           tuple(sorted({a.strip().lower() for a in self.trap_addresses})))
         if not 1 <= self.legit_max_networks < self.spam_min_networks:
             raise ValueError("need 1 <= legit_max_networks < spam_min_networks")
         if self.bulk_min_size < 2:
@@ -315,27 +347,70 @@ class SocialSettings:
             raise ValueError("second_degree_discount must be in [0, 1]")
 
 
+#: The store settings of a configuration that names none: recall mode, the best
+#: measured (bench/README.md); StoreSettings() itself keeps the paper's rule.
+DEFAULT_STORE = StoreSettings(mode="recall")
+#: [store] keys that decide which messages match: fixed when a store is made.
+MATCHING_KEYS = frozenset({"mode", "bands", "rows", "threshold", "representatives"})
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """All settings of shingles, one frozen value with a section per stage."""
+    """All settings of shingles, one frozen value with a section per stage.
+
+    ``store_keys`` names the [store] settings the file gave: the matching ones
+    apply to a new store, and an existing store keeps its own unless one is given.
+    """
 
     senders: SendersConfig = SendersConfig()
     limits: Limits = Limits()
     judge: JudgeSettings = JudgeSettings()
     spf: SpfSettings = SpfSettings()
     social: SocialSettings = SocialSettings()
+    store: StoreSettings = DEFAULT_STORE
+    store_keys: frozenset[str] = frozenset()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
         """Return the config a TOML-shaped mapping describes; raise ConfigError if it is invalid."""
-        unknown = set(data) - {"senders", "limits", "judge", "spf", "social"}
+        unknown = set(data) - {"senders", "limits", "judge", "spf", "social", "store"}
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+        store = data.get("store", {})
         return cls(senders=_senders(data.get("senders", {})),
                    limits=_limits(data.get("limits", {})),
                    judge=_plain("judge", JudgeSettings, data.get("judge", {})),
                    spf=_plain("spf", SpfSettings, data.get("spf", {})),
-                   social=_plain("social", SocialSettings, data.get("social", {})))
+                   social=_plain("social", SocialSettings, data.get("social", {})),
+                   store=_store({"mode": DEFAULT_STORE.mode, **store}),
+                   store_keys=frozenset(store))
+
+    def to_json(self) -> dict[str, Any]:
+        """Return every setting as TOML-shaped, JSON-ready data (``--print-config``)."""
+        out: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            if field.name == "store_keys":
+                continue
+            section = {}
+            for key, value in dataclasses.asdict(getattr(self, field.name)).items():
+                if isinstance(value, (tuple, list)):
+                    value = [str(v) for v in value]
+                section[key] = value
+            out[field.name] = section
+        return out
+
+
+def _store(data: Mapping[str, Any]) -> StoreSettings:
+    """Return the [store] section; its seed may be written in hex (TOML integers are signed)."""
+    seed = data.get("seed")
+    settings = _plain("store", StoreSettings, {k: v for k, v in data.items() if k != "seed"})
+    if seed is None:
+        return settings
+    try:
+        value = int(seed, 0) if isinstance(seed, str) else seed
+        return dataclasses.replace(settings, seed=value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[store] seed must be an unsigned 64-bit integer, not {seed!r}") from exc
 
 
 def _strings(section: str, key: str, value: Any) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import dataclasses
 import functools
 from typing import Literal
 
-from shingles._unicode_tables import UNICODE_VERSION
+from shingles._unicode import UNICODE_VERSION
 from shingles.errors import SchemeMismatchError
 
 __all__ = [

@@ -70,6 +70,6 @@ def test_recall_mode_store_keeps_its_own_window_across_runs(
     capsys.readouterr()
     from shingles.store.reader import RECALL_SCHEME, Store
     with Store(store, readonly=True) as opened:
-        assert opened.scheme_id == RECALL_SCHEME.id and opened.settings.mode == "recall"
+        assert opened.scheme.window == RECALL_SCHEME.window and opened.settings.mode == "recall"
     assert main(["scan", "--store", store, "--window", "4", str(SAMPLE)]) == 2
     assert "was made with scheme" in capsys.readouterr().err

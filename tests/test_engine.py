@@ -15,7 +15,7 @@ from shingles.config import Config, SendersConfig
 from shingles.verdicts.engine import Engine, Verdict
 from shingles.mail.records import Mail
 from shingles.mail.parse import parse
-from shingles.store.layout import ZONE
+from shingles.verdicts.layout import ZONE
 from shingles.config import SpfSettings
 from shingles.store.reader import Store
 from shingles.config import StoreSettings

@@ -227,3 +227,15 @@ def test_fifty_megabytes_stream_through_in_bounded_memory() -> None:
         tracemalloc.stop()
     assert result.has_shingles
     assert peak < 4 * len(block) + 2_000_000  # a few pieces in flight, never the whole text
+
+
+def test_a_shared_imatch_signature_alone_matches_within_one_lexicon() -> None:
+    # The paper's rule: a mega-shingle OR an I-Match signature in common.
+    base = fingerprint(prose(5))
+    other = fingerprint(prose(6))
+    assert not base.matches(other)
+    one = dataclasses.replace(base, imatch=(7, 9), lexicon="L")
+    two = dataclasses.replace(other, imatch=(9,), lexicon="L")
+    assert one.matches(two) and two.matches(one)
+    assert not one.matches(dataclasses.replace(two, lexicon="M"))  # another lexicon
+    assert not one.matches(dataclasses.replace(two, imatch=(8,)))

@@ -136,7 +136,11 @@ def test_a_killed_ingest_resumes_to_the_counts_of_a_clean_run(
     box = tmp_path / "in.mbox.gz"
     box.write_bytes(gzip.compress(make_mbox(n, seed=5), compresslevel=1))
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    command = [sys.executable, "-m", "shingles", "ingest", "--batch", "50", "--store"]
+    # Both stores fingerprint with one seed, so their databases can be compared byte for byte.
+    config = tmp_path / "seed.toml"
+    config.write_text('[store]\nseed = "0x5eed5a1ec0de2004"\n')
+    command = [sys.executable, "-m", "shingles", "ingest", "--config", str(config),
+               "--batch", "50", "--store"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     proc = subprocess.Popen([*command, str(killed), str(box)], env=env,

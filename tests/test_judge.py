@@ -30,6 +30,7 @@ def test_newsletter_from_one_network_with_honest_signs_is_legit() -> None:
     verdict = judge(facts(), None, NOW)
     assert verdict.verdict == "bulk-legit"
     assert {r.rule for r in verdict.reasons} == {"networks", "honest-signs"}
+    assert verdict.rule == "honest-signs"
 
 
 def test_identical_mail_from_many_networks_is_spam_with_its_figures() -> None:
@@ -65,9 +66,41 @@ def test_authenticated_senders_are_not_held() -> None:
     assert judge(facts(size=2, networks=2), None, NOW).verdict == "personal"
 
 
-def test_few_networks_without_honest_signs_is_low_scored_bulk() -> None:
+def test_a_mailing_without_evidence_is_neutral_bulk_never_legit() -> None:
     notices = judge(facts(networks=1, authenticated=False, honest_signs=()), None, NOW)
-    assert notices.verdict == "bulk-legit" and notices.score == 0.0
+    assert notices.verdict == "bulk" and notices.score == 0.0
+    assert notices.rule == notices.reasons[0].rule == "no-evidence"
+    # A held mailing whose deadline passed without evidence is not called legitimate either.
+    spreading = facts(networks=6, authenticated=False, honest_signs=())
+    assert judge(spreading, None, NOW).verdict == "hold"
+    assert judge(spreading, None, NOW, allow_hold=False).verdict == "bulk"
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"networks": 300, "authenticated": False, "honest_signs": ()},
+    {"networks": 15, "authenticated": False, "honest_signs": (), "spf_fail_share": 1.0},
+    {"networks": 6, "authenticated": False, "honest_signs": ()},
+    {"networks": 1, "authenticated": False, "honest_signs": ()},
+    {"size": 2}, {"traps": 1}, {"complaints": 5}, {"corrections": 1},
+])
+def test_the_first_reason_is_the_deciding_rule_with_figure_and_threshold(kwargs: dict) -> None:
+    verdict = judge(facts(**kwargs), None, NOW)
+    decided = verdict.reasons[0]
+    assert verdict.rule == decided.rule
+    if verdict.verdict == "bulk-spam" and decided.rule == "score":
+        assert decided.figure >= decided.threshold == 0.5 and decided.figure == verdict.score
+    if verdict.verdict == "bulk-legit":
+        assert decided.rule in ("honest-signs", "corrections")
+
+
+def test_feedback_decides_traps_over_corrections_over_complaints() -> None:
+    assert judge(facts(complaints=1), None, NOW).rule == "complaints"
+    assert judge(facts(complaints=1), None, NOW).verdict == "bulk-spam"
+    assert judge(facts(size=2, complaints=1), None, NOW).verdict == "bulk-spam"
+    assert judge(facts(complaints=1, corrections=1), None, NOW).verdict == "bulk-legit"
+    assert judge(facts(traps=1, corrections=9), None, NOW).verdict == "bulk-spam"
+    few = judge(facts(size=1000, complaints=1), None, NOW)  # 0.1% < complaint_share
+    assert few.verdict == "bulk-legit" and few.rule == "honest-signs"
 
 
 def test_young_mailing_growing_fast_is_held_but_a_slow_pair_is_personal() -> None:

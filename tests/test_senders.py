@@ -108,6 +108,25 @@ def test_authentication_results_only_from_our_authserv_id() -> None:
     assert forged_only.dkim is None and forged_only.dkim_domains == ()
 
 
+@pytest.mark.parametrize("header", [
+    # RFC 8601 comments may hold ";" (a naive split lost the sender domain).
+    "Authentication-Results: mx2.ours.test; spf=pass (sender IP is 198.51.100.9; "
+    "permitted) smtp.mailfrom=bounce@news.example; dkim=pass (2048-bit; ok) "
+    "header.d=news.example",
+    # A quoted value, and the version after the authserv-id.
+    'Authentication-Results: mx2.ours.test 1; spf=pass smtp.mailfrom="bounce@news.example"; '
+    "dkim=pass header.d=news.example",
+    # Not RFC 8601 (angle brackets): read leniently, clause by clause.
+    "Authentication-Results: mx2.ours.test; spf=pass smtp.mailfrom=<bounce@news.example>; "
+    "dkim=pass header.d=news.example",
+])
+def test_authentication_results_grammar(header: str) -> None:
+    ours = Config(senders=SendersConfig(authserv_ids=("mx2.ours.test",)))
+    mail = parse(chain_message(header), config=ours)
+    assert (mail.spf, mail.spf_domain, mail.dkim, mail.dkim_domains) == (
+        "pass", "news.example", "pass", ("news.example",))
+
+
 def test_received_spf_believed_only_above_the_source_hop() -> None:
     above = ("Received-SPF: softfail (mx2.ours.test: domain of x@example.com) "
              "client-ip=198.51.100.9; envelope-from=x@example.com")
@@ -179,3 +198,20 @@ def test_internal_by_first_octets_is_internal_by_network(ip: object) -> None:
 
     text = str(ip)
     assert _internal(text) == _in(text, _INTERNAL)
+
+
+@pytest.mark.parametrize("domain, other, expected", [
+    ("shop.example", "shop.example", True),
+    ("mail.shop.example", "shop.example", True),
+    ("Shop.Example.", "shop.example", True),
+    ("shop.example", "example", False),       # a bare top-level domain aligns with nothing
+    ("example", "mail.example", False),
+    ("com", "com", True),
+    ("badshop.example", "shop.example", False),
+    (None, "shop.example", False),
+])
+def test_relaxed_alignment(domain: str | None, other: str, expected: bool) -> None:
+    from shingles.mail.identity import aligned
+
+    assert aligned(domain, other) is expected
+    assert aligned(other, domain) is expected

@@ -97,8 +97,9 @@ def test_correspondent_of_a_correspondent_lowers_the_score(engine: Engine) -> No
     [verdict] = scan(engine, mail(3, "dave@far.example", ["alice@ours.example"],
                                   T0 + timedelta(hours=1), ip="192.0.2.44", spf=True))
     assert verdict.verdict != "allowlisted"
-    assert verdict.reasons[0].rule == "allowlist-second-degree"
-    assert "carol@ours.example" in verdict.reasons[0].says
+    # A note beside the deciding rule (which stays first): the score is lowered.
+    [second] = [r for r in verdict.reasons if r.rule == "allowlist-second-degree"]
+    assert "carol@ours.example" in second.says and verdict.rule == verdict.reasons[0].rule
 
 
 def test_compromised_account_is_capped_flagged_and_cannot_make_a_domain_trusted(
@@ -129,7 +130,7 @@ def test_trusted_domain_joins_the_trusted_zone(engine: Engine) -> None:
                                   T0 + timedelta(hours=2), ip="203.0.113.8",
                                   via="198.51.100.9"))
     assert relayed.source_ip == "203.0.113.8"
-    assert relayed.reasons[0].rule == "trusted-domain-hop"
+    assert "trusted-domain-hop" in [r.rule for r in relayed.reasons[1:]]
 
 
 def test_decay_expiry_and_pins_with_a_controlled_clock(engine: Engine) -> None:

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from shingles.verdicts.spf import check_spf
+from shingles.verdicts.spf import SpfChecker, check_spf
 from shingles.config import SpfSettings
 
 pytest.importorskip("dnslib.server")
@@ -54,3 +54,40 @@ def test_nothing_to_check_is_none(dns: SpfSettings, ip: str | None, sender: str 
 def test_settings_refuse_bad_servers() -> None:
     with pytest.raises(ValueError):
         SpfSettings(nameservers=("dns.example",))
+
+
+def test_an_unreachable_resolver_is_asked_once_and_warned_about_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))  # receives the queries, never answers
+        sock.setblocking(False)
+        settings = SpfSettings(live=True, nameservers=("127.0.0.1",),
+                               port=sock.getsockname()[1], timeout=0.3)
+        checker = SpfChecker(settings)
+
+        def queries() -> int:
+            n = 0
+            while True:
+                try:
+                    sock.recv(4096)
+                except BlockingIOError:
+                    return n
+                n += 1
+
+        with caplog.at_level("WARNING", logger="shingles.verdicts.spf"):
+            first = checker.check("192.0.2.55", "news@legit.example", None)
+            asked = queries()
+            rest = [checker.check(f"192.0.2.{i}", f"a@d{i}.example", None) for i in range(9)]
+            assert queries() == 0
+    assert first.result == "temperror" and asked >= 1
+    assert all(c.result == "temperror" for c in rest)
+    assert checker.lookups == 1
+    assert len([r for r in caplog.records if "did not answer" in r.getMessage()]) == 1
+
+
+def test_answers_are_remembered_per_ip_and_domain(dns: SpfSettings) -> None:
+    checker = SpfChecker(dns)
+    for _ in range(3):
+        assert checker.check("192.0.2.55", "News@Legit.example", None).result == "pass"
+    assert checker.check("203.0.113.50", "news@legit.example", None).result == "fail"
+    assert checker.lookups == 2

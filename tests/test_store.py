@@ -22,6 +22,11 @@ from shingles.store.layout import unpack_index
 from shingles.store.writer import MAX_ADVANCE
 from shingles.store.reader import RECALL_SCHEME, Store
 from shingles.config import StoreSettings
+from shingles.scheme import DEFAULT_SEED
+
+#: Unit tests fabricate fingerprints of the public default scheme: their stores use its
+#: seed instead of a secret one (test_keyed_* check the secret default).
+FIXED_SEED = StoreSettings(seed=DEFAULT_SEED)
 
 WORDS = [a + b + c for a in "bdfgklmnprst" for b in "aeiou" for c in "lmnrst"]
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -78,7 +83,7 @@ def fake_fp(megas: tuple[int, ...] = (), imatch: tuple[int, ...] = (),
 
 @pytest.fixture
 def store(tmp_path: pathlib.Path) -> Iterator[Store]:
-    with Store(tmp_path / "store") as opened:
+    with Store(tmp_path / "store", settings=FIXED_SEED) as opened:
         yield opened
 
 
@@ -127,6 +132,9 @@ def test_a_message_matching_two_mailings_merges_them(store: Store) -> None:
     assert store.mailing(a).id == b
     merged = store.mailing(b)
     assert merged.size == 4 and merged.merged == 1
+    # The bridge shares a key with a first member of each: the merge is recorded.
+    assert [(m["mailing"], m["other"], m["merged"], m["message_id"]) for m in store.merges(a)
+            ] == [(b, a, True, "<4@test>")]
     assert [m.id for m in store.mailings()] == [b]
     assert sorted(r.message_id or "" for r in store.messages(a)) == [
         "<1@test>", "<2@test>", "<3@test>", "<4@test>"]
@@ -160,7 +168,7 @@ def test_union_by_size_and_path_compression_keep_finds_short(tmp_path: pathlib.P
     path = str(tmp_path / "s")
     # Merging equal halves (ties keep the lower id) builds the deepest tree
     # union by size allows: 8 mailings, depth 3.
-    with Store(path) as store, store.session() as s:
+    with Store(path, settings=FIXED_SEED) as store, store.session() as s:
         ids = [filed(s.add(mail(i, "x"), fake_fp(megas=(1000 + i,)))) for i in range(8)]
         for n, (a, b) in enumerate([(0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (4, 6), (0, 4)]):
             s.add(mail(100 + n, "bridge"), fake_fp(megas=(1000 + a, 1000 + b)))
@@ -172,7 +180,7 @@ def test_union_by_size_and_path_compression_keep_finds_short(tmp_path: pathlib.P
     # Index keys are re-pointed at the root of the day, so key 1007 now names
     # ids[6], which sits two links below the root.
     assert links[ids[6]] == ids[4]
-    with Store(path) as store:
+    with Store(path, settings=FIXED_SEED) as store:
         assert store.mailing(ids[7]).size == 15
         assert store.mailing(ids[7]).merged == 7
         # A writer's find re-points the whole path it walked at the root.
@@ -244,12 +252,12 @@ def test_complaint_and_trap_counters_are_bumped_through_the_api(store: Store) ->
 
 def test_the_same_message_twice_counts_once_even_across_sessions(tmp_path: pathlib.Path) -> None:
     one = mail(1, " ".join(words(11)), source_ip="192.0.2.1")
-    with Store(tmp_path / "s") as store:
+    with Store(tmp_path / "s", settings=FIXED_SEED) as store:
         with store.session() as s:
             first = s.add(one, fingerprint(one.text))
             assert s.add(one, fingerprint(one.text)) == first
         assert s.summary.duplicates == 1 and s.summary.added == 1
-    with Store(tmp_path / "s") as store:
+    with Store(tmp_path / "s", settings=FIXED_SEED) as store:
         assert store.add(one, fingerprint(one.text)) == first
         assert store.mailing(first).size == 1  # type: ignore[arg-type]
         assert store.ip("192.0.2.1").messages == 1  # type: ignore[union-attr]
@@ -271,7 +279,8 @@ def test_without_message_id_copies_to_different_recipients_stay_apart(store: Sto
 
 
 def test_an_error_aborts_the_open_batch_and_keeps_committed_ones(tmp_path: pathlib.Path) -> None:
-    with Store(tmp_path / "s", settings=StoreSettings(batch_size=5)) as store:
+    settings = StoreSettings(seed=DEFAULT_SEED, batch_size=5)
+    with Store(tmp_path / "s", settings=settings) as store:
         base = words(13)
         with pytest.raises(RuntimeError), store.session() as s:
             for i in range(8):
@@ -290,7 +299,8 @@ def test_a_session_collects_garbage_at_batch_ends_and_gives_gc_back(
             self.me = self
 
     assert gc.isenabled()
-    with Store(tmp_path / "s", settings=StoreSettings(batch_size=2)) as store:
+    settings = StoreSettings(seed=DEFAULT_SEED, batch_size=2)
+    with Store(tmp_path / "s", settings=settings) as store:
         with store.session() as s:
             assert not gc.isenabled()  # paused: collected at commits instead
             cycle = weakref.ref(Cycle())  # garbage only a cycle collection frees
@@ -314,9 +324,9 @@ def test_a_session_collects_garbage_at_batch_ends_and_gives_gc_back(
 
 def test_schema_scheme_and_mode_mismatches_are_clear_errors(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "s"
-    Store(path, settings=StoreSettings(mode="recall")).close()
+    Store(path, settings=StoreSettings(seed=DEFAULT_SEED, mode="recall")).close()
     with pytest.raises(SchemeMismatchError, match="matches by 'recall"):
-        Store(path, settings=StoreSettings(mode="paper"))
+        Store(path, settings=StoreSettings(seed=DEFAULT_SEED, mode="paper"))
     with pytest.raises(SchemeMismatchError, match="scheme"):
         Store(path, scheme=Scheme(window=5))
     with Store(path) as adopted:  # no settings: the stored mode
@@ -331,19 +341,19 @@ def test_schema_scheme_and_mode_mismatches_are_clear_errors(tmp_path: pathlib.Pa
 
 
 def test_the_map_grows_instead_of_failing(tmp_path: pathlib.Path) -> None:
-    settings = StoreSettings(map_size=1 << 16, batch_size=500)
+    settings = StoreSettings(seed=DEFAULT_SEED, map_size=1 << 16, batch_size=500)
     with Store(tmp_path / "s", settings=settings) as store:
         mails = [mail(i, " ".join(words(1000 + i))) for i in range(600)]
         ids = add_all(store, mails)
         assert len({i for i in ids if i}) == 600
         assert store._env.info()["map_size"] > 1 << 16
     # Replayed batches give the same ids as a store that never had to grow.
-    with Store(tmp_path / "big") as store:
+    with Store(tmp_path / "big", settings=FIXED_SEED) as store:
         assert add_all(store, mails) == ids
 
 
 def test_a_map_at_its_limit_is_a_store_full_error_with_a_hint(tmp_path: pathlib.Path) -> None:
-    settings = StoreSettings(map_size=1 << 16, max_map_size=1 << 17)
+    settings = StoreSettings(seed=DEFAULT_SEED, map_size=1 << 16, max_map_size=1 << 17)
     with Store(tmp_path / "s", settings=settings) as store:
         with pytest.raises(StoreFullError, match="max_map_size") as info:
             add_all(store, [mail(i, " ".join(words(2000 + i))) for i in range(2000)])
@@ -351,9 +361,10 @@ def test_a_map_at_its_limit_is_a_store_full_error_with_a_hint(tmp_path: pathlib.
 
 
 def test_a_second_writer_gets_a_clear_error(tmp_path: pathlib.Path) -> None:
-    with Store(tmp_path / "s"), pytest.raises(StoreLockedError, match="another process"):
-        Store(tmp_path / "s")
-    Store(tmp_path / "s").close()  # the lock goes with the writer
+    with Store(tmp_path / "s", settings=FIXED_SEED), \
+            pytest.raises(StoreLockedError, match="another process"):
+        Store(tmp_path / "s", settings=FIXED_SEED)
+    Store(tmp_path / "s", settings=FIXED_SEED).close()  # the lock goes with the writer
 
 
 def test_readers_see_committed_batches_while_a_writer_works(tmp_path: pathlib.Path) -> None:
@@ -369,7 +380,8 @@ def test_readers_see_committed_batches_while_a_writer_works(tmp_path: pathlib.Pa
                               check=True, timeout=60)
         return int(done.stdout)
 
-    with Store(path, settings=StoreSettings(batch_size=10)) as store, store.session() as s:
+    with Store(path, settings=StoreSettings(seed=DEFAULT_SEED, batch_size=10)) as store, \
+            store.session() as s:
         for i in range(15):
             s.add(mail(i, " ".join(words(3000 + i))), fingerprint(" ".join(words(3000 + i))))
         assert read() == 10  # the open batch of 5 is not visible yet
@@ -388,7 +400,7 @@ def test_a_bogus_date_far_ahead_moves_the_clock_by_one_step_only(store: Store) -
 
 
 def test_retention_keeps_the_store_bounded_on_an_endless_stream(tmp_path: pathlib.Path) -> None:
-    settings = StoreSettings(retention_days=1, batch_size=200)
+    settings = StoreSettings(seed=DEFAULT_SEED, retention_days=1, batch_size=200)
     entries = []
     with Store(tmp_path / "s", settings=settings) as store:
         for day in range(8):
@@ -420,7 +432,8 @@ def test_recall_mode_glues_copies_the_paper_rule_splits(tmp_path: pathlib.Path) 
     distinct = [mail(100 + i, " ".join(words(400 + i, 200))) for i in range(30)]
     sizes = {}
     for mode in ("paper", "recall"):
-        with Store(tmp_path / mode, settings=StoreSettings(mode=mode)) as store:
+        settings = StoreSettings(seed=DEFAULT_SEED, mode=mode)
+        with Store(tmp_path / mode, settings=settings) as store:
             ids = add_all(store, copies + distinct)
             sizes[mode] = len(set(ids[:30]))
             assert len(set(ids[30:])) == 30 and not set(ids[30:]) & set(ids[:30])
@@ -432,7 +445,8 @@ def test_recall_mode_glues_copies_the_paper_rule_splits(tmp_path: pathlib.Path) 
 
 def test_recall_lookup_confirms_by_resemblance(tmp_path: pathlib.Path) -> None:
     base = words(31, 200)
-    with Store(tmp_path / "r", settings=StoreSettings(mode="recall", threshold=0.5)) as store:
+    settings = StoreSettings(seed=DEFAULT_SEED, mode="recall", threshold=0.5)
+    with Store(tmp_path / "r", settings=settings) as store:
         [mid] = add_all(store, [mail(1, " ".join(base))])
         scheme = Scheme.from_id(store.scheme_id)
         near = fingerprint(mutate(base, 0.05, seed=2), scheme)
@@ -445,7 +459,7 @@ def test_recall_finds_every_stored_message_by_its_own_fingerprint(tmp_path: path
     # Each of 21 mailings shares one band of 4 min-hashes with the last message
     # and nothing else: all its bands lead to candidates it does not resemble.
     target = tuple(range(1, 85))
-    with Store(tmp_path / "r", settings=StoreSettings(mode="recall")) as store:
+    with Store(tmp_path / "r", settings=StoreSettings(seed=DEFAULT_SEED, mode="recall")) as store:
         with store.session() as s:
             others = []
             for band in range(21):

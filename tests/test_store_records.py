@@ -121,3 +121,26 @@ def test_distinct_counter_is_exact_to_the_cap_and_merges_sketches() -> None:
     assert abs(b.count() - 5000) < 0.2 * 5000
     a.merge(b)
     assert abs(a.count() - 5032) < 0.2 * 5032
+
+
+def test_merging_keeps_every_counter_and_the_domain_overflow() -> None:
+    # Each side counts ten domains (two past the top 8 go to the overflow); the merge
+    # must keep complaints, traps and every domain message, ranked or overflowed.
+    first, second = Stats("s"), Stats("t")
+    for stats, prefix in ((first, "a"), (second, "b")):
+        for i in range(10):
+            for _ in range(10 - i):
+                stats.count_message(seen=1000, hour=1, ip=None, net=None,
+                                    domain=f"{prefix}{i}.example", recipients=[], spf=None,
+                                    dkim=None, dmarc=None, bulk_signs=[])
+    first.complaints, first.traps = 3, 5
+    second.complaints, second.traps = 7, 11
+    assert first.other_domains == second.other_domains == 2 + 1
+    first.merge(second)
+    assert (first.complaints, first.traps) == (10, 16)
+    assert first.size == 2 * 55
+    assert sum(first.domains.values()) + first.other_domains == 2 * 55
+    # The 8 kept are the most frequent of both sides: a0..a3 and b0..b3 (10, 9, 8, 7 each).
+    assert sorted(first.domains) == sorted(f"{p}{i}.example" for p in "ab" for i in range(4))
+    again = Stats.unpack(first.pack())
+    assert (again.complaints, again.traps, again.other_domains) == (10, 16, first.other_domains)

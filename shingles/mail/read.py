@@ -25,9 +25,11 @@ import io
 import lzma
 import mailbox
 import os
+import select
+import stat
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import Any, BinaryIO, Union, cast
 
@@ -44,7 +46,7 @@ try:
 except ImportError:  # pragma: no cover - isal is a dependency; a platform may lack its wheel
     _inflate = zlib
 
-__all__ = ["RawMessage", "read", "read_raw", "split_mbox"]
+__all__ = ["Input", "MailStream", "RawMessage", "read", "read_raw", "split_mbox"]
 
 Input = Union[str, "os.PathLike[str]", BinaryIO]
 
@@ -135,6 +137,22 @@ class _Gunzip:
 
 
 _MAGIC = ((b"\x1f\x8b", _Gunzip), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
+_MAGIC_BYTES = max(len(magic) for magic, _ in _MAGIC)
+#: Seconds a pipe or terminal must stay silent after a blank line before the
+#: mbox message it ends is taken as complete (see split_mbox).
+IDLE_SECONDS = 0.2
+
+
+def _waits(stream: BinaryIO) -> Callable[[], bool] | None:
+    """Return a check "has the stream been silent for IDLE_SECONDS?" for a pipe,
+    socket or terminal; None for a file (whose reads never wait) or a wrapper."""
+    try:
+        fd = stream.fileno()
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return lambda: not select.select([fd], [], [], IDLE_SECONDS)[0]
 
 
 def _read_some(stream: BinaryIO) -> bytes:
@@ -149,7 +167,14 @@ def _read_some(stream: BinaryIO) -> bytes:
 
 def _decompressed(stream: BinaryIO) -> tuple[BinaryIO, bytes]:
     """Return (stream of the content, its first bytes), undoing gzip, bzip2 or xz."""
-    head = stream.read(CHUNK)
+    # Only as much as has arrived (enough for the magic bytes): a pipe that hands
+    # over one message and waits must not be read up to CHUNK first.
+    head = b""
+    while len(head) < _MAGIC_BYTES:
+        more = _read_some(stream)
+        if not more:
+            break
+        head += more
     for magic, opener in _MAGIC:
         if head.startswith(magic):
             inner = cast(BinaryIO, opener(io.BufferedReader(cast(Any, _Chain(head, stream)))))
@@ -164,7 +189,13 @@ def split_mbox(stream: BinaryIO, name: str, head: bytes = b"",
 
     A message over max_bytes, and a stream that breaks off, give a MailError
     record; the messages around them are still yielded.
+
+    On a pipe or terminal (``scan -`` behind a mail server), a message is also
+    complete when it ends in a blank line (as mbox writers end each message) and
+    nothing more arrives for IDLE_SECONDS: it is handed on at once instead of
+    waiting for the next "From " line.
     """
+    silent = _waits(stream)
     buf = bytearray(head)
     base = 0          # stream offset of buf[0]
     start = -1        # offset in buf of the current message's "From " line; -1: none yet
@@ -172,9 +203,10 @@ def split_mbox(stream: BinaryIO, name: str, head: bytes = b"",
     skipping = False  # inside an oversized message: drop bytes until the next one
     eof = False
     broken: str | None = None
+    flushed = False   # a message was handed on when the pipe fell silent
     while True:
         if start < 0:  # lines before the first "From " line belong to no message
-            if base == 0 and buf.startswith(b"From "):
+            if (base == 0 or flushed) and buf.startswith(b"From "):
                 start = 0
             else:
                 i = buf.find(b"\nFrom ")
@@ -209,6 +241,14 @@ def split_mbox(stream: BinaryIO, name: str, head: bytes = b"",
             start = 0 if start >= 0 else -1
             search = 0
         search = max(search, len(buf) - 6, 0)
+        if (silent is not None and start >= 0 and not skipping and buf.endswith(b"\n\n")
+                and silent()):
+            yield _member(buf, start, len(buf), base, name, max_bytes)
+            base += len(buf)
+            del buf[:]
+            start, search, flushed = -1, 0, True
+        elif buf:
+            flushed = False
         try:
             chunk = _read_some(stream)
         except _STREAM_ERRORS as exc:
@@ -327,18 +367,42 @@ def read_raw(inputs: Input | Iterable[Input], limits: Limits = DEFAULT_CONFIG.li
             yield from _read_stream(item, str(getattr(item, "name", "<stream>")), limits)
 
 
+class MailStream(Iterator[Union[Mail, MailError]]):
+    """What ``read`` returns: its records, and the ``config`` they are parsed with
+    (so an engine can refuse mail parsed under another trusted zone)."""
+
+    def __init__(self, records: Iterator[Mail | MailError], config: Config) -> None:
+        self._records = records
+        self.config = config
+
+    def __iter__(self) -> MailStream:
+        return self
+
+    def __next__(self) -> Mail | MailError:
+        return next(self._records)
+
+    def close(self) -> None:
+        """Stop reading: close the open file."""
+        close = getattr(self._records, "close", None)
+        if close is not None:
+            close()
+
+
 def read(inputs: Input | Iterable[Input], config: Config = DEFAULT_CONFIG,
-         *, lean: bool | None = None) -> Iterator[Mail | MailError]:
-    """Yield a Mail for each message of the inputs, or a MailError where one fails.
+         *, lean: bool | None = None) -> MailStream:
+    """Return a stream of a Mail for each message of the inputs, or a MailError where
+    one fails.
 
     See read_raw for the inputs and parse for lean. Never raises for bad input:
     a stream of a million messages must not stop at one broken one.
     """
-    for item in read_raw(inputs, config.limits):
-        if isinstance(item, MailError):
-            yield item
-            continue
-        yield parse_record(item, config, lean=lean)
+    def records() -> Iterator[Mail | MailError]:
+        for item in read_raw(inputs, config.limits):
+            if isinstance(item, MailError):
+                yield item
+                continue
+            yield parse_record(item, config, lean=lean)
+    return MailStream(records(), config)
 
 
 def parse_record(item: RawMessage, config: Config = DEFAULT_CONFIG,

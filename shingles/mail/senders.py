@@ -22,6 +22,8 @@ from collections.abc import Sequence
 
 from datetime import datetime
 
+import authres
+
 from shingles._lean import lean as _lean
 from shingles.config import SendersConfig, host_matches
 from shingles.mail.headers import parse_date
@@ -251,22 +253,47 @@ def _domain(value: str) -> str:
     return value.rpartition("@")[2].strip("<>\"").lower()
 
 
+def _clauses(value: str) -> tuple[str, list[tuple[str, str | None, dict[str, str]]]]:
+    """Return (authserv-id, [(method, result, {ptype.property: value})]) of one
+    Authentication-Results value.
+
+    RFC 8601's grammar (comments may hold ";", values may be quoted) is the
+    maintained ``authres`` parser's job; a value it rejects (real mail carries
+    non-conforming ones, e.g. ``smtp.mailfrom=<a@b>``) is read leniently, clause
+    by clause.
+    """
+    try:
+        header = authres.AuthenticationResultsHeader.parse_value(value)
+    except Exception:  # authres raises its own SyntaxError and others on garbage
+        header = None
+    if header is not None and header.authserv_id:
+        return header.authserv_id.lower(), [
+            (str(r.method).lower(), _result(str(r.result)),
+             {f"{p.type}.{p.name}".lower(): str(p.value) for p in r.properties})
+            for r in header.results]
+    authserv, _, rest = value.partition(";")
+    ident = authserv.split()[0].lower() if authserv.split() else ""
+    found = []
+    for clause in rest.split(";"):
+        m = _METHOD.search(clause)
+        if m:
+            found.append((m.group(1).lower(), _result(m.group(2)),
+                          {k.lower(): v for k, v in _PROP.findall(clause)}))
+    return ident, found
+
+
 def _auth_results(values: Sequence[str], config: SendersConfig,
                   ) -> tuple[str | None, str | None, str | None, tuple[str, ...], str | None]:
     spf = spf_domain = dmarc = None
     dkims: list[str] = []
     dkim_domains: list[str] = []
     for value in values:
-        authserv, _, rest = value.partition(";")
-        ident = authserv.split()[0].lower() if authserv.split() else ""
+        if not config.authserv_ids:
+            break
+        ident, clauses = _clauses(value)
         if ident not in config.authserv_ids:
             continue
-        for clause in rest.split(";"):
-            m = _METHOD.search(clause)
-            if not m:
-                continue
-            method, result = m.group(1).lower(), _result(m.group(2))
-            props = {k.lower(): v for k, v in _PROP.findall(clause)}
+        for method, result, props in clauses:
             if method == "spf" and spf is None:
                 spf = result
                 where = props.get("smtp.mailfrom") or props.get("smtp.helo")

@@ -33,7 +33,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from shingles.config import Config, JudgeSettings, SparkSettings, StoreSettings, load_config
+from shingles.config import (
+    DEFAULT_STORE,
+    Config,
+    SparkSettings,
+    StoreSettings,
+    load_config,
+)
 from shingles.lexicon import Lexicon
 from shingles.scheme import DEFAULT_SCHEME, Scheme
 
@@ -257,8 +263,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as-store", metavar="DIR",
                    help="fingerprint and match as the store in DIR does: its scheme (with its "
                         "seed), mode and threshold; --mode, --threshold, --window are ignored")
-    p.add_argument("--mode", choices=("paper", "recall"), default="paper",
-                   help="matching rule, as a store's --mode (default %(default)s)")
+    p.add_argument("--mode", choices=("paper", "recall"), default=DEFAULT_STORE.mode,
+                   help="matching rule, as a new store's (default %(default)s)")
     p.add_argument("--threshold", type=float, default=defaults.threshold,
                    help="resemblance a recall candidate needs (default %(default)s)")
     p.add_argument("--window", type=int, default=None,
@@ -288,8 +294,12 @@ def run_args(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     store = StoreSettings(mode=args.mode, threshold=args.threshold)
     scheme = None
-    if args.window is not None:
-        scheme = Scheme(window=args.window)
+    if args.window is not None or config.store.seed is not None:
+        # [store] seed: the seed installations that share signatures agree on.
+        base = DEFAULT_SCHEME if args.mode == "paper" else Scheme(window=_RECALL_WINDOW)
+        scheme = dataclasses.replace(base, window=args.window or base.window,
+                                     seed=base.seed if config.store.seed is None
+                                     else config.store.seed)
     if args.as_store:
         scheme, store = store_rules(args.as_store)
     settings = SparkSettings(partitions=args.partitions, min_size=args.min_size,

@@ -22,48 +22,40 @@ Layouts, version 1:
   records read as having none.
 - distinct counter: u8 kind; kind 0: u8 n, n x u64 hashes (exact); kind 1:
   ``HLL_REGISTERS`` bytes of HyperLogLog registers.
-- zone counters (verdict engine, per source IP): ``<BIdd`` version, hour of the
-  last update, messages and messages in spam mailings, both decayed to that hour.
-- held message: ``<BIqQ`` version, hour, deadline (unix seconds), mailing id at
-  hold; then the facts to judge it again as UTF-8 JSON.
-- verdict: ``<BI`` version, hour; then the verdict record as UTF-8 JSON (its
-  reasons vary in number and kind, which a fixed layout cannot hold).
-- social edge (author -> recipient): ``<BIIIdB`` version, first hour, last hour,
-  messages, weight decayed to the last hour, pinned (0/1).
-- outgoing recipient domain: ``<BII`` version, last hour, messages; then a
-  distinct counter of the local authors who wrote to it.
-- domain networks: ``<BI`` version, last hour; u8 n, then n networks as
-  u8-length-prefixed text ("192.0.2.0/24"), the most recent last.
-- author day / flagged author: ``<BII`` version, hour, count.
+
+The verdict engine and the social graph keep their own records in the same
+environment; their layouts live with them (``shingles.verdicts.layout``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import math
 import struct
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from shingles.errors import StoreFormatError
+from shingles.scheme import NUM_PERM
 
 __all__ = [
     "AUTH_RESULTS",
     "BULK_SIGNS",
     "HOUR_AT",
+    "STORE_DATABASES",
+    "Database",
+    "check_version",
+    "decoder",
     "RECORD_VERSION",
     "DistinctCounter",
     "IpCounters",
     "Stats",
-    "pack_held",
     "pack_index",
     "pack_member",
-    "pack_verdict",
-    "pack_zone",
-    "unpack_held",
-    "unpack_verdict",
-    "unpack_zone",
+    "pack_merge",
+    "reps_header",
+    "unpack_merge",
     "pack_message",
     "unpack_index",
     "unpack_message",
@@ -82,16 +74,13 @@ BULK_SIGNS = ("list-unsubscribe", "list-unsubscribe-post", "list-id", "precedenc
               "feedback-id")
 
 INDEX = struct.Struct("<BQI")
-ZONE = struct.Struct("<BIdd")
-HELD = struct.Struct("<BIqQ")
-VERDICT = struct.Struct("<BI")
-EDGE = struct.Struct("<BIIIdB")
-COUNT = struct.Struct("<BII")
 MEMBER = struct.Struct("<BI")
 IP = struct.Struct("<BIIIII")
 _U8 = struct.Struct("<B")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
+#: Bytes of one representative's min-hashes in a reps record (recall mode).
+REP_BYTES = 8 * NUM_PERM
 
 #: Version, size, merged mailings, first seen, last seen (unix seconds), hour of
 #: the last change (what retention looks at), recipients, complaints, traps,
@@ -103,7 +92,7 @@ _TOUCHED_AT = struct.calcsize("<BQIqq")
 #: change), by database: index values and messages at 9, members at 1, IP
 #: counters (last hour) at 17, statistics (touched) in the head.
 HOUR_AT = {"mega": 9, "band": 9, "imatch": 9, "parent": 9, "messages": 9, "members": 1,
-           "ips": 17, "stats": _TOUCHED_AT, "zone": 1, "held": 1, "verdicts": 1}
+           "ips": 17, "stats": _TOUCHED_AT, "merges": 1}
 
 #: Distinct values are kept exactly up to this many, then estimated.
 EXACT_CAP = 32
@@ -122,10 +111,52 @@ TOP_DOMAINS = 8
 MAX_TEXT = 255
 
 
-def _check(data: bytes, version: int, what: str, newest: int = RECORD_VERSION) -> None:
+def check_version(data: bytes, version: int, what: str, newest: int = RECORD_VERSION) -> None:
+    """Raise StoreFormatError unless version is one this code reads."""
     if not 1 <= version <= newest:
         raise StoreFormatError(f"{what} record version {version} is unknown "
                                f"(this shingles reads versions 1 to {newest})")
+
+
+_check = check_version
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def decoder(unpack: _F) -> _F:
+    """Make unpack raise StoreFormatError for bytes it cannot read (short, cut, not UTF-8).
+
+    A damaged or foreign record must stop with the store's own error, which the
+    command line turns into one line, never with an IndexError or struct.error.
+    """
+    @functools.wraps(unpack)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return unpack(*args, **kwargs)
+        except (struct.error, IndexError, UnicodeDecodeError, ValueError, TypeError) as exc:
+            if isinstance(exc, StoreFormatError):
+                raise
+            raise StoreFormatError(f"a {unpack.__name__.replace('unpack_', '')} record "
+                                   f"cannot be read ({exc}); run 'shingles store check'"
+                                   ) from None
+    return checked  # type: ignore[return-value]
+
+
+@dataclasses.dataclass(frozen=True)
+class Database:
+    """A named LMDB database a stage keeps in the store's environment.
+
+    Attributes:
+        name: The database name.
+        hour_at: Where its values keep the u32 hour retention compares (None: not swept).
+        dupsort: Keys may hold several sorted values.
+        decode: Reads one value, raising StoreFormatError when it cannot
+            (``shingles store check`` runs it on every record); None: not checked.
+    """
+
+    name: str
+    hour_at: int | None = None
+    dupsort: bool = False
+    decode: Callable[[bytes], Any] | None = None
 
 
 def pack_str(text: str | None) -> bytes:
@@ -136,6 +167,7 @@ def pack_str(text: str | None) -> bytes:
     return _U8.pack(len(raw)) + raw
 
 
+@decoder
 def unpack_str(data: bytes, offset: int) -> tuple[str, int]:
     """Return (the string at offset, the offset after it)."""
     n = data[offset]
@@ -147,6 +179,7 @@ def pack_index(mailing: int, hour: int) -> bytes:
     return INDEX.pack(RECORD_VERSION, mailing, hour)
 
 
+@decoder
 def unpack_index(data: bytes) -> tuple[int, int]:
     """Return (mailing id, hour) of an index value; raise StoreFormatError if unknown."""
     version, mailing, hour = INDEX.unpack(data)
@@ -159,6 +192,7 @@ def pack_message(mailing: int, hour: int, message_id: str | None, source: str) -
     return INDEX.pack(RECORD_VERSION, mailing, hour) + pack_str(message_id) + pack_str(source)
 
 
+@decoder
 def unpack_message(data: bytes) -> tuple[int, int, str | None, str]:
     """Return (mailing id, hour, Message-ID or None, source) of a message record."""
     mailing, hour = unpack_index(data[:INDEX.size])
@@ -167,117 +201,51 @@ def unpack_message(data: bytes) -> tuple[int, int, str | None, str]:
     return mailing, hour, message_id or None, source
 
 
-def pack_zone(hour: int, messages: float, spam: float) -> bytes:
-    """Return a zone counters record."""
-    return ZONE.pack(RECORD_VERSION, hour, messages, spam)
-
-
-def unpack_zone(data: bytes) -> tuple[int, float, float]:
-    """Return (hour, messages, spam) of a zone record; raise StoreFormatError if unknown."""
-    version, hour, messages, spam = ZONE.unpack(data)
-    _check(data, version, "zone")
-    return hour, messages, spam
-
-
-def pack_held(hour: int, deadline: int, mailing: int, facts: dict[str, Any]) -> bytes:
-    """Return a held-message record."""
-    return HELD.pack(RECORD_VERSION, hour, deadline, mailing) + json.dumps(facts).encode()
-
-
-def unpack_held(data: bytes) -> tuple[int, int, int, dict[str, Any]]:
-    """Return (hour, deadline, mailing, facts) of a held record."""
-    version, hour, deadline, mailing = HELD.unpack_from(data)
-    _check(data, version, "held")
-    return hour, deadline, mailing, json.loads(data[HELD.size:])
-
-
-def pack_verdict(hour: int, record: dict[str, Any]) -> bytes:
-    """Return a verdict record."""
-    return VERDICT.pack(RECORD_VERSION, hour) + json.dumps(record).encode()
-
-
-def unpack_verdict(data: bytes) -> dict[str, Any]:
-    """Return the verdict record in data; raise StoreFormatError if the version is unknown."""
-    version, _ = VERDICT.unpack_from(data)
-    _check(data, version, "verdict")
-    record: dict[str, Any] = json.loads(data[VERDICT.size:])
-    return record
-
-
-@dataclasses.dataclass(frozen=True)
-class Edge:
-    """One author -> recipient edge of the social graph.
-
-    Attributes:
-        first_hour, last_hour: Hours (since the epoch) of the first and latest message.
-        messages: Messages the author wrote to the recipient.
-        weight: Messages decayed by the graph's half-life, as of last_hour.
-        pinned: Kept whatever its age (set by hand).
-    """
-
-    first_hour: int
-    last_hour: int
-    messages: int
-    weight: float
-    pinned: bool = False
-
-    def pack(self) -> bytes:
-        """Return the record bytes."""
-        return EDGE.pack(RECORD_VERSION, self.first_hour, self.last_hour, self.messages,
-                         self.weight, self.pinned)
-
-    @classmethod
-    def unpack(cls, data: bytes) -> Edge:
-        """Return the edge in data; raise StoreFormatError if the version is unknown."""
-        version, first, last, messages, weight, pinned = EDGE.unpack(data)
-        _check(data, version, "edge")
-        return cls(first, last, messages, weight, bool(pinned))
-
-
-def pack_count(hour: int, count: int) -> bytes:
-    """Return an (hour, count) record: author days and flagged authors."""
-    return COUNT.pack(RECORD_VERSION, hour, count)
-
-
-def unpack_count(data: bytes) -> tuple[int, int]:
-    """Return (hour, count) of an author-day or flagged-author record."""
-    version, hour, count = COUNT.unpack(data)
-    _check(data, version, "count")
-    return hour, count
-
-
-def pack_domain_out(hour: int, messages: int, authors: DistinctCounter) -> bytes:
-    """Return an outgoing-recipient-domain record."""
-    return COUNT.pack(RECORD_VERSION, hour, messages) + authors.pack()
-
-
-def unpack_domain_out(data: bytes) -> tuple[int, int, DistinctCounter]:
-    """Return (last hour, messages, distinct authors) of a recipient-domain record."""
-    hour, messages = unpack_count(data[:COUNT.size])
-    authors, _ = DistinctCounter.unpack(data, COUNT.size)
-    return hour, messages, authors
-
-
-def pack_networks(hour: int, networks: list[str]) -> bytes:
-    """Return a domain-networks record (at most 255 networks, the most recent last)."""
-    return b"".join([VERDICT.pack(RECORD_VERSION, hour), _U8.pack(len(networks[-255:]))]
-                    + [pack_str(n) for n in networks[-255:]])
-
-
-def unpack_networks(data: bytes) -> tuple[int, list[str]]:
-    """Return (last hour, networks) of a domain-networks record."""
-    version, hour = VERDICT.unpack_from(data)
-    _check(data, version, "domain networks")
-    offset, networks = VERDICT.size + 1, []
-    for _ in range(data[VERDICT.size]):
-        network, offset = unpack_str(data, offset)
-        networks.append(network)
-    return hour, networks
-
-
 def pack_member(hour: int) -> bytes:
     """Return the value of a (mailing, message) membership entry."""
     return MEMBER.pack(RECORD_VERSION, hour)
+
+
+@decoder
+def unpack_member(data: bytes) -> int:
+    """Return the hour of a membership entry."""
+    version, hour = MEMBER.unpack(data)
+    _check(data, version, "member")
+    return int(hour)
+
+
+#: Version byte of a representatives record of index keys (paper mode): each entry
+#: a u8 count and that many 8-byte mega-shingle and I-Match keys. Version 1 records
+#: hold min-hash vectors (recall mode).
+REPS_OF_KEYS = 2
+
+
+def reps_header(mode: str) -> bytes:
+    """Return the version byte a new representatives record of a store in mode starts with."""
+    return bytes([REPS_OF_KEYS if mode == "paper" else RECORD_VERSION])
+
+
+@decoder
+def unpack_reps(data: bytes) -> list[bytes]:
+    """Return the entries of a reps record (min-hash vectors, or u8 count + index keys)."""
+    _check(data, data[0], "representatives", REPS_OF_KEYS)
+    entries = []
+    at = 1
+    while at < len(data):
+        end = at + (1 + 8 * data[at] if data[0] == REPS_OF_KEYS else REP_BYTES)
+        if end > len(data):
+            raise StoreFormatError(f"a representatives record has {len(data)} bytes")
+        entries.append(data[at:end])
+        at = end
+    if not entries:
+        raise StoreFormatError("a representatives record holds none")
+    return entries
+
+
+@decoder
+def unpack_id(data: bytes) -> int:
+    """Return a mailing id as the children database keeps it (8 bytes, big-endian)."""
+    return int(struct.unpack(">Q", data)[0])
 
 
 @dataclasses.dataclass
@@ -304,6 +272,7 @@ class IpCounters:
                        self.first_hour, self.last_hour)
 
     @classmethod
+    @decoder
     def unpack(cls, data: bytes) -> IpCounters:
         """Return the counters in data; raise StoreFormatError if the version is unknown."""
         version, *fields = IP.unpack(data)
@@ -538,6 +507,7 @@ class Stats:
         return b"".join(parts)
 
     @classmethod
+    @decoder
     def unpack(cls, data: bytes) -> Stats:
         """Return the statistics in data; raise StoreFormatError if the version is unknown."""
         head = STATS_HEAD.unpack_from(data)
@@ -568,3 +538,38 @@ class Stats:
             stats.auth_nets, offset = DistinctCounter.unpack(data, offset)
             stats.anon_nets, offset = DistinctCounter.unpack(data, offset)
         return stats
+
+
+_MERGE = struct.Struct("<BIB16s")
+
+
+def pack_merge(hour: int, accepted: bool, message: bytes) -> bytes:
+    """Return a merge record: version, u32 hour, whether the merge happened, the bridging
+    message's key (16 bytes), kept under survivor id + other id in ``merges``."""
+    return _MERGE.pack(RECORD_VERSION, hour, accepted, message)
+
+
+@decoder
+def unpack_merge(raw: bytes) -> tuple[int, bool, bytes]:
+    """Return (hour, accepted, message key) of a merge record; raise StoreFormatError."""
+    version, hour, accepted, message = _MERGE.unpack(raw)
+    check_version(raw, version, "merge")
+    return hour, bool(accepted), message
+
+
+#: The mailing store's own databases (see shingles.store.reader); other stages
+#: declare theirs and attach them (``Store.attach``).
+STORE_DATABASES = (
+    Database("meta"),
+    Database("mega", HOUR_AT["mega"], decode=unpack_index),
+    Database("band", HOUR_AT["band"], decode=unpack_index),
+    Database("reps", decode=unpack_reps),
+    Database("imatch", HOUR_AT["imatch"], decode=unpack_index),
+    Database("stats", HOUR_AT["stats"], decode=Stats.unpack),
+    Database("parent", HOUR_AT["parent"], decode=unpack_index),
+    Database("children", dupsort=True, decode=unpack_id),
+    Database("messages", HOUR_AT["messages"], decode=unpack_message),
+    Database("members", HOUR_AT["members"], decode=unpack_member),
+    Database("ips", HOUR_AT["ips"], decode=IpCounters.unpack),
+    Database("merges", HOUR_AT["merges"], decode=unpack_merge),
+)

@@ -7,7 +7,8 @@ One LMDB directory with named databases (keys big-endian, records as in
               and its parameters, the clock, the next mailing id, sweep cursors
     mega      mega-shingle -> mailing          (mode "paper")
     band      band number + LSH band hash -> mailing   (mode "recall")
-    reps      mailing -> min-hashes of a few representatives   (mode "recall")
+    reps      mailing -> its first members, to check bridges by: min-hashes (mode
+              "recall") or mega-shingle and I-Match keys (mode "paper")
     imatch    I-Match signature (sub-lexicon in its top 8 bits) -> mailing
     stats     mailing -> statistics (only roots of the union-find)
     parent    merged mailing -> the mailing it went into (see shingles.store.cluster)
@@ -15,6 +16,12 @@ One LMDB directory with named databases (keys big-endian, records as in
     messages  message key -> mailing, Message-ID and source (idempotence)
     members   mailing + message key -> hour (the messages of a mailing)
     ips       source IP -> traffic counters
+    merges    mailing + other mailing -> hour, merged or refused, the bridging message
+
+Later stages keep their records in the same environment: they declare their
+databases (``layout.Database``) and ``Store.attach`` them (the verdict engine's
+and the social graph's ``DATABASES``). The file is checked before LMDB maps it
+(``shingles.store.datafile``), so a damaged store is an error, never a crash.
 
 Writes go through a ``shingles.store.writer.Session``: a context manager that
 commits every ``batch_size`` messages and at the end, and aborts the open batch
@@ -29,43 +36,40 @@ This module opens stores, checks their meta record and answers questions;
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
-import functools
 import heapq
 import os
+import secrets
 import struct
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
+from typing import Any
 
-import numpy
-import xxhash
+import lmdb
 
-from shingles.config import StoreSettings, Mode
-from shingles.store import cluster
-from shingles._lean import lmdb
-from shingles.store.cluster import ID
-from shingles.errors import (
-    SchemeMismatchError,
-    StoreFormatError,
-    StoreLockedError,
-)
+from shingles.config import StoreSettings
+from shingles.errors import SchemeMismatchError, StoreFormatError, StoreLockedError
 from shingles.fingerprint import Fingerprint
 from shingles.lexicon import Lexicon
+from shingles.scheme import DEFAULT_SCHEME, Scheme
+from shingles.store import cluster, datafile
+from shingles.store.cluster import ID
+from shingles.store.keys import IndexKeys, keys_of, message_key, resembles
 from shingles.store.layout import (
-    AUTH_RESULTS,
-    BULK_SIGNS,
     RECORD_VERSION,
+    STORE_DATABASES,
+    Database,
     IpCounters,
     Stats,
     unpack_index,
+    unpack_merge,
     unpack_message,
 )
-from shingles.scheme import DEFAULT_SCHEME, NUM_PERM, Scheme
-
-if TYPE_CHECKING:
-    from shingles.store.writer import Session
+from shingles.store.views import IngestSummary, Mailing, MailLike, MessageRef
+from shingles.store.writer import Session
 
 __all__ = [
     "RECALL_SCHEME",
@@ -73,14 +77,18 @@ __all__ = [
     "IndexKeys",
     "IngestSummary",
     "Mailing",
+    "MailLike",
     "MessageRef",
     "Store",
+    "keyed",
+    "keys_of",
     "message_key",
 ]
 
 #: Version of the database layout as a whole; bump it when a database changes meaning.
 #: 2: the verdict engine's and the social graph's databases joined the mailing store's.
-SCHEMA_VERSION = 2
+#: 3: representatives in paper mode too, and ``merges`` records every merge of mailings.
+SCHEMA_VERSION = 3
 
 
 #: The scheme a new recall-mode store fingerprints with unless told otherwise: 2-word
@@ -92,214 +100,29 @@ SCHEMA_VERSION = 2
 RECALL_SCHEME = Scheme(window=2)
 
 
-_U64 = struct.Struct(">Q")
-_META_U64 = struct.Struct("<Bq")
-_REP_BYTES = 8 * NUM_PERM
-_SIG = struct.Struct("<Q")
-_INDEX = struct.Struct("<BQI")  # records.pack_index, unpacked without its checks: hot
-_U32LE = struct.Struct("<I")
+def keyed(base: Scheme, seed: int | None, lexicon: Lexicon | None) -> Scheme:
+    """Return base with the seed a new store fingerprints with.
 
-_DBS = ("meta", "mega", "band", "reps", "imatch", "stats", "parent", "children", "messages",
-        "members", "ips",
-        # The verdict engine's: suspicious-zone counters per IP, held messages, verdicts.
-        "zone", "held", "verdicts",
-        # The social graph's (shingles.verdicts.social): author -> recipient edges, recipient
-        # domains of outgoing mail, sending networks per domain, daily new recipients
-        # per author, flagged authors.
-        "edges", "outdomains", "domnets", "authorday", "flagged")
-
-
-
-
-class MailLike(Protocol):
-    """The fields of ``shingles.mail.records.Mail`` the store reads (read-only, as in the frozen record)."""
-
-    @property
-    def source(self) -> str: ...
-
-    @property
-    def message_id(self) -> str | None: ...
-
-    @property
-    def date(self) -> datetime | None: ...
-
-    @property
-    def subject(self) -> str: ...
-
-    @property
-    def from_domain(self) -> str | None: ...
-
-    @property
-    def envelope_sender(self) -> str | None: ...
-
-    @property
-    def recipients(self) -> tuple[str, ...]: ...
-
-    @property
-    def source_ip(self) -> str | None: ...
-
-    @property
-    def spf(self) -> str | None: ...
-
-    @property
-    def dkim(self) -> str | None: ...
-
-    @property
-    def dmarc(self) -> str | None: ...
-
-    @property
-    def bulk_signs(self) -> frozenset[str]: ...
-
-    @property
-    def text(self) -> str: ...
-
-    @property
-    def quoted(self) -> str: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class Mailing:
-    """One mailing's statistics, as of the last commit.
-
-    Attributes:
-        id: The mailing id (the root of its merged set).
-        size: Messages in the mailing.
-        merged: Mailings merged into this one.
-        first_seen, last_seen: Earliest and latest message time.
-        distinct_ips: Distinct source IPs; exact unless ``ips_estimated``.
-        distinct_networks: Distinct /24 networks (/48 for IPv6); exact unless
-            ``networks_estimated``.
-        sender_domains: (domain, messages), most frequent first, up to 8.
-        other_domains: Messages from sender domains beyond those 8.
-        spf, dkim, dmarc: (result, messages) for each result seen; "other" is
-            an unknown word, "missing" no result.
-        bulk_signs: (sign, messages) for the honest-bulk signs seen.
-        recipients: Recipient addresses over all messages.
-        distinct_recipients: Distinct recipient addresses (estimated past 32).
-        subject, message_id: Of the representative (first) message.
-        complaints, traps: Counters bumped through ``Store.bump``.
-        authenticated_networks: Distinct /24 networks of the copies that
-            authenticate for their sending domain (SPF pass or DKIM pass, aligned).
-        other_networks: Distinct /24 networks of the other copies. Verdicts judge
-            each identity's spread apart (see shingles.verdicts.judge).
+    The scheme is public, so with a fixed seed anyone can fingerprint offline and
+    craft a chain of messages, each sharing a mega-shingle with the one before,
+    that walks one mailing's text into another's. A random secret seed per store
+    closes that: only this installation can tell which messages share keys.
+    Args:
+        base: The scheme of the store's matching mode.
+        seed: The configured seed (installations sharing signatures set the same),
+            or None for a random one.
+        lexicon: A lexicon the store is made with: token hashes must be its, so the
+            store takes its seed (build the lexicon with a secret seed to keep it so).
     """
-
-    id: int
-    size: int
-    merged: int
-    first_seen: datetime | None
-    last_seen: datetime | None
-    distinct_ips: int
-    ips_estimated: bool
-    distinct_networks: int
-    networks_estimated: bool
-    sender_domains: tuple[tuple[str, int], ...]
-    other_domains: int
-    spf: tuple[tuple[str, int], ...]
-    dkim: tuple[tuple[str, int], ...]
-    dmarc: tuple[tuple[str, int], ...]
-    bulk_signs: tuple[tuple[str, int], ...]
-    recipients: int
-    distinct_recipients: int
-    subject: str
-    message_id: str | None
-    complaints: int
-    traps: int
-    authenticated_networks: int = 0
-    other_networks: int = 0
-
-    @classmethod
-    def from_stats(cls, mailing: int, stats: Stats) -> Mailing:
-        """Return the public view of a statistics record."""
-        names = (*AUTH_RESULTS, "other", "missing")
-
-        def results(counts: list[int]) -> tuple[tuple[str, int], ...]:
-            return tuple((name, n) for name, n in zip(names, counts) if n)
-
-        def when(seconds: int) -> datetime | None:
-            return datetime.fromtimestamp(seconds, timezone.utc) if stats.size else None
-
-        return cls(
-            id=mailing, size=stats.size, merged=stats.merged,
-            first_seen=when(stats.first_seen), last_seen=when(stats.last_seen),
-            distinct_ips=stats.ips.count(), ips_estimated=stats.ips.estimated,
-            distinct_networks=stats.nets.count(), networks_estimated=stats.nets.estimated,
-            sender_domains=tuple(sorted(stats.domains.items(), key=lambda d: (-d[1], d[0]))),
-            other_domains=stats.other_domains,
-            spf=results(stats.spf), dkim=results(stats.dkim), dmarc=results(stats.dmarc),
-            bulk_signs=tuple((s, n) for s, n in zip(BULK_SIGNS, stats.bulk) if n),
-            recipients=stats.recipients, distinct_recipients=stats.rcpts.count(),
-            subject=stats.subject, message_id=stats.message_id,
-            complaints=stats.complaints, traps=stats.traps,
-            authenticated_networks=stats.auth_nets.count(),
-            other_networks=stats.anon_nets.count(),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the mailing as JSON-ready data (times as ISO 8601, pairs as objects)."""
-        data = dataclasses.asdict(self)
-        for name in ("first_seen", "last_seen"):
-            value = getattr(self, name)
-            data[name] = value.isoformat() if value else None
-        for name in ("sender_domains", "spf", "dkim", "dmarc", "bulk_signs"):
-            data[name] = dict(getattr(self, name))
-        return data
+    if lexicon is not None:
+        seed = int(lexicon.token_id.split("seed=")[1].split()[0], 16)
+    elif seed is None:
+        seed = secrets.randbits(64)
+    return dataclasses.replace(base, seed=seed)
 
 
-@dataclasses.dataclass(frozen=True)
-class MessageRef:
-    """A message filed in a mailing: its Message-ID and where it was read from."""
-
-    message_id: str | None
-    source: str
-
-
-@dataclasses.dataclass(frozen=True)
-class IngestSummary:
-    """What a session did, over its committed batches.
-
-    Attributes:
-        messages: Messages offered to ``add``.
-        added: Messages filed (new to the store).
-        duplicates: Messages already in the store (same Message-ID and body).
-        unsigned: Added messages too short for any signature (in no mailing).
-        new_mailings: Mailings started.
-        merges: Mailings merged into others.
-        batches: Transactions committed.
-    """
-
-    messages: int = 0
-    added: int = 0
-    duplicates: int = 0
-    unsigned: int = 0
-    new_mailings: int = 0
-    merges: int = 0
-    batches: int = 0
-
-    def __add__(self, other: IngestSummary) -> IngestSummary:
-        return IngestSummary(*(a + b for a, b in zip(dataclasses.astuple(self),
-                                                      dataclasses.astuple(other))))
-
-
-def message_key(mail: MailLike) -> bytes:
-    """Return the 16-byte key that makes ingesting a message idempotent.
-
-    It hashes the Message-ID with the body; without a Message-ID, also the
-    Date, sender, recipients, subject and source IP, so identical copies of a
-    mailing sent to different people stay different messages.
-    """
-    h = xxhash.xxh3_128()
-    for part in (mail.message_id or "", mail.text, mail.quoted):
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\0")
-    if not mail.message_id:
-        extra = (mail.date.isoformat() if mail.date else "", mail.envelope_sender or "",
-                 mail.from_domain or "", "\x1f".join(mail.recipients), mail.subject,
-                 mail.source_ip or "")
-        for part in extra:
-            h.update(part.encode("utf-8", "surrogatepass"))
-            h.update(b"\0")
-    return h.digest()
+#: Room for the store's databases and the ones other stages attach.
+MAX_DBS = 64
 
 
 class Store:
@@ -315,6 +138,7 @@ class Store:
             the stored mode.
         readonly: Open for reading only (no writer lock; works while another
             process writes).
+        wait: Seconds a writer waits for another writer to finish (0: none).
 
     Raises:
         StoreLockedError: if another process is writing to the store.
@@ -325,7 +149,7 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str], *, scheme: Scheme | None = None,
                  lexicon: Lexicon | None = None, settings: StoreSettings | None = None,
-                 readonly: bool = False) -> None:
+                 readonly: bool = False, wait: float = 0.0) -> None:
         self.path = os.fspath(path)
         self.readonly = readonly
         self._lock_fd: int | None = None
@@ -334,7 +158,7 @@ class Store:
                 raise FileNotFoundError(f"no store at {self.path}")
         else:
             os.makedirs(self.path, exist_ok=True)
-            self._lock_fd = _lock_writer(self.path)
+            self._lock_fd = _lock_writer(self.path, wait)
         try:
             self._open(scheme, lexicon, settings)
         except BaseException:
@@ -343,18 +167,27 @@ class Store:
 
     def _open(self, scheme: Scheme | None, lexicon: Lexicon | None,
               settings: StoreSettings | None) -> None:
+        with datafile.translated(self.path):
+            self._open_env(scheme, lexicon, settings)
+
+    def _open_env(self, scheme: Scheme | None, lexicon: Lexicon | None,
+                  settings: StoreSettings | None) -> None:
         wanted = settings or StoreSettings()
         data = os.path.join(self.path, "data.mdb")
-        size = max(wanted.map_size, os.path.getsize(data) if os.path.exists(data) else 0)
-        self._env = lmdb.open(self.path, map_size=size, max_dbs=len(_DBS), subdir=True,
+        size = wanted.map_size
+        if os.path.exists(data) and (self.readonly or os.path.getsize(data)):
+            # Refuse a foreign, damaged or cut-short file before mapping it: a page
+            # past the end of the file would kill the process with SIGBUS.
+            size = max(size, datafile.check(self.path).needed, os.path.getsize(data))
+        self._env = lmdb.open(self.path, map_size=size, max_dbs=MAX_DBS, subdir=True,
                               readonly=self.readonly, lock=True, sync=True, metasync=True,
                               readahead=False)
         self._dbs: dict[str, Any] = {}
+        #: Databases in use, by name: the store's and those attached (see attach).
+        self.databases: dict[str, Database] = {}
         if self.readonly:
             try:
-                for name in _DBS:
-                    self._dbs[name] = self._env.open_db(name.encode(), create=False,
-                                                        dupsort=name == "children")
+                self.attach(STORE_DATABASES, required=True)
             except lmdb.NotFoundError:  # a writer is creating it, or it is no store
                 raise FileNotFoundError(f"{self.path} is not a shingles store "
                                         "(or its writer has not committed yet)") from None
@@ -366,14 +199,18 @@ class Store:
             # Databases and meta record in one transaction: a reader never sees
             # a store with one and not the other.
             with self._env.begin(write=True) as txn:
-                for name in _DBS:
-                    self._dbs[name] = self._env.open_db(name.encode(), txn=txn,
-                                                        dupsort=name == "children")
+                # Named databases are keys of the main one: an environment with
+                # keys but no meta database is someone else's.
+                if txn.get(b"meta") is None and txn.cursor().first():
+                    raise StoreFormatError(
+                        f"{self.path} holds an LMDB environment that is no shingles store "
+                        "(no meta database); use another --store")
+                self._open_dbs(STORE_DATABASES, txn)
                 stored = self._meta_strings(txn)
                 if stored is None:
                     default = RECALL_SCHEME if wanted.mode == "recall" else DEFAULT_SCHEME
                     stored = {"schema": str(SCHEMA_VERSION),
-                              "scheme": (scheme or default).id,
+                              "scheme": (scheme or keyed(default, wanted.seed, lexicon)).id,
                               "lexicon": lexicon.id if lexicon is not None else "",
                               "matching": wanted.matching}
                     for name, value in stored.items():
@@ -381,8 +218,43 @@ class Store:
                                 db=self._dbs["meta"])
         self._check_meta(stored, scheme, lexicon, settings)
         self.scheme_id = stored["scheme"]
+        #: The scheme to fingerprint with for this store (its seed is the store's own).
+        self.scheme = Scheme.from_id(self.scheme_id)
         self.lexicon_id = stored["lexicon"] or None
         self.settings = settings or _settings_from(stored["matching"])
+
+    def _open_dbs(self, databases: Iterable[Database], txn: Any | None) -> None:
+        for database in databases:
+            if database.name not in self._dbs:
+                self._dbs[database.name] = self._env.open_db(
+                    database.name.encode(), txn=txn, create=not self.readonly,
+                    dupsort=database.dupsort)
+                self.databases[database.name] = database
+
+    def attach(self, databases: Iterable[Database], *, required: bool = False) -> None:
+        """Open another stage's databases in this store (idempotent).
+
+        The verdict engine and the social graph keep their records here and say
+        which databases they need; a writer creates them, a reader opens those
+        that exist (reading one that does not finds nothing).
+
+        Raises:
+            lmdb.NotFoundError: if required and a database is missing (readers only).
+        """
+        wanted = [d for d in databases if d.name not in self._dbs]
+        if not wanted:
+            return
+        if self.readonly:
+            for database in wanted:
+                try:
+                    self._open_dbs((database,), None)
+                except lmdb.NotFoundError:
+                    if required:
+                        raise
+                    self.databases[database.name] = database  # known, and empty
+        else:
+            with self._env.begin(write=True) as txn:
+                self._open_dbs(wanted, txn)
 
     def _meta_strings(self, txn: Any) -> dict[str, str] | None:
         meta = self._dbs["meta"]
@@ -435,20 +307,23 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _read(self) -> Any:
-        """Return a read transaction; adopt a map another process has grown."""
-        try:
-            return self._env.begin()
-        except lmdb.MapResizedError:
-            self._env.set_mapsize(0)
-            return self._env.begin()
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Any]:
+        """Yield a read transaction, LMDB's errors in it told in the store's words;
+        adopt a map another process has grown."""
+        with datafile.translated(self.path):
+            try:
+                txn = self._env.begin()
+            except lmdb.MapResizedError:
+                self._env.set_mapsize(0)
+                txn = self._env.begin()
+            with txn:
+                yield txn
 
     # -- writing ----------------------------------------------------------
 
     def session(self) -> Session:
         """Return a bulk-insert session (a context manager); raise OSError if readonly."""
-        from shingles.store.writer import Session  # it builds on this module
-
         if self.readonly:
             raise PermissionError(f"{self.path} is open read-only")
         return Session(self)
@@ -514,6 +389,32 @@ class Store:
                         _, _, message_id, source = unpack_message(raw)
                         yield MessageRef(message_id, source)
 
+    def merges(self, mailing: int) -> list[dict[str, Any]]:
+        """Return the merges and refused merges recorded for a mailing and the ids merged
+        into it: which mailing met which, when (store hour), and the bridging message."""
+        out: list[dict[str, Any]] = []
+        with self._read() as txn:
+            root = self._root(txn, mailing)
+            if root is None:
+                return out
+            ids = [root, *cluster.merged_ids(txn, self._dbs["children"], root)]
+            cursor = txn.cursor(db=self._dbs["merges"])
+            for member in sorted(ids):
+                prefix = ID.pack(member)
+                if not cursor.set_range(prefix):
+                    continue
+                for key, value in cursor:
+                    if not bytes(key).startswith(prefix):
+                        break
+                    hour, accepted, message = unpack_merge(bytes(value))
+                    raw = txn.get(message, db=self._dbs["messages"])
+                    ref = unpack_message(raw) if raw is not None else None
+                    out.append({"mailing": member, "other": ID.unpack(bytes(key[8:16]))[0],
+                                "merged": accepted, "hour": hour,
+                                "message_id": ref[2] if ref else None,
+                                "source": ref[3] if ref else None})
+        return out
+
     def mailing_of(self, mail: MailLike) -> int | None:
         """Return the mailing a stored message is in; None if it is in none.
 
@@ -555,6 +456,8 @@ class Store:
 
     def record(self, name: str, key: bytes) -> bytes | None:
         """Return a committed record of the engine's databases (zone, held, verdicts)."""
+        if name not in self._dbs and name in self.databases:
+            return None  # attached to a reader, and not created yet
         with self._read() as txn:
             raw = txn.get(key, db=self._dbs[name])
         return bytes(raw) if raw is not None else None
@@ -562,6 +465,8 @@ class Store:
     def records(self, name: str, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """Yield the committed (key, value) records of one of the engine's databases
         whose key starts with prefix."""
+        if name not in self._dbs and name in self.databases:
+            return  # attached to a reader, and not created yet
         with self._read() as txn:
             cursor = txn.cursor(db=self._dbs[name])
             items = []
@@ -576,17 +481,65 @@ class Store:
         """Return the bytes each database occupies (pages x page size), and "file"."""
         out = {}
         with self._read() as txn:
-            for name in _DBS:
+            for name in self._dbs:
                 stat = txn.stat(self._dbs[name])
                 pages = stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]
                 out[name] = pages * stat["psize"]
         out["file"] = os.path.getsize(os.path.join(self.path, "data.mdb"))
         return out
 
+    def info(self) -> dict[str, Any]:
+        """Return what an admin asks of a store: sizes, counts, scheme, mode, retention,
+        the last commit (its LMDB transaction id and the file's modification time)."""
+        data = os.path.join(self.path, "data.mdb")
+        with self._read() as txn:
+            meta = self._dbs["meta"]
+            clock = _meta_int(txn.get(b"clock", db=meta))
+            next_id = _meta_int(txn.get(b"next", db=meta))
+        env = self._env.info()
+        counts = self.counts()
+        return {
+            "path": self.path,
+            "scheme": self.scheme_id,
+            "lexicon": self.lexicon_id,
+            "matching": self.settings.matching,
+            "retention_days": self.settings.retention_days,
+            "mailings": counts["stats"],
+            "messages": counts["messages"],
+            "next_mailing_id": next_id or 1,
+            "clock": (datetime.fromtimestamp(clock, timezone.utc).isoformat()
+                      if clock else None),
+            "last_commit": {
+                "txn_id": env["last_txnid"],
+                "time": datetime.fromtimestamp(os.path.getmtime(data),
+                                               timezone.utc).isoformat(),
+            },
+            "map_size": env["map_size"],
+            "file_bytes": os.path.getsize(data),
+            "database_bytes": self.sizes(),
+            "entries": counts,
+        }
+
+    def backup(self, dest: str | os.PathLike[str]) -> int:
+        """Write a consistent, compacted copy of the store to the new folder dest and
+        return its size in bytes; safe while a writer runs (LMDB copies one snapshot).
+
+        Raises:
+            FileExistsError: if dest exists and is not an empty folder.
+        """
+        target = os.fspath(dest)
+        if os.path.exists(target) and (not os.path.isdir(target) or os.listdir(target)):
+            raise FileExistsError(f"{target} exists and is not empty; back up into a new "
+                                  "folder")
+        os.makedirs(target, exist_ok=True)
+        with datafile.translated(self.path):
+            self._env.copy(target, compact=True)
+        return os.path.getsize(os.path.join(target, "data.mdb"))
+
     def counts(self) -> dict[str, int]:
         """Return the number of entries in each database."""
         with self._read() as txn:
-            return {name: txn.stat(self._dbs[name])["entries"] for name in _DBS}
+            return {name: txn.stat(self._dbs[name])["entries"] for name in self._dbs}
 
     def _check_fingerprint(self, fp: Fingerprint) -> None:
         if fp.scheme != self.scheme_id:
@@ -597,18 +550,53 @@ class Store:
                                       f"{self.lexicon_id!r}")
 
 
-def _lock_writer(path: str) -> int:
-    """Return a descriptor holding the store's writer lock; raise StoreLockedError if taken."""
-    fd = os.open(os.path.join(path, "writer.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+def _lock_writer(path: str, wait: float = 0.0) -> int:
+    """Return a descriptor holding the store's writer lock, waiting up to wait seconds
+    for another writer to finish; raise StoreLockedError if it is still taken."""
+    lock = os.path.join(path, "writer.lock")
     try:
-        # flock is released by the kernel when the process dies, even by SIGKILL,
-        # so a crashed writer never leaves the store locked.
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise StoreLockedError(f"{path} is being written by another process; "
-                               "one writer at a time (readers may use --readonly)") from None
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise PermissionError(f"{path} cannot be written ({exc.strerror}); commands "
+                              "that only read it (mailings, explain, store info) still "
+                              "work; or fix its permissions") from None
+    deadline = time.monotonic() + max(0.0, wait)
+    while True:
+        try:
+            # flock is released by the kernel when the process dies, even by SIGKILL,
+            # so a crashed writer never leaves the store locked.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = _holder(fd)
+                os.close(fd)
+                waited = f" after waiting {wait:g} s" if wait > 0 else ""
+                raise StoreLockedError(
+                    f"{path} is being written by another process ({holder}){waited}; one "
+                    "writer at a time: wait for it with --wait SECONDS, or use a command "
+                    "that only reads (mailings, explain, store info)") from None
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+    # The holder's pid, for the message a second writer gets.
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
+
+
+def _holder(fd: int) -> str:
+    """Return who holds the writer lock, as its pid file says."""
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return f"pid {text}" if text.isdigit() else "pid unknown"
+
+
+def _meta_int(raw: bytes | None) -> int:
+    """Return a meta counter (the clock, the next id), 0 when absent."""
+    if raw is None:
+        return 0
+    version, value = struct.unpack("<Bq", raw)
+    if version != RECORD_VERSION:
+        raise StoreFormatError(f"meta record version {version} is unknown")
+    return int(value)
 
 
 def _settings_from(matching: str) -> StoreSettings:
@@ -620,52 +608,3 @@ def _settings_from(matching: str) -> StoreSettings:
     return StoreSettings(mode="recall", bands=bands, rows=rows,
                          threshold=float(words["threshold"]),
                          representatives=int(words["reps"]))
-
-
-class IndexKeys(NamedTuple):
-    """A fingerprint's index keys, by the database that holds them.
-
-    Mega-shingle and I-Match keys match outright; LSH band keys name candidates
-    that must be confirmed. Keys are the signatures' own little-endian bytes:
-    they are hashes, so their order means nothing and slicing the packed
-    arrays costs no conversion.
-    """
-
-    mega: tuple[bytes, ...]
-    imatch: tuple[bytes, ...]
-    band: tuple[bytes, ...]
-
-    def groups(self) -> tuple[tuple[str, tuple[bytes, ...]], ...]:
-        """Return (database, keys) of each database with keys, in field order."""
-        return tuple((name, keys) for name, keys in zip(self._fields, self) if keys)
-
-
-@functools.lru_cache(maxsize=None)
-def _words(n: int) -> struct.Struct:
-    """Return a Struct cutting n 8-byte words apart (one C call for a message's keys)."""
-    return struct.Struct("8s" * n)
-
-
-def keys_of(fp: Fingerprint, settings: StoreSettings) -> IndexKeys:
-    """Return a fingerprint's index keys under settings' matching mode."""
-    imatch = tuple(_SIG.pack(sig) for sig in fp.imatch)
-    if settings.mode == "paper":
-        megas = fp.megashingle_bytes
-        return IndexKeys(_words(len(megas) // 8).unpack(megas), imatch, ())
-    bands: list[bytes] = []
-    if fp.minhash_bytes:
-        raw = fp.minhash_bytes
-        width = 8 * settings.rows
-        for band in range(settings.bands):
-            digest = xxhash.xxh3_64_digest(raw[band * width:(band + 1) * width])
-            bands.append(bytes((band,)) + digest)
-    return IndexKeys((), imatch, tuple(bands))
-
-
-def resembles(reps: bytes | None, minhashes: bytes, threshold: float) -> bool:
-    """Return whether minhashes agree with one stored representative in threshold of places."""
-    if not reps or not minhashes:
-        return False
-    stored = numpy.frombuffer(reps, "<u8", offset=1).reshape(-1, NUM_PERM)
-    same = (stored == numpy.frombuffer(minhashes, "<u8")).sum(axis=1)
-    return bool(same.max() >= threshold * NUM_PERM)

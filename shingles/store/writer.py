@@ -15,42 +15,43 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-import itertools
 import struct
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+import lmdb
 import xxhash
 
-from shingles.store import cluster
-from shingles._lean import lmdb
-from shingles._lean import store as _compiled
-from shingles.store.cluster import ID
 from shingles.errors import StoreFormatError, StoreFullError
 from shingles.fingerprint import Fingerprint
 from shingles.mail.identity import authenticates
+from shingles.store import cluster, datafile, retention
+from shingles.store.cluster import ID
+from shingles.store.keys import (
+    NO_KEYS,
+    IndexKeys,
+    bridges,
+    keys_of,
+    message_key,
+    position,
+    representative,
+    resembles,
+)
 from shingles.store.layout import (
-    HOUR_AT,
     RECORD_VERSION,
     IpCounters,
     Stats,
     pack_index,
     pack_member,
+    pack_merge,
     pack_message,
+    reps_header,
     unpack_message,
+    unpack_reps,
 )
-from shingles.scheme import NUM_PERM
-from shingles.store.reader import (
-    IndexKeys,
-    IngestSummary,
-    Mailing,
-    MailLike,
-    keys_of,
-    message_key,
-    resembles,
-)
+from shingles.store.views import IngestSummary, Mailing, MailLike
 
 if TYPE_CHECKING:
     from shingles.store.reader import Store
@@ -66,72 +67,43 @@ MAX_ADVANCE = 3600
 #: Dates before this (Y2K-buggy years such as 0102) are not believed.
 _PLAUSIBLE_FROM = datetime(1995, 1, 1, tzinfo=timezone.utc).timestamp()
 _HOUR = 3600
+#: The summary count of what retention drops from a database.
+_EXPIRED = {"messages": "expired_messages", "stats": "expired_mailings"}
 
 _META_U64 = struct.Struct("<Bq")
-_REP_BYTES = 8 * NUM_PERM
 _INDEX = struct.Struct("<BQI")  # records.pack_index, unpacked without its checks: hot
-_U32LE = struct.Struct("<I")
-_NO_KEYS = IndexKeys((), (), ())
-#: Databases retention sweeps (records.HOUR_AT says where each keeps its hour).
-_SWEPT = ("mega", "band", "imatch", "parent", "messages", "members", "ips", "stats", "zone",
-          "held", "verdicts")
 
 
-def _probe_py(txn: Any, db: Any, keys: Sequence[bytes], olds: list[int],
-              hours: list[int]) -> None:
-    """Append the mailing id and hour each index key names to olds and hours (0, 0: none)."""
+def _probe(txn: Any, db: Any, pending: dict[bytes, bytes], keys: Sequence[bytes],
+           olds: list[int], hours: list[int]) -> None:
+    """Append the mailing id and hour each index key names to olds and hours (0, 0: none),
+    as the batch left it: its pending writes first, then the database."""
+    get = txn.get
+    unpack = _INDEX.unpack
     for key in keys:
-        raw = txn.get(key, db=db)
-        old, hour = _INDEX.unpack(raw)[1:] if raw else (0, 0)
-        olds.append(old)
-        hours.append(hour)
+        raw = pending.get(key)
+        if raw is None:
+            raw = get(key, None, db)
+        if raw is None:
+            olds.append(0)
+            hours.append(0)
+        else:
+            _, old, hour = unpack(raw)
+            olds.append(old)
+            hours.append(hour)
 
 
-def _refile_py(txn: Any, db: Any, keys: Sequence[bytes], olds: list[int], hours: list[int],
-               offset: int, value: bytes) -> int:
-    """Write value (a packed index record) under each key whose olds/hours entry (from
-    offset on) differs from it; return how many of them were new keys."""
+def _refile(pending: dict[bytes, bytes], keys: Sequence[bytes], olds: list[int],
+            hours: list[int], offset: int, value: bytes) -> int:
+    """Set value (a packed index record) as the pending write of each key whose olds/hours
+    entry (from offset on) differs from it; return how many of them were new keys."""
     _, mailing, hour = _INDEX.unpack(value)
     new = 0
     for i, key in enumerate(keys, offset):
         if olds[i] != mailing or hours[i] != hour:
-            txn.put(key, value, db=db)
+            pending[key] = value
             new += olds[i] == 0
     return new
-
-
-def _sweep_py(txn: Any, db: Any, meta: Any, mark: bytes, budget: int, hour_at: int,
-              cutoff: int, version: int) -> list[bytes]:
-    """Delete the expired entries among budget entries of db from where the last sweep
-    stopped; return the deleted keys (the reference of shingles._store.sweep).
-
-    An entry is expired when the u32 hour at offset hour_at of its value is below
-    cutoff. The position is kept in meta under mark (version byte + next key), so
-    consecutive calls walk db round and round; past the end the walk goes round
-    once more within the same call.
-    """
-    start = txn.get(mark, db=meta)
-    cursor = txn.cursor(db=db)
-    if not (cursor.set_range(bytes(start[1:])) if start else cursor.first()):
-        cursor.first()  # the mark's key and all after it are gone: go round
-    seen = list(itertools.islice(cursor.iternext(), budget))
-    if len(seen) < budget and cursor.first():  # past the end: go round once more
-        seen += itertools.islice(cursor.iternext(), budget - len(seen))
-    unpack = _U32LE.unpack_from
-    expired = [key for key, value in seen
-               if len(value) >= hour_at + 4 and unpack(value, hour_at)[0] < cutoff]
-    if cursor.key() and cursor.next():
-        txn.put(mark, bytes([version]) + cursor.key(), db=meta)
-    else:
-        txn.delete(mark, db=meta)  # reached the end: the next pass starts at the top
-    # A small database may list a key twice: delete it once.
-    return [key for key in expired if txn.delete(key, db=db)]
-
-
-if _compiled is not None:
-    _probe, _refile, _sweep_step = _compiled.probe, _compiled.refile, _compiled.sweep
-else:
-    _probe, _refile, _sweep_step = _probe_py, _refile_py, _sweep_py
 
 
 def _hash(text: str) -> int:
@@ -207,18 +179,26 @@ class Session:
         self._records: list[tuple[str, bytes, bytes | None]] = []  # the engine's, to replay
         # What the last add found, kept raw: most callers never ask (see last_matches).
         self._last_found: tuple[IndexKeys, list[int], dict[int, int | None],
-                                dict[int, None]] = (_NO_KEYS, [], {}, {})
+                                dict[int, None]] = (NO_KEYS, [], {}, {})
         self._done = IngestSummary()
         self._gc_was_enabled: bool | None = None  # set while the with block runs
         self._reset_batch()
 
     def _reset_batch(self) -> None:
         self._batch: dict[str, int] = dict.fromkeys(
-            ("messages", "added", "duplicates", "unsigned", "new_mailings", "merges"), 0)
+            ("messages", "added", "duplicates", "unsigned", "new_mailings", "merges",
+             "expired_messages", "expired_mailings"), 0)
         # Entries each swept database gained in the batch: retention must look at
         # more than that (not at every write: most index writes only bump an hour).
-        self._added: dict[str, int] = dict.fromkeys(_SWEPT, 0)
+        self._added: dict[str, int] = {name: 0 for name, database
+                                       in self._store.databases.items()
+                                       if database.hour_at is not None}
         self._stats: dict[int, Stats | None] = {}
+        # The batch's writes of the per-message databases (index keys, messages,
+        # members), kept here and written at commit in key order: random keys put
+        # one at a time touch a random leaf page each, sorted ones walk the tree once.
+        self._writes: dict[str, dict[bytes, bytes]] = {
+            name: {} for name in ("mega", "band", "imatch", "messages", "members")}
         self._dirty: set[int] = set()
         self._ips: dict[str, IpCounters] = {}
         self._clock = 0
@@ -286,7 +266,7 @@ class Session:
             StoreFullError: if the map cannot grow any more.
         """
         self._store._check_fingerprint(fingerprint)
-        self._last_found = (_NO_KEYS, [], {}, {})
+        self._last_found = (NO_KEYS, [], {}, {})
         item = self._item(mail, fingerprint)
         result = self._run(lambda: self._apply(item))
         self._pending.append(item)
@@ -300,7 +280,7 @@ class Session:
         added message that found a mailing: what explanations show."""
         keys, olds, roots, matched = self._last_found
         found = ((name, key) for name, group in keys.groups() for key in group)
-        return tuple((name, _position(name, key), old) for (name, key), old in zip(found, olds)
+        return tuple((name, position(name, key), old) for (name, key), old in zip(found, olds)
                      if old in roots and roots[old] in matched)
 
     def mailing(self, mailing: int) -> Mailing | None:
@@ -378,20 +358,28 @@ class Session:
         What the batch did so far is redone first: its inputs are kept and add()
         is deterministic, so the replay gives the same mailing ids.
         """
+        replay = False
         while True:
             try:
                 self._begin()
+                if replay:
+                    for item in self._pending:
+                        self._apply(item)
+                    for bump in self._bumps:
+                        self._apply_bump(*bump)
+                    for record in self._records:
+                        self._write_record(*record)
+                    replay = False
                 return step()
             except lmdb.MapFullError:
                 self._rollback()
                 self._grow()
-                self._begin()
-                for item in self._pending:
-                    self._apply(item)
-                for bump in self._bumps:
-                    self._apply_bump(*bump)
-                for record in self._records:
-                    self._write_record(*record)
+                replay = True
+            except lmdb.Error:
+                # In the store's words (a full disk, a damaged page); a plain
+                # try costs nothing per message where a context manager would.
+                with datafile.translated(self._store.path):
+                    raise
 
     def _grow(self) -> None:
         size = self._env.info()["map_size"]
@@ -411,6 +399,10 @@ class Session:
 
     def _finish(self) -> None:
         txn = self._txn
+        for name, writes in self._writes.items():
+            if writes:  # in key order: each leaf page is visited once
+                txn.cursor(db=self._dbs[name]).putmulti(
+                    [(key, writes[key]) for key in sorted(writes)])
         stats_db = self._dbs["stats"]
         for mailing in self._dirty:
             stats = self._stats[mailing]
@@ -426,8 +418,12 @@ class Session:
         txn.put(b"next", _META_U64.pack(RECORD_VERSION, self._next_id), db=meta)
         if self._settings.retention_days and self._clock:
             cutoff = self._clock // _HOUR - int(self._settings.retention_days * 24)
-            for name in _SWEPT:
-                self._sweep(name, cutoff, 2 * self._added[name] + 64)
+            for name, database in self._store.databases.items():
+                if database.hour_at is not None and name in self._dbs:
+                    dropped = retention.sweep(txn, self._dbs, name, database.hour_at, cutoff,
+                                              2 * self._added[name] + 64)
+                    if name in _EXPIRED:  # counted for the end-of-run summaries
+                        self._batch[_EXPIRED[name]] += dropped
         txn.commit()
         self._txn = None
 
@@ -481,7 +477,8 @@ class Session:
     def _apply(self, item: _Item) -> int | None:
         txn = self._txn
         self._batch["messages"] += 1
-        raw = txn.get(item.key, db=self._dbs["messages"])
+        messages = self._writes["messages"]
+        raw = messages.get(item.key) or txn.get(item.key, db=self._dbs["messages"])
         if raw is not None:
             self._batch["duplicates"] += 1
             mailing = unpack_message(raw)[0]
@@ -492,12 +489,11 @@ class Session:
         root = self._file(item, keys, hour, seen) if any(keys) else None
         if root is None:
             self._batch["unsigned"] += 1
-        txn.put(item.key, pack_message(root or 0, hour, item.message_id, item.source),
-                db=self._dbs["messages"])
+        messages[item.key] = pack_message(root or 0, hour, item.message_id, item.source)
         self._added["messages"] += 1
         if root is not None:
-            txn.put(ID.pack(root) + item.key, pack_member(hour), db=self._dbs["members"])
-            self._added["members"] += 1
+            # Not counted for retention's walk: the entry expires with its message.
+            self._writes["members"][ID.pack(root) + item.key] = pack_member(hour)
         if item.ip:
             stats = self._stats.get(root) if root is not None else None
             self._count_ip(item, hour, clustered=stats is not None and stats.size > 1)
@@ -511,7 +507,7 @@ class Session:
         olds: list[int] = []  # the mailing each key names (0: none) and its hour
         hours: list[int] = []
         for name, group in groups:
-            _probe(txn, dbs[name], group, olds, hours)
+            _probe(txn, dbs[name], self._writes[name], group, olds, hours)
         # The keys of a copy nearly all name one mailing: find its root once.
         roots: dict[int, int | None] = {0: None}
         matched: dict[int, None] = {}
@@ -522,6 +518,7 @@ class Session:
             root = roots[old]
             if root is not None:
                 matched[root] = None
+        resembling: set[int] = set()  # band candidates already confirmed by resemblance
         if keys.band:
             rejected: set[int] = set()
             minhashes = item.fingerprint.minhash_bytes
@@ -534,11 +531,14 @@ class Session:
                 if resembles(txn.get(ID.pack(root), db=dbs["reps"]), minhashes,
                              self._settings.threshold):
                     matched[root] = None
+                    resembling.add(root)
                 else:
                     rejected.add(root)
         self._last_found = (keys, olds, roots, matched)
-        if matched:
-            mailing = self._union(list(matched), hour) if len(matched) > 1 else next(iter(matched))
+        if len(matched) > 1:
+            mailing = self._bridge(list(matched), resembling, item, keys, hour)
+        elif matched:
+            mailing = next(iter(matched))
         else:
             mailing = self._next_id
             self._next_id += 1
@@ -558,10 +558,38 @@ class Session:
         value = pack_index(mailing, hour)
         offset = 0
         for name, group in groups:
-            self._added[name] += _refile(txn, dbs[name], group, olds, hours, offset, value)
+            self._added[name] += _refile(self._writes[name], group, olds, hours, offset, value)
             offset += len(group)
-        if self._settings.mode == "recall" and item.fingerprint.minhash_bytes:
-            self._keep_representative(mailing, item.fingerprint.minhash_bytes)
+        if stats.size <= self._settings.representatives:
+            self._keep_representative(mailing, representative(item.fingerprint, keys,
+                                                              self._settings))
+        return mailing
+
+    def _bridge(self, roots: list[int], resembling: set[int], item: _Item, keys: IndexKeys,
+                hour: int) -> int:
+        """Return the mailing a message matching several mailings joins, merging only those
+        whose representatives it resembles.
+
+        Merging on any shared key would let a crafted chain of messages, each sharing
+        a mega-shingle with the one before, walk a genuine mailing's text into a spam
+        run's and glue the two: a complaint on the spam would then condemn the
+        newsletter. A bridge must resemble each mailing's first members (the
+        representatives) by the store's own rule; the other matches are refused, and
+        every merge and refusal is recorded in ``merges`` for explanations.
+        """
+        reps = self._dbs["reps"]
+        fit = [root for root in roots if root in resembling or bridges(
+            self._txn.get(ID.pack(root), db=reps), item.fingerprint, keys, self._settings)]
+        if len(fit) > 1:
+            mailing = self._union(fit, hour)
+        else:
+            sizes = {root: getattr(self._stats_of(root), "size", 0) for root in roots}
+            mailing = fit[0] if fit else min(roots, key=lambda r: (-sizes[r], r))
+        for other in roots:
+            if other != mailing:
+                self._txn.put(ID.pack(mailing) + ID.pack(other),
+                              pack_merge(hour, other in fit, item.key), db=self._dbs["merges"])
+                self._added["merges"] += 1
         return mailing
 
     def _union(self, roots: list[int], hour: int) -> int:
@@ -583,19 +611,22 @@ class Session:
             theirs = self._txn.get(ID.pack(loser), db=reps_db)
             if theirs:
                 self._txn.delete(ID.pack(loser), db=reps_db)
-                mine = self._txn.get(ID.pack(winner), db=reps_db) or bytes([RECORD_VERSION])
-                room = self._settings.representatives * _REP_BYTES + 1 - len(mine)
-                if room > 0:
-                    self._txn.put(ID.pack(winner), mine + theirs[1:1 + room], db=reps_db)
+                mine = self._txn.get(ID.pack(winner), db=reps_db)
+                entries = (unpack_reps(mine) if mine else []) + unpack_reps(theirs)
+                self._txn.put(ID.pack(winner), bytes(theirs[:1]) + b"".join(
+                    entries[:self._settings.representatives]), db=reps_db)
             self._batch["merges"] += 1
         self._dirty.add(winner)
         return winner
 
-    def _keep_representative(self, mailing: int, minhashes: bytes) -> None:
+    def _keep_representative(self, mailing: int, entry: bytes) -> None:
+        if not entry:
+            return
         reps_db = self._dbs["reps"]
-        mine = self._txn.get(ID.pack(mailing), db=reps_db) or bytes([RECORD_VERSION])
-        if len(mine) < 1 + self._settings.representatives * _REP_BYTES:
-            self._txn.put(ID.pack(mailing), mine + minhashes, db=reps_db)
+        mine = self._txn.get(ID.pack(mailing), db=reps_db)
+        if not mine or len(unpack_reps(mine)) < self._settings.representatives:
+            self._txn.put(ID.pack(mailing), (mine or reps_header(self._settings.mode)) + entry,
+                          db=reps_db)
 
     def _count_ip(self, item: _Item, hour: int, *, clustered: bool) -> None:
         assert item.ip is not None
@@ -619,33 +650,6 @@ class Session:
         stats.complaints += complaints
         stats.traps += traps
         self._dirty.add(root)
-
-    # -- retention ---------------------------------------------------------
-
-    def _sweep(self, name: str, cutoff: int, budget: int) -> None:
-        """Drop the expired entries among budget entries of one database (see _sweep_py).
-
-        The walk's position is kept in meta, so consecutive batches cover the
-        whole database round and round. It looks at about two entries per entry
-        written, so it runs compiled where it can.
-        """
-        txn = self._txn
-        deleted = _sweep_step(txn, self._dbs[name], self._dbs["meta"],
-                              b"sweep/" + name.encode(), budget, HOUR_AT[name], cutoff,
-                              RECORD_VERSION)
-        if name == "stats":
-            for key in deleted:
-                txn.delete(key, db=self._dbs["reps"])
-                cluster.drop_children(txn, self._dbs["children"], ID.unpack(key)[0])
-
-
-def _position(name: str, key: bytes) -> int:
-    """Return which signature a key is: mega-shingle pair 0..14, I-Match lexicon, or band."""
-    if name == "mega":
-        return key[7] >> 4
-    if name == "imatch":
-        return key[7]
-    return key[0]
 
 
 def _meta_int(raw: bytes | None, default: int) -> int:

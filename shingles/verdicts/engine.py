@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from shingles._backend import BackendName
 from shingles.config import DEFAULT_CONFIG, Config, SendersConfig
 from shingles.errors import SchemeMismatchError
+from shingles.mail.read import Input, read
 from shingles.fingerprint import fingerprint
 from shingles.mail.identity import authenticates
 from shingles.verdicts.judge import (
@@ -30,7 +31,8 @@ from shingles.verdicts.judge import (
     judge,
 )
 from shingles.lexicon import Lexicon
-from shingles.store.layout import (
+from shingles.store.layout import Database
+from shingles.verdicts.layout import (
     pack_held,
     pack_verdict,
     pack_zone,
@@ -40,17 +42,35 @@ from shingles.store.layout import (
 )
 from shingles.scheme import Scheme
 from shingles.mail.senders import source_hop
-from shingles.store.writer import Session
+from shingles.verdicts import social
 from shingles.verdicts.social import SocialGraph
-from shingles.verdicts.spf import check_spf
-from shingles.store.reader import IngestSummary, Mailing, MailLike, Store, message_key
+from shingles.verdicts.spf import SpfChecker
+from shingles.store.keys import message_key
+from shingles.store.reader import Store
+from shingles.store.views import IngestSummary, Mailing, MailLike
+from shingles.store.writer import Session
 
 #: Messages taken through each stage of ingest at a time (see ingest). On the bench
 #: stream, whole path in the window-full half: ~200 us a message one at a time,
 #: ~185 at 64, ~150-160 from 512 to 4,096 (bench/README.md).
 _CHUNK = 512
 
-__all__ = ["Engine", "ErrorRecord", "IngestReport", "Verdict", "ingest"]
+__all__ = ["DATABASES", "FORMAT_VERSION", "Engine", "ErrorRecord", "IngestReport", "Verdict",
+           "ingest", "mailing_json"]
+
+#: The engine's databases in the store, swept by the store's retention (the u32
+#: hour after each record's version byte): suspicious-zone counters per source IP,
+#: held messages, verdicts. The social graph's follow.
+DATABASES = (Database("zone", hour_at=1, decode=unpack_zone),
+             Database("held", hour_at=1, decode=unpack_held),
+             Database("verdicts", hour_at=1, decode=unpack_verdict), *social.DATABASES)
+
+__all__ = ["FORMAT_VERSION", "Engine", "ErrorRecord", "IngestReport", "Verdict", "ingest",
+           "mailing_json"]
+
+#: Version of the JSON records (verdicts, mailings, explanations): docs/json.md.
+#: It changes when a field changes meaning or goes; new fields do not change it.
+FORMAT_VERSION = 2
 
 
 class ErrorRecord(Protocol):
@@ -105,6 +125,7 @@ def ingest(store: Store, records: Iterable[MailLike | ErrorRecord], *,
     """
     started = time.perf_counter()
     scheme = _scheme_of(store, scheme)
+    _check_lexicon(store, lexicon)
     errors = 0
     with store.session() as session:
         # Messages go through each stage a chunk at a time: parsing,
@@ -138,9 +159,12 @@ class Verdict:
     Attributes:
         source: Where the message was read.
         message_id: Its Message-ID.
-        verdict: personal, bulk-legit, bulk-spam, suspicious-source, hold or allowlisted.
+        verdict: personal, bulk, bulk-legit, bulk-spam, suspicious-source, hold or
+            allowlisted.
         score: 0 (surely wanted) to 1 (surely spam).
-        reasons: The rules that counted, with their figures and thresholds.
+        reasons: The rules that counted, with their figures and thresholds; the
+            first is the rule that decided.
+        rule: The rule that decided (the first reason's).
         mailing: The mailing id, or None when the message has no signature.
         mailing_size: Copies in the mailing, this one included.
         source_ip: The IP that handed the message to our first trusted hop.
@@ -163,10 +187,11 @@ class Verdict:
     spf_origin: str
     hold_until: datetime | None = None
     previous: str | None = None
+    rule: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """Return the verdict as JSON-ready data (times in ISO 8601)."""
-        out = dataclasses.asdict(self)
+        """Return the verdict as JSON-ready data (times in ISO 8601), format versioned."""
+        out: dict[str, Any] = {"format": FORMAT_VERSION, **dataclasses.asdict(self)}
         out["reasons"] = [reason.to_json() for reason in self.reasons]
         out["hold_until"] = self.hold_until.isoformat() if self.hold_until else None
         return out
@@ -175,6 +200,16 @@ class Verdict:
 def _verdict_key(message_id: str | None, key: bytes) -> bytes:
     """Return the verdicts-database key: the Message-ID when there is one (explain asks by it)."""
     return b"id:" + message_id.strip().lower().encode() if message_id else b"key:" + key
+
+
+#: Feedback records live in the verdicts database under this prefix (swept by
+#: retention with it): one per report or trap hit, so a replay counts once.
+FEEDBACK = b"fb:"
+
+
+def corrections_key(mailing: int) -> bytes:
+    """Return the key of a mailing's count of users' corrections ("wanted")."""
+    return FEEDBACK + b"ham-count:" + str(mailing).encode()
 
 
 class Engine:
@@ -195,26 +230,79 @@ class Engine:
         self.backend = backend
         self.scheme = _scheme_of(store, scheme)
         self.social = SocialGraph(config.social)
+        store.attach(DATABASES)
+        #: The store session's counts of the last scan (expired ones included).
+        self.last_summary: IngestSummary | None = None
+        self._session: Session | None = None  # of the running scan
+        self._traps = frozenset(config.judge.trap_addresses)
+        self.spf = SpfChecker(config.spf)
 
-    def scan(self, records: Iterable[MailLike | ErrorRecord]) -> Iterator[Verdict | ErrorRecord]:
+    def read(self, inputs: Input | Iterable[Input]) -> Iterator[MailLike | ErrorRecord]:
+        """Return the messages of inputs, parsed with this engine's configuration."""
+        return read(inputs, self.config)
+
+    def scan(self, records: Iterable[MailLike | ErrorRecord] | Input,
+             ) -> Iterator[Verdict | ErrorRecord]:
         """Yield a Verdict per message (error records pass through), in one store session.
+
+        records: parsed messages, or what ``read`` takes (a path, "-", a binary
+        stream), which is then read with this engine's configuration. Records that
+        ``shingles.mail.read.read`` parsed with another configuration are refused
+        (ValueError): the trusted zone decides the source IP and the authentication.
 
         Batches commit as the store's settings say, and at the end; a verdict is
         yielded before its batch commits, so stop reading and the open batch is lost
-        (its messages are judged again when the stream is scanned again).
+        (its messages are judged again when the stream is scanned again). A
+        KeyboardInterrupt while waiting for the next record ends the scan with
+        what was judged committed, then propagates.
         """
+        if isinstance(records, str) or hasattr(records, "read") \
+                or hasattr(records, "__fspath__"):
+            records = self.read(records)  # type: ignore[arg-type]
+        _check_lexicon(self.store, self.lexicon)
+        parsed_with = getattr(records, "config", None)
+        if parsed_with is not None and (parsed_with.senders, parsed_with.limits) != (
+                self.config.senders, self.config.limits):
+            raise ValueError("these messages were read with another configuration than the "
+                             "engine's: pass the paths to Engine.scan, or use Engine.read")
+        return self._scan(records)
+
+    def _scan(self, records: Iterable[MailLike | ErrorRecord]) -> Iterator[Verdict | ErrorRecord]:
         # Trusted domains' networks count as ours when finding a message's source;
         # taken once per scan from what is committed.
         trusted = self.social.trusted_networks(self.store) if self.config.social.local_domains else ()
         senders = (dataclasses.replace(
             self.config.senders, trusted_networks=self.config.senders.trusted_networks
             + tuple(ipaddress.ip_network(n) for n in trusted)) if trusted else None)
-        with self.store.session() as session:
-            for record in records:
+        interrupted = False
+        session = self._session = self.store.session()
+        with session:
+            stream = iter(records)
+            while True:
+                try:
+                    record = next(stream)
+                except StopIteration:
+                    break
+                except KeyboardInterrupt:  # commit what was judged, then stop
+                    interrupted = True
+                    break
                 if hasattr(record, "error"):
                     yield record  # type: ignore[misc]
                 else:
                     yield self._scan_one(session, record, senders)
+        self._session = None
+        self.last_summary = session.summary
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def commit(self) -> None:
+        """Commit what the running scan judged so far (a filter does when its input
+        falls idle, so readers see every verdict printed); nothing when none runs.
+
+        Call it between messages: from the records iterator, or between verdicts.
+        """
+        if self._session is not None:
+            self._session.commit()
 
     def scan_one(self, mail: MailLike) -> Verdict:
         """Return the verdict on one message, committed to the store at once."""
@@ -237,8 +325,8 @@ class Engine:
         if spf is None:
             origin = "none"
             if self.config.spf.live:
-                check = check_spf(mail.source_ip, mail.envelope_sender,
-                                  getattr(mail, "helo", None), self.config.spf)
+                check = self.spf.check(mail.source_ip, mail.envelope_sender,
+                                       getattr(mail, "helo", None))
                 spf, spf_domain, origin = check.result, check.domain, "live"
                 if dataclasses.is_dataclass(mail):
                     mail = dataclasses.replace(mail, spf=spf, spf_domain=spf_domain)
@@ -247,21 +335,28 @@ class Engine:
         view = session.mailing(mailing) if mailing is not None else None
         authenticated = authenticates(spf, spf_domain, mail.dkim,
                                       getattr(mail, "dkim_domains", ()), mail.from_domain)
-        facts = _facts(view, authenticated, mail.bulk_signs) if view else None
+        key = message_key(mail)
+        trap = self._trap_hit(session, mail, key, view)
+        if trap is not None and view is not None:
+            view = session.mailing(view.id)
+        facts = _facts(view, authenticated, mail.bulk_signs, _corrections(session, view))\
+            if view else None
         now = session.now
         zone_key = mail.source_ip.encode() if mail.source_ip else None
         source = self._zone(session, zone_key, now) if zone_key else None
         judgement = judge(facts, source, now, self.config.judge)
+        if trap is not None and view is None:  # no mailing to count it on: this copy is spam
+            judgement = Judgement("bulk-spam", 1.0, (trap, *judgement.reasons), rule=trap.rule)
         if self.config.social.local_domains:
             judgement = self._social(session, mail, now, judgement, notes)
         if zone_key is not None:
             self._count_zone(session, zone_key, source, now, judgement.verdict == "bulk-spam")
-        key = message_key(mail)
         verdict = Verdict(
             source=mail.source, message_id=mail.message_id, verdict=judgement.verdict,
             score=judgement.score, reasons=judgement.reasons, mailing=view.id if view else None,
             mailing_size=view.size if view else 1, source_ip=mail.source_ip, spf=spf,
-            spf_origin=origin, hold_until=judgement.hold_until)
+            spf_origin=origin, hold_until=judgement.hold_until,
+            rule=judgement.reasons[0].rule if judgement.reasons else judgement.rule)
         hour = int(now.timestamp()) // 3600
         if judgement.hold_until is not None and view is not None:
             held = {"source": mail.source, "message_id": mail.message_id,
@@ -274,25 +369,45 @@ class Engine:
         session.put("verdicts", _verdict_key(mail.message_id, key), pack_verdict(hour, record))
         return verdict
 
+    def _trap_hit(self, session: Session, mail: MailLike, key: bytes,
+                  view: Mailing | None) -> Reason | None:
+        """Count a message to a trap address once as a trap hit of its mailing."""
+        if not self._traps:
+            return None
+        traps = sorted(self._traps.intersection(r.lower() for r in mail.recipients))
+        if not traps:
+            return None
+        mark = FEEDBACK + b"trap:" + key
+        if view is not None and session.get("verdicts", mark) is None:
+            session.bump(view.id, traps=1)
+            session.put("verdicts", mark, pack_verdict(int(session.now.timestamp()) // 3600,
+                                                       {"trap": traps[0]}))
+        return Reason("traps", 1, 1, f"sent to the spam trap {traps[0]} ([judge] "
+                                     "trap_addresses)")
+
     def _social(self, session: Session, mail: MailLike, now: datetime, judgement: Judgement,
                 notes: list[Reason]) -> Judgement:
         """Record outgoing mail's edges, learn verified networks, apply the allowlists."""
         social = self.social
+        # The deciding rule's reason stays first; notes follow the judgement's own.
         if social.is_outgoing(mail):
             notes += social.record_outgoing(session, mail, now)
-            return dataclasses.replace(judgement, reasons=(*notes, *judgement.reasons))
+            return dataclasses.replace(judgement, reasons=(*judgement.reasons, *notes))
         social.learn_networks(session, mail, now)
         allowance = social.allowance(session, mail, now)
-        reasons = (*notes, *judgement.reasons)
+        reasons = (*judgement.reasons, *notes)
         if allowance is None:
             return dataclasses.replace(judgement, reasons=reasons)
         if allowance.level == "direct":
-            return Judgement("allowlisted", 0.0, (allowance.reason, *reasons))
+            return Judgement("allowlisted", 0.0, (allowance.reason, *reasons),
+                             rule=allowance.reason.rule)
         if allowance.level == "second-degree":
-            verdict = "personal" if judgement.verdict == "suspicious-source" else judgement.verdict
             score = round(judgement.score * self.config.social.second_degree_discount, 4)
-            return dataclasses.replace(judgement, verdict=verdict, score=score,
-                                       reasons=(allowance.reason, *reasons))
+            if judgement.verdict == "suspicious-source":  # the allowance decides
+                return Judgement("personal", score, (allowance.reason, *reasons),
+                                 rule=allowance.reason.rule)
+            return dataclasses.replace(judgement, score=score,
+                                       reasons=(*judgement.reasons, allowance.reason, *notes))
         return dataclasses.replace(judgement, reasons=(*reasons, allowance.reason))
 
     def _zone(self, session: Session, key: bytes, now: datetime) -> SourceFacts | None:
@@ -325,8 +440,8 @@ class Engine:
                 _, deadline, mailing, held = unpack_held(value)
                 view = session.mailing(mailing)
                 due = when.timestamp() >= deadline
-                facts = (_facts(view, held["authenticated"], held["honest_signs"])
-                         if view else None)
+                facts = (_facts(view, held["authenticated"], held["honest_signs"],
+                                _corrections(session, view)) if view else None)
                 source = self._zone(session, held["ip"].encode(), when) if held["ip"] else None
                 judgement = judge(facts, source, when, self.config.judge, allow_hold=not due)
                 if judgement.verdict == "hold":
@@ -337,34 +452,75 @@ class Engine:
                     verdict=judgement.verdict, score=judgement.score,
                     reasons=judgement.reasons, mailing=view.id if view else None,
                     mailing_size=view.size if view else 1, source_ip=held["ip"],
-                    spf=held["spf"], spf_origin=held["spf_origin"], previous="hold")
+                    spf=held["spf"], spf_origin=held["spf_origin"], previous="hold",
+                    rule=judgement.rule)
                 hour = int(when.timestamp()) // 3600
                 session.put("verdicts", _verdict_key(held["message_id"], key),
                             pack_verdict(hour, {**verdict.to_json(), "matched": []}))
                 changed.append(verdict)
         return changed
 
-    def explain(self, message_id: str) -> dict[str, Any]:
+    def find(self, message: str) -> tuple[bytes, dict[str, Any]]:
+        """Return (verdicts key, stored verdict record) of a scanned message.
+
+        message: its Message-ID, with or without the angle brackets, or its
+        ``source`` as the verdict printed it (which also finds messages without a
+        Message-ID; that look-up reads every verdict).
+
+        Raises:
+            KeyError: if no scanned message has that Message-ID or source.
+        """
+        text = message.strip()
+        bare = text[1:-1] if text.startswith("<") and text.endswith(">") else text
+        for candidate in dict.fromkeys((f"<{bare}>", bare)):
+            key = _verdict_key(candidate, b"")
+            raw = self.store.record("verdicts", key)
+            if raw is not None:
+                return key, unpack_verdict(raw)
+        for prefix in (b"id:", b"key:"):
+            for key, raw in self.store.records("verdicts", prefix):
+                record = unpack_verdict(raw)
+                if record.get("source") == text:
+                    return key, record
+        raise KeyError(f"no scanned message has Message-ID or source {message}")
+
+    def explain(self, message: str) -> dict[str, Any]:
         """Return why a message got its verdict: the verdict and its reasons, the keys
         that matched earlier mailings, the mailing's statistics and its first messages.
 
+        message: as ``find`` takes it.
+
         Raises:
-            KeyError: if no scanned message has that Message-ID.
+            KeyError: if no scanned message has that Message-ID or source.
         """
-        raw = self.store.record("verdicts", _verdict_key(message_id, b""))
-        if raw is None:
-            raise KeyError(f"no scanned message has Message-ID {message_id}")
-        record = unpack_verdict(raw)
+        _, record = self.find(message)
         matched = record.pop("matched", [])
-        out: dict[str, Any] = {"verdict": record}
+        out: dict[str, Any] = {"format": FORMAT_VERSION, "verdict": record}
         if record.get("mailing") is not None:
-            mailing = self.store.mailing(record["mailing"])
-            out["mailing"] = mailing.to_json()
-            out["messages"] = [dataclasses.asdict(ref) for ref in
-                               itertools.islice(self.store.messages(mailing.id), 20)]
+            try:
+                mailing = self.store.mailing(record["mailing"])
+            except KeyError:  # expired since (retention_days)
+                out["mailing"] = None
+            else:
+                out["mailing"] = mailing_json(self.store, mailing)
+                out["messages"] = [dataclasses.asdict(ref) for ref in
+                                   itertools.islice(self.store.messages(mailing.id), 20)]
         out["matched"] = [{"signature": _signature_name(name, position), "mailing": mailing_id}
                           for name, position, mailing_id in matched]
+        if record.get("mailing") is not None:
+            out["merges"] = self.store.merges(record["mailing"])
         return out
+
+
+def mailing_json(store: Store, mailing: Mailing) -> dict[str, Any]:
+    """Return a mailing record: its statistics, ``copies_seen`` (every copy ever
+    filed, which ``size`` also counts) and ``members_kept`` (those retention has
+    not yet dropped), and the corrections users reported."""
+    store.attach(DATABASES)
+    raw = store.record("verdicts", corrections_key(mailing.id))
+    return {"format": FORMAT_VERSION, **mailing.to_json(), "copies_seen": mailing.size,
+            "members_kept": sum(1 for _ in store.messages(mailing.id)),
+            "corrections": int(unpack_verdict(raw)["corrections"]) if raw else 0}
 
 
 def _signature_name(name: str, position: int) -> str:
@@ -379,7 +535,15 @@ def _signature_name(name: str, position: int) -> str:
 _PAIRS = [(i, j) for i in range(6) for j in range(i + 1, 6)]
 
 
-def _facts(view: Mailing, authenticated: bool, signs: Iterable[str]) -> MailingFacts:
+def _corrections(session: Session, view: Mailing | None) -> int:
+    if view is None:
+        return 0
+    raw = session.get("verdicts", corrections_key(view.id))
+    return int(unpack_verdict(bytes(raw))["corrections"]) if raw is not None else 0
+
+
+def _facts(view: Mailing, authenticated: bool, signs: Iterable[str],
+           corrections: int = 0) -> MailingFacts:
     spf = dict(view.spf)
     failed = spf.get("fail", 0) + spf.get("softfail", 0)
     return MailingFacts(
@@ -387,8 +551,16 @@ def _facts(view: Mailing, authenticated: bool, signs: Iterable[str]) -> MailingF
         networks=view.authenticated_networks if authenticated else view.other_networks,
         authenticated=authenticated, honest_signs=tuple(sorted(signs)),
         spf_fail_share=failed / view.size if view.size else 0.0,
-        complaints=view.complaints, traps=view.traps,
+        complaints=view.complaints, traps=view.traps, corrections=corrections,
         first_seen=view.first_seen, last_seen=view.last_seen)
+
+
+def _check_lexicon(store: Store, lexicon: Lexicon | None) -> None:
+    """Refuse to file into a store made with a lexicon without it: its I-Match
+    signatures would silently be missing from every later message."""
+    if lexicon is None and store.lexicon_id is not None:
+        raise SchemeMismatchError(f"{store.path} was made with lexicon {store.lexicon_id!r}: "
+                                  "pass that lexicon (--lexicon FILE)")
 
 
 def _scheme_of(store: Store, scheme: Scheme | None) -> Scheme:

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 from shingles.config import SocialSettings
 from shingles.verdicts.judge import Reason, decayed
-from shingles.store.layout import (
-    DistinctCounter,
+from shingles.store.layout import Database, DistinctCounter
+from shingles.verdicts.layout import (
     Edge,
     pack_count,
     pack_domain_out,
@@ -38,12 +38,22 @@ from shingles.store.layout import (
     unpack_networks,
 )
 from shingles.mail.identity import authenticates
-from shingles.store.reader import MailLike, Store
+from shingles.store.reader import Store
+from shingles.store.views import MailLike
 
-__all__ = ["AllowEntry", "Allowance", "SocialGraph", "TrustedDomain"]
+__all__ = ["DATABASES", "AllowEntry", "Allowance", "SocialGraph", "TrustedDomain"]
 
 HOUR = 3600
 _SEP = b"\x00"
+
+#: The graph's databases in the store (not swept: ``expire`` ages edges by weight):
+#: author -> recipient edges, recipient domains of outgoing mail, sending networks
+#: per domain, daily new recipients per author, flagged authors.
+DATABASES = (Database("edges", decode=Edge.unpack),
+             Database("outdomains", decode=unpack_domain_out),
+             Database("domnets", decode=unpack_networks),
+             Database("authorday", decode=unpack_count),
+             Database("flagged", decode=unpack_count))
 
 
 
@@ -256,6 +266,7 @@ class SocialGraph:
 
     def allowlist(self, store: Store, user: str, now: datetime) -> list[AllowEntry]:
         """Return a user's live correspondents, heaviest first."""
+        store.attach(DATABASES)
         user = user.lower()
         reader = _StoreReader(store)
         entries = []
@@ -270,6 +281,7 @@ class SocialGraph:
 
     def trusted_domains(self, store: Store) -> list[TrustedDomain]:
         """Return every domain local users wrote to, the trusted ones first."""
+        store.attach(DATABASES)
         s = self.settings
         found = []
         for key, value in store.records("outdomains"):
@@ -303,6 +315,7 @@ class SocialGraph:
 
     def expire(self, records: _Records, store: Store, now: datetime) -> int:
         """Delete edges older than expire_days (pinned ones stay); return how many."""
+        store.attach(DATABASES)
         gone = 0
         for key, value in store.records("edges"):
             edge = Edge.unpack(value)

@@ -13,19 +13,20 @@ own servers instead of /etc/resolv.conf.
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import dataclasses
 import ipaddress
+import logging
+import time
 from typing import Any
 
 from shingles.config import SpfSettings
 
-__all__ = ["SpfCheck", "check_spf", "SPF_RESULTS"]
+__all__ = ["SpfCheck", "SpfChecker", "check_spf", "SPF_RESULTS"]
 
 SPF_RESULTS = ("pass", "fail", "softfail", "neutral", "none", "temperror", "permerror")
-
-
-
+_log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class SpfCheck:
@@ -116,3 +117,57 @@ def check_spf(ip: str | None, sender: str | None, helo: str | None,
         _resolver.reset(token)
     result = str(result).lower()
     return SpfCheck(result if result in SPF_RESULTS else "permerror", domain, str(explanation))
+
+
+#: Words in pyspf's explanation when the resolver itself did not answer.
+_UNREACHABLE = ("Timeout", "timed out", "NoNameservers", "no nameservers",
+                "All nameservers failed")
+
+
+class SpfChecker:
+    """check_spf with memory: one answer per (ip, domain, HELO) and a resolver that
+    stopped answering is not asked again for ``retry_seconds``.
+
+    A live check against an unreachable resolver waits the whole timeout; without
+    this, every message of a stream would. While the resolver is down the result
+    is "temperror" at once, and a warning is logged once per outage.
+    """
+
+    def __init__(self, settings: SpfSettings, *, cache_size: int = 65_536,
+                 retry_seconds: float = 60.0) -> None:
+        self.settings = settings
+        self.retry_seconds = retry_seconds
+        self._cache: collections.OrderedDict[tuple[str | None, ...], SpfCheck] = \
+            collections.OrderedDict()
+        self._cache_size = cache_size
+        self._down_until = 0.0
+        self._warned = False
+        self.lookups = 0  # checks that asked DNS (for tests and summaries)
+
+    def check(self, ip: str | None, sender: str | None, helo: str | None) -> SpfCheck:
+        """Return the SPF result, from memory when this (ip, sender, HELO) was checked."""
+        key = (ip, (sender or "").lower() or None, (helo or "").lower() or None)
+        known = self._cache.get(key)
+        if known is not None:
+            self._cache.move_to_end(key)
+            return known
+        if time.monotonic() < self._down_until:
+            mailfrom = sender or (f"postmaster@{helo}" if helo else None)
+            return SpfCheck("temperror", mailfrom.rpartition("@")[2].lower() if mailfrom
+                            else None, "the DNS resolver did not answer recently; not asked")
+        self.lookups += 1
+        result = check_spf(ip, sender, helo, self.settings)
+        if result.result == "temperror" and any(w in result.explanation for w in _UNREACHABLE):
+            self._down_until = time.monotonic() + self.retry_seconds
+            if not self._warned:
+                self._warned = True
+                servers = ", ".join(self.settings.nameservers) or "the system's resolvers"
+                _log.warning("shingles: live SPF: %s did not answer (%s); SPF is temperror "
+                             "without asking for the next %.0f s", servers,
+                             result.explanation, self.retry_seconds)
+            return result  # not cached: the resolver may come back
+        self._warned = False
+        self._cache[key] = result
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return result
