@@ -45,6 +45,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 from bench.corpus import require_corpus, write_results  # noqa: E402
 from shingles.config import SparkSettings, StoreSettings  # noqa: E402
 from shingles.mail.read import read  # noqa: E402
+from shingles.scheme import Scheme  # noqa: E402
 from shingles.spark import job  # noqa: E402
 from shingles.spark.sources import SEQ_BITS  # noqa: E402
 from shingles.store.reader import Store  # noqa: E402
@@ -96,10 +97,15 @@ def recall_differences(inputs: list[str], partitions: int, work: pathlib.Path) -
     joined" for the reverse, "regrouped" when both split it differently.
     """
     settings = StoreSettings(mode="recall", retention_days=0)
+    with Store(work / "recall-store", settings=settings) as store:
+        ingest(store, read(inputs))
+        theirs = _partition_of_store(store)
+        # The job fingerprints with the store's scheme: a new store's seed is random.
+        scheme = Scheme.from_id(store.scheme_id)
     spark = job.session("local[2]", "bench recall", {"spark.sql.shuffle.partitions":
                                                      str(partitions)})
     try:
-        _, messages, _ = job.run(spark, inputs, None, store=settings,
+        _, messages, _ = job.run(spark, inputs, None, store=settings, scheme=scheme,
                                  settings=SparkSettings(partitions=partitions, min_size=1))
         groups: dict[int, set[str]] = {}
         for row in messages.where("mailing is not null and duplicate_of is null").collect():
@@ -107,9 +113,6 @@ def recall_differences(inputs: list[str], partitions: int, work: pathlib.Path) -
     finally:
         spark.stop()
     mine = [frozenset(g) for g in groups.values()]
-    with Store(work / "recall-store", settings=settings) as store:
-        ingest(store, read(inputs))
-        theirs = _partition_of_store(store)
     of_mine = {s: g for g in mine for s in g}
     of_theirs = {s: g for g in theirs for s in g}
     differing = {s for s in of_mine if of_mine[s] != of_theirs.get(s)}
