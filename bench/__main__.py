@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", default=",".join(PARTS),
                         help=f"comma-separated subset of {','.join(PARTS)}")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--conditions", default=None,
+                        help="comma-separated recall conditions KIND:RATE (default: all), "
+                             "e.g. substitute:0.05,greeting+token:0")
+    parser.add_argument("--engines", default=None,
+                        help="comma-separated engine names to run (default: all), e.g. recall")
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = set(parts) - set(PARTS)
@@ -106,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     vocab = Vocabulary.of(bases)
     say(f"corpus: {len(bases)} distinct bases of >= 100 words")
     engines = list(ENGINES)
+    if args.engines:
+        wanted = [name.strip() for name in args.engines.split(",")]
+        engines = [engine for engine in ENGINES if engine.name in wanted]
+        if len(engines) != len(wanted):
+            parser.error(f"unknown engine(s); known: {', '.join(e.name for e in ENGINES)}")
 
     from contextlib import nullcontext
 
@@ -114,8 +124,14 @@ def main(argv: list[str] | None = None) -> int:
             from bench import recall
 
             picked = recall.pick_bases(bases, size["recall_bases"], args.seed)
+            from bench.generator import CONDITIONS
+
+            conditions = CONDITIONS
+            if args.conditions:
+                conditions = tuple((kind, float(rate or 0)) for kind, _, rate in (
+                    item.strip().partition(":") for item in args.conditions.split(",")))
             results["recall"] = recall.run(engines, picked, vocab, size["copies"], args.seed,
-                                           progress)
+                                           progress, conditions)
             report.print_headline(results, console)
         if "tune" in parts:
             from bench import false_merges, recall

@@ -75,8 +75,19 @@ def thread_figure(mails: list[Mail], ids: list[int | None]) -> dict[str, Any]:
             earlier[t].add(ids[n])
         else:
             earlier.setdefault(t, set())
+    # Any list post (thread or not) filed into a mailing an earlier message is in.
+    seen: set[int] = set()
+    posts = posts_glued = 0
+    for n, mail in enumerate(mails):
+        if mail.bulk_signs & LIST_SIGNS and (mail.in_reply_to or mail.references):
+            posts += 1
+            posts_glued += ids[n] is not None and ids[n] in seen
+        if ids[n] is not None:
+            seen.add(ids[n])  # type: ignore[arg-type]
     return {"posts_with_earlier_thread_post": eligible, "glued": glued,
-            "share": glued / eligible if eligible else 0.0, "examples": examples}
+            "share": glued / eligible if eligible else 0.0, "examples": examples,
+            "list_posts": posts, "list_posts_glued_to_an_earlier_message": posts_glued,
+            "list_posts_share": posts_glued / posts if posts else 0.0}
 
 
 def _classify(r: float | None) -> str:

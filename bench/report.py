@@ -153,13 +153,18 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{fm['messages']} distinct messages, {fm['pairs']} pairs.", ""]
         classes = list(next(iter(fm["engines"].values()))["by_class"])
         out.append(table(["engine", "glued pairs", "share of pairs", "messages in glued mailings"]
-                         + classes + ["ham with spam", "thread posts glued / with an earlier post"],
+                         + classes + ["ham with spam", "thread posts glued / with an earlier post",
+                                      "list posts glued to an earlier message"],
                          [[n, e["glued_pairs"], f"{e['share_of_pairs']:.2e}",
                            e["messages_in_glued_mailings"], *e["by_class"].values(),
                            e["ham_with_spam_pairs"],
                            f"{e['threads']['glued']} / "
                            f"{e['threads']['posts_with_earlier_thread_post']} = "
-                           f"{e['threads']['share']:.3f}"] for n, e in fm["engines"].items()]))
+                           f"{e['threads']['share']:.3f}",
+                           f"{e['threads'].get('list_posts_glued_to_an_earlier_message', 0)} / "
+                           f"{e['threads'].get('list_posts', 0)} = "
+                           f"{e['threads'].get('list_posts_share', 0.0):.3f}"]
+                          for n, e in fm["engines"].items()]))
         for name, e in fm["engines"].items():
             out += ["", f"### {name}: glued pairs with the least resemblance", "",
                     table(["a", "b", "r", "class", "subject a", "subject b"],

@@ -70,8 +70,13 @@ PERSONAL = [
 
 def message(sender: str, subject: str, body: str, when: datetime, ip: str, n: int,
             extra: dict[str, str] | None = None) -> str:
+    extra = dict(extra or {})
+    # Our MX's results go above its Received header: below it they would be the
+    # sender's, and not believed (RFC 8601 section 5).
+    auth = {k: extra.pop(k) for k in ("Authentication-Results",) if k in extra}
     headers = {
         "Return-Path": f"<{sender}>",
+        **auth,
         "Received": f"from mail{n}.sender.test ([{ip}]) by mx.shingles.test with ESMTP "
                     f"id {n:08x}; {format_datetime(when)}",
         "From": sender,
@@ -82,7 +87,7 @@ def message(sender: str, subject: str, body: str, when: datetime, ip: str, n: in
         "MIME-Version": "1.0",
         "Content-Type": "text/plain; charset=utf-8",
         "Content-Transfer-Encoding": "8bit",
-        **(extra or {}),
+        **extra,
     }
     head = "".join(f"{k}: {v}\n" for k, v in headers.items())
     return f"From {sender} {when.strftime('%a %b %d %H:%M:%S %Y')}\n{head}\n{body}\n"

@@ -9,6 +9,7 @@ specification. Nothing else lives here: no I/O, no policy.
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcpy, memmove, memset
+from cpython.unicode cimport PyUnicode_Substring
 
 # Imported under private names: the module's public API is State and LexiconTable.
 from shingles import _reference, _unicode as _unicode_tables, scheme as _scheme
@@ -341,8 +342,8 @@ cdef class State:
 
     # scheme
     cdef int window, min_shingles
-    cdef bint fold_digits
-    cdef uint64_t seed
+    cdef bint fold_digits, fold_links
+    cdef uint64_t seed, link_token
     cdef uint64_t a[PERM]
     cdef uint64_t b[PERM]
     # raw text not yet normalised (only the tail after the last cut)
@@ -371,7 +372,9 @@ cdef class State:
         self.window = scheme.window
         self.min_shingles = scheme.min_shingles
         self.fold_digits = scheme.digits == "fold"
+        self.fold_links = scheme.links == "fold"
         self.seed = scheme.seed
+        self.link_token = XXH3_64bits_withSeed(b"//", 2, self.seed)  # reference LINK_TOKEN
         if not 1 <= self.window <= MAX_WINDOW:
             raise ValueError(f"window must be 1..{MAX_WINDOW} words, got {self.window}")
         permutations(self.seed, self.a, self.b)
@@ -462,6 +465,31 @@ cdef class State:
         self.pending = pending
 
     cdef void feed_piece(self, str piece) except *:
+        """Tokenise a raw piece: its links as one token (reference ReferenceState._feed_piece)."""
+        if not self.fold_links:
+            self.feed_segment(piece)
+            return
+        cdef int kind = PyUnicode_KIND(piece)
+        cdef void *data = PyUnicode_DATA(piece)
+        cdef Py_ssize_t n = len(piece), i = 0, start, last = 0
+        while i < n:
+            while i < n and is_ascii_space(PyUnicode_READ(kind, data, i)):
+                i += 1
+            start = i
+            while i < n and not is_ascii_space(PyUnicode_READ(kind, data, i)):
+                i += 1
+            if i > start and is_link(kind, data, start, i):
+                if start > last:
+                    self.feed_segment(PyUnicode_Substring(piece, last, start))
+                self.end_word()
+                self.add_token(self.link_token)
+                last = i
+        if last == 0:
+            self.feed_segment(piece)
+        elif last < n:
+            self.feed_segment(PyUnicode_Substring(piece, last, n))
+
+    cdef void feed_segment(self, str piece) except *:
         """Normalise a piece (see reference normalise_piece) and tokenise it."""
         if PyUnicode_IS_ASCII(piece):
             self.feed_ascii(<const uint8_t *>PyUnicode_DATA(piece), len(piece))
@@ -624,6 +652,62 @@ cdef class State:
         self.terms[self.terms_len] = term
         self.terms_len += 1
         return 0
+
+
+cdef inline bint link_open(uint32_t c) noexcept:
+    return c == 60 or c == 40 or c == 91 or c == 123 or c == 34 or c == 39 or c == 42  # <([{"'*
+
+
+cdef inline bint link_close(uint32_t c) noexcept:
+    return (c == 62 or c == 41 or c == 93 or c == 125 or c == 34 or c == 39  # >)]}"'
+            or c == 46 or c == 44 or c == 59 or c == 58 or c == 33 or c == 63 or c == 42)  # .,;:!?*
+
+
+cdef inline bint prefix_at(int kind, void *data, Py_ssize_t i, Py_ssize_t end, const char *word,
+                           Py_ssize_t length) noexcept:
+    """Return whether text[i:end] starts with the lower-case ASCII word, ASCII case-blind."""
+    cdef Py_ssize_t k
+    cdef uint32_t c
+    if end - i < length:
+        return False
+    for k in range(length):
+        c = PyUnicode_READ(kind, data, i + k)
+        if 65 <= c <= 90:
+            c += 32
+        if c != <uint32_t>(<unsigned char>word[k]):
+            return False
+    return True
+
+
+cdef bint is_link(int kind, void *data, Py_ssize_t start, Py_ssize_t end) noexcept:
+    """Return whether text[start:end] is a URL or a host name (reference is_link)."""
+    cdef uint32_t c
+    cdef Py_ssize_t i, labels = 1, label_len = 0, letters = 0
+    while start < end and link_open(PyUnicode_READ(kind, data, start)):
+        start += 1
+    while end > start and link_close(PyUnicode_READ(kind, data, end - 1)):
+        end -= 1
+    if (prefix_at(kind, data, start, end, b"http://", 7)
+            or prefix_at(kind, data, start, end, b"https://", 8)
+            or prefix_at(kind, data, start, end, b"www.", 4)):
+        return True
+    for i in range(start, end):
+        c = PyUnicode_READ(kind, data, i)
+        if c == 47:  # "/": the host ends
+            break
+        if c == 46:  # "."
+            if label_len == 0:
+                return False
+            labels += 1
+            label_len = letters = 0
+        elif 97 <= c <= 122:
+            label_len += 1
+            letters += 1
+        elif 48 <= c <= 57 or c == 45:
+            label_len += 1
+        else:
+            return False
+    return labels >= 2 and 2 <= label_len <= 24 and letters == label_len
 
 
 cdef Py_ssize_t last_cut(str text):

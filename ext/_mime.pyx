@@ -350,6 +350,41 @@ cdef inline Py_ssize_t find_newline(int kind, void *data, Py_ssize_t i, Py_ssize
     return -1
 
 
+cdef inline bint header_first(Py_UCS4 c) noexcept:
+    """Return whether c is in shingles.mail.quoting.HEADER_FIRST ("FDVOfdvo*" and Cyrillic О)."""
+    return (c == 70 or c == 68 or c == 86 or c == 79 or c == 102 or c == 100 or c == 118
+            or c == 111 or c == 42 or c == 0x41E)
+
+
+cdef inline bint ascii_letter_at(int kind, void *data, Py_ssize_t i, Py_ssize_t n) noexcept:
+    cdef Py_UCS4 c
+    if i >= n:
+        return False
+    c = PyUnicode_READ(kind, data, i)
+    return 65 <= c <= 90 or 97 <= c <= 122
+
+
+cdef bint initials_quote(int kind, void *data, Py_ssize_t at, Py_ssize_t n) noexcept:
+    """Return whether text[at:] opens with 1-4 ASCII letters, ">", then a space, a tab or
+    the line's end (shingles.mail.quoting._initials_quote)."""
+    cdef Py_ssize_t k
+    cdef Py_UCS4 c
+    if not ascii_letter_at(kind, data, at, n):
+        return False
+    for k in range(1, 5):
+        if at + k >= n:
+            return False
+        c = PyUnicode_READ(kind, data, at + k)
+        if c == 62:  # ">"
+            if at + k + 1 >= n:
+                return True
+            c = PyUnicode_READ(kind, data, at + k + 1)
+            return c == 32 or c == 9 or c == 10
+        if not ascii_letter_at(kind, data, at + k, n):
+            return False
+    return False
+
+
 def quote_marks(str text not None):
     """Return the line runs split_quoted looks at (see shingles.mail.parse._quote_marks_py)."""
     cdef int kind = PyUnicode_KIND(text)
@@ -362,7 +397,7 @@ def quote_marks(str text not None):
         c = PyUnicode_READ(kind, data, at) if at < n else 10
         d = PyUnicode_READ(kind, data, at + 1) if at + 1 < n else 10
         e = PyUnicode_READ(kind, data, at + 2) if at + 2 < n else 10
-        if c == 62 or (c == 124 and d == 62):  # ">" or "|>": a quoted line
+        if c == 62 or (c == 124 and d == 62) or initials_quote(kind, data, at, n):  # ">" "|>" "RH>"
             if run_start < 0:
                 run_start = line
         else:
@@ -370,7 +405,8 @@ def quote_marks(str text not None):
                 runs.append((run_start, line, 0))
                 run_start = -1
             if ((c == 45 or c == 95 or c == 61) and d == c) or (  # "--" "__" "=="
-                    c == 66 and (d == 101 or d == 69) and (e == 103 or e == 71)):  # "Beg"
+                    c == 66 and (d == 101 or d == 69) and (e == 103 or e == 71)) or (  # "Beg"
+                    c != 10 and header_first(c)):
                 runs.append((line, line + 1, 1))
         i = find_newline(kind, data, at, n)
         if i < 0:
@@ -389,7 +425,8 @@ def quote_marks(str text not None):
 # words) are the reference's own, applied to the few lines they concern.
 
 from cpython.unicode cimport PyUnicode_Substring
-from shingles.mail.quoting import ATTRIBUTION, CUT_LINE, FOOTER_WORDS, RULE, cut_marks, header_follows
+from shingles.mail.quoting import (ATTRIBUTION, CUT_LINE, FOOTER_WORDS, HEADER_FIRST, RULE, cut_marks,
+                                   header_block, header_follows)
 
 
 cdef struct Lines:
@@ -450,12 +487,36 @@ def split_quoted(str text not None):
     runs = quote_marks(text)
     if not runs:
         return text.strip(), ""
+    kept, old, _, quoted, footer = split_runs(text, runs)
+    if not kept and footer and not quoted:
+        return "", text.strip()
+    if not kept or not old:
+        return text.strip(), ""
+    return kept, old
+
+
+def split_footers(str text not None):
+    """Return (text, signature and list footer) (see shingles.mail.quoting.split_footers_py)."""
+    runs = [run for run in quote_marks(text) if run[2] != 0]
+    if not runs:
+        return text.strip(), ""
+    kept, old, _, _, footer = split_runs(text, runs, False)
+    if not kept and footer:
+        return "", text.strip()
+    if not kept or not old:
+        return text.strip(), ""
+    return kept, old
+
+
+cdef tuple split_runs(str text, list runs, bint cuts=True):
+    """Return (new text, quoted text, attribution seen, quoted lines set apart, cut at a
+    list footer) (see shingles.mail.quoting._split_runs)."""
     cdef int kind = PyUnicode_KIND(text)
     cdef void *data = PyUnicode_DATA(text)
     cdef Py_ssize_t n = len(text), i, j, k, start, stop, last = 0
     cdef Lines lines
     cdef LineList new, old
-    cdef bint cut = False
+    cdef bint cut = False, attributed = False, quoted = False, footer = False
     marked = None
     lines.count = text.count("\n") + 1
     lines.at = <Py_ssize_t *>malloc((lines.count + 1) * sizeof(Py_ssize_t))
@@ -479,6 +540,7 @@ def split_quoted(str text not None):
                 extend(&new, last, start)
             last = stop
             if run_kind == 0:  # QUOTE
+                quoted = True
                 for i in range(start, stop):
                     j = new.size - 1
                     while j >= 0 and line_blank(kind, data, &lines, new.items[j]):
@@ -486,6 +548,7 @@ def split_quoted(str text not None):
                     if not (j >= 0 and attributes(text, kind, data, &lines, new.items[j])):
                         extend(&old, i, stop)
                         break
+                    attributed = True
                     old.items[old.size] = new.items[j]
                     old.items[old.size + 1] = i
                     old.size += 2
@@ -498,16 +561,25 @@ def split_quoted(str text not None):
             if first in ("-", "_", "B") and CUT_LINE.fullmatch(line.rstrip("\r")) and (
                     first != "_" or header_follows(
                         [PyUnicode_Substring(text, lines.at[k], line_stop(&lines, k))
-                         for k in range(start, min(start + 6, lines.count))], 0)):
+                         for k in range(start, min(start + 6, lines.count))], 0)) and (
+                    cuts or line.rstrip("\r") in ("--", "-- ")):
                 if marked is None:
                     marked = cut_marks(text)
                 if marked:
                     extend(&old, start, lines.count)
                     cut = True
                     break
+            if cuts and first and first in HEADER_FIRST and header_block(
+                    [PyUnicode_Substring(text, lines.at[k], line_stop(&lines, k))
+                     for k in range(start, min(start + 6, lines.count))], 0):
+                attributed = True
+                extend(&old, start, lines.count)
+                cut = True
+                break
             if first in ("_", "=", "-") and lines.count - start <= 15 and RULE.fullmatch(line):
                 rest = PyUnicode_Substring(text, lines.at[start], n).lower()
                 if any(word in rest for word in FOOTER_WORDS):
+                    footer = True
                     extend(&old, start, lines.count)
                     cut = True
                     break
@@ -516,11 +588,9 @@ def split_quoted(str text not None):
         if not cut:
             extend(&new, last, lines.count)
         kept = joined(text, &lines, &new).strip()
-        if not kept or not old.size:
-            return text.strip(), ""
         while "\n\n\n" in kept:
             kept = kept.replace("\n\n\n", "\n\n")
-        return kept, joined(text, &lines, &old).strip()
+        return kept, joined(text, &lines, &old).strip(), attributed, quoted, footer
     finally:
         free(lines.at)
         free(new.items)
@@ -534,11 +604,16 @@ def split_quoted(str text not None):
 # them in, and the new markup written in that width too.
 
 from libc.stdlib cimport realloc
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
+from cpython.unicode cimport PyUnicode_1BYTE_DATA, PyUnicode_New
 
 from cpython.unicode cimport PyUnicode_Substring
 
-from shingles.mail.htmlscan import decode_attribute
+from shingles.mail.htmlscan import MAX_DEPTH, UNCOUNTED, decode_attribute
+
+import string
+
+cdef dict ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 # What the pass does with an element, by its name: flag bits.
 cdef enum:
@@ -548,6 +623,7 @@ cdef enum:
     RAW_SHOWN = 8  # raw text a reader sees: no markup inside
     TREE_STRIPPED = 16  # never shown, left for the tree to strip
     FOREIGN = 32  # svg, math: no raw text inside
+    UNCOUNTED_TAG = 64  # opens no level for the depth cap (htmlscan.UNCOUNTED)
 
 # The elements with something of their own to do.
 cdef enum:
@@ -561,30 +637,44 @@ cdef struct TagKind:
 
 # The names the pass tells apart, by first letter: TAGS_BY_LETTER[k] is where the
 # names starting with the k-th letter start.
-cdef TagKind TAGS[44]
+cdef TagKind TAGS[96]
 cdef int TAGS_BY_LETTER[27]
 cdef list TAG_NAMES = []  # the names as str, by their index in TAGS
 
 
 cdef int fill_tags() except -1:
+    U = UNCOUNTED_TAG
     kinds = [
-        (b"a", 0, LINK), (b"article", BLOCK, OTHER), (b"blockquote", BLOCK, QUOTE),
-        (b"br", BLOCK, OTHER), (b"center", BLOCK, OTHER), (b"dd", BLOCK, OTHER),
-        (b"div", BLOCK, OTHER), (b"dt", BLOCK, OTHER), (b"embed", TREE_STRIPPED, OTHER),
+        (b"a", 0, LINK), (b"area", U, OTHER), (b"article", BLOCK, OTHER), (b"b", 0, OTHER),
+        (b"base", U, OTHER), (b"big", 0, OTHER), (b"blockquote", BLOCK, QUOTE),
+        (b"body", U, OTHER), (b"br", BLOCK | U, OTHER), (b"caption", U, OTHER),
+        (b"center", BLOCK, OTHER), (b"col", U, OTHER), (b"colgroup", U, OTHER),
+        (b"dd", BLOCK | U, OTHER), (b"div", BLOCK, OTHER), (b"dt", BLOCK | U, OTHER),
+        (b"em", 0, OTHER), (b"embed", TREE_STRIPPED | U, OTHER),
         (b"font", 0, FONT), (b"footer", BLOCK, OTHER), (b"h1", BLOCK, OTHER),
         (b"h2", BLOCK, OTHER), (b"h3", BLOCK, OTHER), (b"h4", BLOCK, OTHER),
-        (b"h5", BLOCK, OTHER), (b"h6", BLOCK, OTHER), (b"header", BLOCK, OTHER),
-        (b"hr", BLOCK, OTHER), (b"iframe", DROPPED, FRAME), (b"img", 0, IMAGE),
-        (b"li", BLOCK, OTHER), (b"math", FOREIGN, OTHER), (b"noembed", RAW_SHOWN, OTHER),
-        (b"noframes", RAW_SHOWN, OTHER), (b"noscript", TREE_STRIPPED, OTHER),
-        (b"object", TREE_STRIPPED, OTHER), (b"ol", BLOCK, OTHER), (b"p", BLOCK, OTHER),
-        (b"plaintext", 0, PLAINTEXT), (b"pre", BLOCK, OTHER), (b"script", DROPPED, SCRIPT),
-        (b"section", BLOCK, OTHER), (b"style", DROPPED, OTHER),
+        (b"h5", BLOCK, OTHER), (b"h6", BLOCK, OTHER), (b"head", U, OTHER),
+        (b"header", BLOCK, OTHER), (b"hr", BLOCK | U, OTHER), (b"html", U, OTHER),
+        (b"i", 0, OTHER), (b"iframe", DROPPED | U, FRAME), (b"img", U, IMAGE),
+        (b"input", U, OTHER), (b"li", BLOCK | U, OTHER), (b"link", U, OTHER),
+        (b"math", FOREIGN, OTHER), (b"meta", U, OTHER), (b"noembed", RAW_SHOWN | U, OTHER),
+        (b"noframes", RAW_SHOWN | U, OTHER), (b"noscript", TREE_STRIPPED, OTHER),
+        (b"o:p", 0, OTHER), (b"object", TREE_STRIPPED, OTHER), (b"ol", BLOCK, OTHER),
+        (b"option", U, OTHER), (b"p", BLOCK | U, OTHER), (b"plaintext", U, PLAINTEXT),
+        (b"pre", BLOCK, OTHER), (b"s", 0, OTHER), (b"script", DROPPED | U, SCRIPT),
+        (b"section", BLOCK, OTHER), (b"small", 0, OTHER), (b"source", U, OTHER),
+        (b"span", 0, OTHER), (b"strong", 0, OTHER), (b"style", DROPPED | U, OTHER),
+        (b"sub", 0, OTHER), (b"sup", 0, OTHER),
         (b"svg", FOREIGN | TREE_STRIPPED, OTHER), (b"table", BLOCK | CELL_EDGE, TABLE),
-        (b"td", BLOCK | CELL_EDGE, OTHER), (b"template", TREE_STRIPPED, OTHER),
-        (b"textarea", RAW_SHOWN, OTHER), (b"th", BLOCK | CELL_EDGE, OTHER),
-        (b"title", DROPPED, OTHER), (b"tr", BLOCK | CELL_EDGE, OTHER), (b"ul", BLOCK, OTHER),
-        (b"xmp", RAW_SHOWN, OTHER)]
+        (b"tbody", U, OTHER), (b"td", BLOCK | CELL_EDGE | U, OTHER),
+        (b"template", TREE_STRIPPED, OTHER), (b"textarea", RAW_SHOWN | U, OTHER),
+        (b"tfoot", U, OTHER), (b"th", BLOCK | CELL_EDGE | U, OTHER),
+        (b"thead", U, OTHER), (b"title", DROPPED | U, OTHER),
+        (b"tr", BLOCK | CELL_EDGE | U, OTHER), (b"u", 0, OTHER), (b"ul", BLOCK, OTHER),
+        (b"wbr", U, OTHER), (b"xmp", RAW_SHOWN | U, OTHER)]
+    if len(kinds) > 96 or any((flags & U != 0) != (name.decode() in UNCOUNTED)
+                              for name, flags, _ in kinds):
+        raise AssertionError("TAGS and htmlscan.UNCOUNTED disagree")
     cdef int i, letter = 0
     cdef const char *name
     for i, (name_bytes, flags, code) in enumerate(kinds):
@@ -604,7 +694,7 @@ fill_tags()
 
 # The attributes the pass reads.
 cdef enum:
-    HREF, SRC, ALT, STYLE, SIZE, HIDDEN, N_ATTRS
+    HREF, SRC, ALT, STYLE, SIZE, HIDDEN, BGCOLOR, N_ATTRS
 
 cdef struct Span:
     Py_ssize_t value_start, value_end  # the value as written (quotes left out)
@@ -614,12 +704,13 @@ cdef struct Tag:
     int kind  # index in TAGS, or -1
     Py_ssize_t name_end
     bint closing, self_closing
-    Span attrs[6]  # N_ATTRS
+    Span attrs[7]  # N_ATTRS
 
-# What the tree's query for hidden elements looks for in a style attribute.
-cdef const char *HIDING_STYLES[6]
-HIDING_STYLES[:] = [b"display:none", b"display: none", b"visibility:hidden",
-                    b"visibility: hidden", b"font-size:0", b"font-size: 0"]
+# The properties of a style attribute the tree's visibility walk reads
+# (shingles.mail.htmlscan._HIDING_STYLES).
+cdef const char *HIDING_STYLES[7]
+HIDING_STYLES[:] = [b"display", b"visibility", b"font-size", b"font:", b"opacity", b"color",
+                    b"background"]
 
 
 # The characters that end names and values in a tag, as bits, for those below 256.
@@ -722,6 +813,9 @@ cdef int attr_of(const uchar *p, Py_ssize_t start, Py_ssize_t end) noexcept:
     elif length == 6:
         if name_at(p, start, end, b"hidden", 6):
             return HIDDEN
+    elif length == 7:
+        if name_at(p, start, end, b"bgcolor", 7):
+            return BGCOLOR
     return -1
 
 
@@ -910,8 +1004,8 @@ cdef bint style_hides(const uchar *p, Py_ssize_t start, Py_ssize_t end) noexcept
     cdef uint32_t c
     for i in range(start, end):
         c = ascii_lower(p[i])
-        if c == 100 or c == 118 or c == 102:  # "d", "v", "f"
-            for k in range(6):
+        if c == 100 or c == 118 or c == 102 or c == 111 or c == 99 or c == 98:  # d v f o c b
+            for k in range(7):
                 if <uint32_t>HIDING_STYLES[k][0] == c and name_at(
                         p, i, end, HIDING_STYLES[k], <int>len(HIDING_STYLES[k])):
                     return True
@@ -1111,10 +1205,14 @@ cdef int put_host(Writer *w, const void *data, Py_ssize_t at, object host) excep
 
 
 cdef int put_hiding_attributes(Writer *w, const uchar *p, Tag *tag, bint style) except -1:
-    """Write the tag's hidden attribute, and its style when style: as written, after a space."""
+    """Write the tag's hidden and bgcolor attributes, and its style when style: as written,
+    after a space."""
     if tag.attrs[HIDDEN].start >= 0:
         put_ascii(w, b" ")
         put_as_written(w, p, tag.attrs[HIDDEN].start, tag.attrs[HIDDEN].end, False)
+    if tag.attrs[BGCOLOR].start >= 0:
+        put_ascii(w, b" ")
+        put_as_written(w, p, tag.attrs[BGCOLOR].start, tag.attrs[BGCOLOR].end, False)
     if style:
         put_ascii(w, b" ")
         put_as_written(w, p, tag.attrs[STYLE].start, tag.attrs[STYLE].end, False)
@@ -1132,7 +1230,7 @@ cdef bint put_words(Writer *w, const uchar *p, str markup, Tag *tag, Py_ssize_t 
         return False
     copy_to(w, p, at)
     style = hiding_style(p, markup, tag)
-    hiding = style or tag.attrs[HIDDEN].start >= 0
+    hiding = style or tag.attrs[HIDDEN].start >= 0 or tag.attrs[BGCOLOR].start >= 0
     if hiding:  # the element's own hiding attributes on a span around its words
         put_ascii(w, b"<span")
         put_hiding_attributes(w, p, tag, style)
@@ -1161,8 +1259,47 @@ cdef int end_link(Writer *w, const void *data, Py_ssize_t at, list links, int *t
     return 0
 
 
-cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w):
-    cdef Py_ssize_t i = 0, at, end, stop, tail = n
+cdef str tag_name(const uchar *p, Py_ssize_t start, Py_ssize_t end, str markup):
+    """Return the name p[start:end], ASCII letters lower-cased (htmlscan._lower)."""
+    cdef Py_ssize_t i
+    cdef str out
+    cdef unsigned char *o
+    for i in range(start, end):
+        if p[i] > 127:
+            return markup[start:end].translate(ASCII_LOWER)
+    out = PyUnicode_New(end - start, 127)
+    o = PyUnicode_1BYTE_DATA(out)
+    for i in range(start, end):
+        o[i - start] = <unsigned char>ascii_lower(p[i])
+    return out
+
+
+cdef inline Py_ssize_t count_of(Py_ssize_t *by_kind, dict by_name, int kind, object name):
+    """Return the count of a tag: by its kind in TAGS when name is None, else by name."""
+    return by_kind[kind] if name is None else by_name.get(name, 0)
+
+
+cdef inline int add_to(Py_ssize_t *by_kind, dict by_name, int kind, object name,
+                       Py_ssize_t step) except -1:
+    """Add step to the count of a tag (see count_of)."""
+    if name is None:
+        by_kind[kind] += step
+    else:
+        by_name[name] = by_name.get(name, 0) + step
+    return 0
+
+
+cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w, Py_ssize_t max_depth):
+    cdef Py_ssize_t i = 0, at, end, stop, tail = n, depth = 0, k
+    # The depth cap (see prepare_markup_py): open and cut elements by name, in C
+    # for the names in TAGS, in dicts for others.
+    cdef dict opened = {}, cut = {}
+    cdef Py_ssize_t opened_kind[96]
+    cdef Py_ssize_t cut_kind[96]
+    cdef object name
+    cdef bint counted
+    memset(opened_kind, 0, sizeof(opened_kind))
+    memset(cut_kind, 0, sizeof(cut_kind))
     cdef Tag tag, end_tag
     cdef int flags, code, tables = 0, foreign = 0
     cdef uint32_t c
@@ -1200,6 +1337,30 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w):
         if flags & BLOCK:
             copy_to(w, p, at)
             put_ascii(w, b"\n")
+        if tag.kind >= 0:
+            name = None
+            counted = not flags & UNCOUNTED_TAG
+        else:
+            name = tag_name(p, at + 1 + tag.closing, tag.name_end, markup)
+            counted = name not in UNCOUNTED
+        if counted:  # the depth cap
+            if tag.closing:
+                if count_of(cut_kind, cut, tag.kind, name):
+                    add_to(cut_kind, cut, tag.kind, name, -1)
+                    copy_to(w, p, at)
+                    w.copied = i
+                    continue
+                if count_of(opened_kind, opened, tag.kind, name):
+                    add_to(opened_kind, opened, tag.kind, name, -1)
+                    depth -= 1
+            elif not (tag.self_closing and (foreign or flags & FOREIGN)):
+                if depth >= max_depth:
+                    add_to(cut_kind, cut, tag.kind, name, 1)
+                    copy_to(w, p, at)
+                    w.copied = i
+                    continue
+                add_to(opened_kind, opened, tag.kind, name, 1)
+                depth += 1
         if flags & CELL_EDGE and not foreign:
             if tables and (tag.closing or code != TABLE):
                 end_link(w, p, at, links, &top, tables)
@@ -1220,7 +1381,7 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w):
             continue
         style = hiding_style(p, markup, &tag)
         hidden = tag.attrs[HIDDEN].start >= 0
-        hiding = hiding or style or hidden
+        hiding = hiding or style or hidden or tag.attrs[BGCOLOR].start >= 0
         if code == QUOTE:
             quoting = True
         elif flags & TREE_STRIPPED or (foreign and flags & DROPPED):
@@ -1277,9 +1438,9 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w):
     return PyUnicode_FromKindAndData(w.kind, w.buf, w.length), strip, hiding, quoting
 
 
-def prepare_markup(str markup not None):
+def prepare_markup(str markup not None, Py_ssize_t max_depth=MAX_DEPTH):
     """Return (markup for Lexbor, never-shown tags left to strip, hiding markup seen,
-    blockquote seen)."""
+    blockquote seen): shingles.mail.htmlscan.prepare_markup_py."""
     cdef Writer w
     cdef Py_ssize_t n = len(markup)
     w.kind = w.old_kind = PyUnicode_KIND(markup)
@@ -1289,10 +1450,10 @@ def prepare_markup(str markup not None):
     try:
         reserve(&w, n + 256)  # attributes left out make room for the words put in
         if w.kind == 1:
-            return scan_markup(<const uint8_t *>PyUnicode_DATA(markup), n, markup, &w)
+            return scan_markup(<const uint8_t *>PyUnicode_DATA(markup), n, markup, &w, max_depth)
         if w.kind == 2:
-            return scan_markup(<const uint16_t *>PyUnicode_DATA(markup), n, markup, &w)
-        return scan_markup(<const uint32_t *>PyUnicode_DATA(markup), n, markup, &w)
+            return scan_markup(<const uint16_t *>PyUnicode_DATA(markup), n, markup, &w, max_depth)
+        return scan_markup(<const uint32_t *>PyUnicode_DATA(markup), n, markup, &w, max_depth)
     finally:
         free(w.buf)
 
@@ -1331,7 +1492,7 @@ def index_headers(tuple headers not None, Py_ssize_t max_headers):
             received.append(value)
             received_pos.append(pos)
         elif key == "authentication-results":
-            auth.append(value)
+            auth.append((pos, value))
         elif key == "received-spf":
             received_spf.append((pos, value))
         elif key in LIST_KEYS:
@@ -1700,36 +1861,59 @@ cdef Py_ssize_t find_by(text_p p, Py_ssize_t end, Py_ssize_t *host, Py_ssize_t *
     return -1
 
 
-cdef object find_rdns(text_p p, Py_ssize_t start, Py_ssize_t end):
-    """Return senders._RDNS's name in p[start:end], lower-case, or None."""
-    cdef Py_ssize_t i, j, k, paren = find_char(p, start, end, 40)  # "("
-    while paren >= 0:
-        i = paren + 1
+cdef tuple comment_ip(str value, text_p p, Py_ssize_t start, Py_ssize_t end):
+    """Return senders._comment_ip(value[start:end])."""
+    cdef Py_ssize_t i = start, j, at, close, k = 0, first = -1, first_end = -1
+    while True:
         while i < end and blank(p[i]):
             i += 1
-        if i < end and alnum(p[i]):
-            j = i + 1
-            while j < end and (alnum(p[j]) or p[j] == 46 or p[j] == 45):  # . -
-                j += 1
-            k = j
-            while k < end and blank(p[k]):
-                k += 1
-            if j < k < end and p[k] == 91:  # "["
-                return ascii_text(p, i, j, 1)
-        paren = find_char(p, paren + 1, end, 40)
-    return None
+        if i >= end:
+            return None, None
+        j = i
+        while j < end and not blank(p[j]):
+            j += 1
+        if k == 0:
+            if j - i == 4 and (caseless_at(p, i, j, b"helo") or caseless_at(p, i, j, b"ehlo")):
+                return None, None
+            first, first_end = i, j
+        if p[i] == 91:  # "["
+            close = find_char(p, i, j, 93)  # "]"
+            ip = bracket_ip(value, p, i + 1, close) if close > i else None
+        else:
+            at = j
+            while at > i and p[at - 1] != 64:  # the part after the last "@"
+                at -= 1
+            ip = ip_text(value, p, at, j)
+        if ip is not None:
+            if k == 1 and alnum(p[first]):
+                at = first + 1
+                while at < first_end and (alnum(p[at]) or p[at] == 46 or p[at] == 45):  # . -
+                    at += 1
+                if at == first_end:
+                    while first_end > first and p[first_end - 1] == 46:
+                        first_end -= 1
+                    return ip, ascii_text(p, first, first_end, 1)
+            return ip, None
+        k += 1
+        i = j
 
 
-cdef object find_ipv4(str value, text_p p, Py_ssize_t start, Py_ssize_t end):
-    """Return _ip of senders._IPV4's first match in p[start:end], or None."""
-    cdef Py_ssize_t i, stop
-    for i in range(start, end):
-        if not digit(p[i]) or (i > start and (digit(p[i - 1]) or p[i - 1] == 46)):
-            continue
-        stop = quad_end(p, i, end)
-        if stop >= 0 and not (stop < end and (digit(p[stop]) or p[stop] == 46)):
-            return ip_text(value, p, i, stop)
-    return None
+cdef tuple connecting_ip(str value, text_p p, Py_ssize_t start, Py_ssize_t end):
+    """Return senders._connecting_ip(value[start:end])."""
+    cdef Py_ssize_t i = end - 1, depth = 0, close = 0
+    while i >= start:
+        if p[i] == 41:  # ")"
+            if depth == 0:
+                close = i
+            depth += 1
+        elif p[i] == 40 and depth:  # "("
+            depth -= 1
+            if depth == 0:
+                found = comment_ip(value, p, i + 1, close)
+                if found[0] is not None:
+                    return found
+        i -= 1
+    return None, None
 
 
 cdef Py_ssize_t helo_name(text_p p, Py_ssize_t i, Py_ssize_t end) noexcept:
@@ -1779,14 +1963,16 @@ cdef object find_helo(text_p p, Py_ssize_t start, Py_ssize_t end):
 
 cdef tuple read_from_clause(str value, text_p p, Py_ssize_t start, Py_ssize_t end):
     """Return senders._read_from_clause(value[start:end])."""
-    from_host = from_ip = helo = rdns = None
-    cdef Py_ssize_t i = start, j, open_at, close_at
+    from_host = literal = helo = None
+    cdef Py_ssize_t i = start, j, k, rest
     while i < end and blank(p[i]):
         i += 1
+    rest = i
     if i < end:  # the first word, "()" cut from its ends
         j = i
         while j < end and not blank(p[j]):
             j += 1
+        rest = j
         while i < j and (p[i] == 40 or p[i] == 41):
             i += 1
         while j > i and (p[j - 1] == 40 or p[j - 1] == 41):
@@ -1796,18 +1982,12 @@ cdef tuple read_from_clause(str value, text_p p, Py_ssize_t start, Py_ssize_t en
                 i += 1
             while j > i and (p[j - 1] == 91 or p[j - 1] == 93):
                 j -= 1
-            from_ip = bracket_ip(value, p, i, j)
+            literal = bracket_ip(value, p, i, j)
         elif i < j:
             from_host = ascii_text(p, i, j, 1)
-    open_at = find_char(p, start, end, 91)
-    if from_ip is None and open_at >= 0:
-        close_at = find_char(p, open_at, end, 93)
-        if close_at > open_at:
-            from_ip = bracket_ip(value, p, open_at + 1, close_at)
-        if open_at - start > 1 and find_char(p, start, end, 40) >= 0:
-            rdns = find_rdns(p, start, end)
+    from_ip, rdns = connecting_ip(value, p, rest, end)
     if from_ip is None:
-        from_ip = find_ipv4(value, p, start, end)
+        from_ip = literal
     if contains(p, start, end, b"elo") or contains(p, start, end, b"ELO"):
         helo = find_helo(p, start, end)
     return from_host, from_ip, helo, rdns

@@ -19,6 +19,10 @@ The steps, each a function or method below:
    other character ends a word. With digits="fold" each run of decimal digits
    becomes one "0". A word longer than MAX_TOKEN_CHARS is cut into tokens of
    that length.
+   With links="fold", before normalising, each ASCII-white-space separated chunk
+   that is a link (``is_link``: a URL starting http://, https:// or www., or a bare
+   lower-case host name such as "example.com", brackets and end punctuation around
+   it allowed) is one token, LINK_TOKEN, whatever it holds (``link_spans``).
 4. ``fold_homoglyphs``: in a word mixing Latin and Cyrillic letters, look-alike
    letters of the minority script become the majority script's ("pаypal" with a
    Cyrillic "а" is "paypal"; "прoдажа" with a Latin "o" is "продажа").
@@ -66,6 +70,13 @@ CYRILLIC_TO_LATIN = {
 }
 LATIN_TO_CYRILLIC = {latin: cyrillic for cyrillic, latin in CYRILLIC_TO_LATIN.items()}
 
+#: The token a link folds to: no text gives it, as "/" never is part of a word.
+LINK_TOKEN = "//"
+_LINK_OPEN = "<([{\"'*"  # stripped from a chunk's start before it is judged a link
+_LINK_CLOSE = ">)]}\"'.,;:!?*"  # and from its end
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
+
 _DROP_STARTS = [first for first, _ in DROP_RANGES]
 _MARK_STARTS = [first for first, _ in MARK_RANGES]
 _CONTEXT_STARTS = [first for first, _ in CONTEXT_RANGES]
@@ -111,6 +122,43 @@ def fold_homoglyphs(token: str) -> str:
     # A tie goes to Latin: any fixed choice keeps the fingerprint deterministic.
     table = LATIN_TO_CYRILLIC if cyrillic > latin else CYRILLIC_TO_LATIN
     return "".join(table.get(ch, ch) for ch in token)
+
+
+def is_link(chunk: str) -> bool:
+    """Return whether a chunk of text without ASCII white space is a URL or a host name.
+
+    URL: starts (ASCII case-blind) with "http://", "https://" or "www.". Host: the
+    part before any "/" is two or more dot-separated labels of lower-case ASCII
+    letters, digits and "-", the last of 2-24 letters ("example.com", "a.b.co/x").
+    Brackets and quotes before, and those and end punctuation after, are left out.
+    """
+    start, end = 0, len(chunk)
+    while start < end and chunk[start] in _LINK_OPEN:
+        start += 1
+    while end > start and chunk[end - 1] in _LINK_CLOSE:
+        end -= 1
+    core = chunk[start:end]
+    head = core[:8].translate(_ASCII_LOWER)
+    if head.startswith(("http://", "https://", "www.")):
+        return True
+    labels = core.split("/", 1)[0].split(".")
+    last = labels[-1]
+    return (len(labels) >= 2 and all(label and set(label) <= _HOST_CHARS for label in labels)
+            and 2 <= len(last) <= 24 and last.isascii() and last.isalpha() and last.islower())
+
+
+def link_spans(piece: str) -> list[tuple[int, int]]:
+    """Return the (start, end) of every link chunk of piece (see is_link), in order."""
+    spans = []
+    start = None
+    for i, ch in enumerate(piece + " "):
+        if ch in ASCII_SPACE:
+            if start is not None and is_link(piece[start:i]):
+                spans.append((start, i))
+            start = None
+        elif start is None:
+            start = i
+    return spans
 
 
 def split_pieces(text: str, final: bool) -> tuple[list[str], str]:
@@ -224,13 +272,13 @@ class ReferenceState:
                             "decode bytes first, e.g. data.decode('utf-8', 'replace')")
         pieces, self.pending = split_pieces(self.pending + text, final=False)
         for piece in pieces:
-            self._feed_normalised(normalise_piece(piece))
+            self._feed_piece(piece)
 
     def finish(self) -> RawFingerprint:
         """Return (tokens, shingles, distinct, minhashes, supers, megas, imatch)."""
         pieces, self.pending = split_pieces(self.pending, final=True)
         for piece in pieces:
-            self._feed_normalised(normalise_piece(piece))
+            self._feed_piece(piece)
         self._end_word()
         mh = ss = mega = b""
         if len(self.distinct) >= self.scheme.min_shingles:
@@ -245,6 +293,16 @@ class ReferenceState:
     def token_set(self) -> bytes:
         """Return the distinct token hashes, sorted, as little-endian uint64 (keep_tokens)."""
         return le64(sorted(self.terms))
+
+    def _feed_piece(self, piece: str) -> None:
+        """Tokenise a raw piece: its links as LINK_TOKEN (links="fold"), the rest normalised."""
+        last = 0
+        for start, end in link_spans(piece) if self.scheme.links == "fold" else ():
+            self._feed_normalised(normalise_piece(piece[last:start]))
+            self._end_word()
+            self._add_token(LINK_TOKEN)
+            last = end
+        self._feed_normalised(normalise_piece(piece[last:]))
 
     def _feed_normalised(self, text: str) -> None:
         fold_digits = self.scheme.digits == "fold"

@@ -77,11 +77,13 @@ def _scheme(args: argparse.Namespace) -> Scheme:
 def _given_scheme(args: argparse.Namespace) -> Scheme | None:
     """Return the scheme the options name, or None when none was given (a store then
     keeps its own, and a new one takes its matching mode's default)."""
-    if args.window is None and args.min_shingles is None and args.digits is None:
+    if args.window is None and args.min_shingles is None and args.digits is None \
+            and args.links is None:
         return None
     return Scheme(window=args.window or DEFAULT_SCHEME.window,
                   min_shingles=args.min_shingles or DEFAULT_SCHEME.min_shingles,
-                  digits=args.digits or DEFAULT_SCHEME.digits)
+                  digits=args.digits or DEFAULT_SCHEME.digits,
+                  links=args.links or DEFAULT_SCHEME.links)
 
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:
@@ -159,6 +161,9 @@ def _add_scheme_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--digits", choices=("fold", "keep"), default=None,
                        help=f"fold digit runs to one token, or keep them "
                             f"(default {DEFAULT_SCHEME.digits})")
+    group.add_argument("--links", choices=("fold", "keep"), default=None,
+                       help=f"fold each URL and host name to one token, or keep their words "
+                            f"(default {DEFAULT_SCHEME.links})")
 
 
 # -- the mailing store: ingest and mailings ----------------------------------
@@ -421,7 +426,7 @@ def _when(text: str | None) -> datetime:
 def cmd_allowlist(args: argparse.Namespace) -> int:
     graph = SocialGraph(load_config(args.config).social)
     now = _when(args.now)
-    if args.pin or args.remove:
+    if args.pin or args.remove or args.clear_flag:
         with Store(args.store, wait=args.wait) as store:
             store.attach(SOCIAL_DATABASES)
             with store.session() as session:
@@ -429,8 +434,18 @@ def cmd_allowlist(args: argparse.Namespace) -> int:
                     graph.pin(session, args.user, other, now)
                 for other in args.remove:
                     graph.remove(session, args.user, other)
+                if args.clear_flag:
+                    graph.clear_flag(session, args.user)
     with Store(args.store, readonly=True) as store:
         entries = graph.allowlist(store, args.user, now)
+        flag = graph.flag(store, args.user)
+    if flag is not None:
+        # The flag suspends every entry below: say so first, on stderr in --json mode.
+        note = (f"{args.user} is flagged as possibly compromised since {flag[0]:%Y-%m-%d %H:00} "
+                f"({flag[1]} new addresses in a day): no new edges, and these allowlist "
+                "nothing until `shingles allowlist --clear-flag`")
+        print(f"shingles: {note}" if args.json else f"FLAGGED: {note}",
+              file=sys.stderr if args.json else sys.stdout)
     if args.json:
         for entry in entries:
             _emit(entry.to_json(), sys.stdout)
@@ -627,6 +642,8 @@ def _add_social_verbs(verbs: Any) -> None:
                    help="keep ADDRESS on the list whatever its age")
     p.add_argument("--remove", metavar="ADDRESS", action="append", default=[],
                    help="take ADDRESS off the list")
+    p.add_argument("--clear-flag", action="store_true",
+                   help="lift the compromised-account flag: USER's edges count again")
     p.add_argument("--now", metavar="TIME", help="ISO 8601 time to judge freshness at")
     _add_wait_option(p)
     p.set_defaults(run=cmd_allowlist)

@@ -124,14 +124,24 @@ class Limits:
         max_headers: Header fields read per part; the rest are dropped with a defect.
         max_parts: MIME parts visited per message; the rest are dropped with a defect.
         max_depth: Multipart nesting followed; deeper parts are dropped with a defect.
-        max_html_bytes: HTML beyond this is not rendered (a defect says so).
+        max_html_bytes: HTML beyond this is not rendered (a defect says so): a
+            browser-like parse of 1 MiB of hostile markup takes up to half a second.
+        max_html_depth: HTML elements nested deeper are left out, their text kept:
+            the HTML parser's time grows with the depth for each tag.
+        max_text_bytes: Bytes of a text/plain part decoded; the rest is cut (a
+            defect says so), so one huge line costs no more than this.
+        max_seconds: Time budget for one message: past it, the parts not yet read
+            are left out (a defect says so) and the record has the text read so far.
     """
 
     max_message_bytes: int = 128 << 20
     max_headers: int = 1000
     max_parts: int = 1000
     max_depth: int = 30
-    max_html_bytes: int = 4 << 20
+    max_html_bytes: int = 1 << 20
+    max_html_depth: int = 64
+    max_text_bytes: int = 2 << 20
+    max_seconds: float = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -453,7 +463,10 @@ def _limits(data: Mapping[str, Any]) -> Limits:
     fields = {f.name for f in dataclasses.fields(Limits)}
     _check_keys("limits", data, fields)
     for key, value in data.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if key == "max_seconds":
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ConfigError("[limits] max_seconds must be a positive number")
+        elif not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"[limits] {key} must be a positive integer")
     return Limits(**data)
 

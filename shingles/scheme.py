@@ -26,7 +26,7 @@ __all__ = [
 
 #: Version of the algorithm itself (hash family, tokeniser rules, record layout).
 #: Bump it whenever any fingerprint bit could change for the same parameters.
-SCHEME_VERSION = 1
+SCHEME_VERSION = 2  # 2: links (URLs and host names folded to one token)
 
 #: The paper's layout: 84 min-hashes, grouped as 6 super-shingles of 14 each.
 NUM_PERM = 84
@@ -45,6 +45,7 @@ CHUNK_CHARS = 1 << 16
 DEFAULT_SEED = 0x5EED_5A1E_C0DE_2004
 
 DigitMode = Literal["fold", "keep"]
+LinkMode = Literal["fold", "keep"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +64,9 @@ class Scheme:
             values only take signatures away.
         digits: "fold" turns every run of decimal digits into one "0", so order
             numbers, dates and prices do not break shingles; "keep" keeps them.
+        links: "fold" turns every URL (http://, https://, www.) and bare host name
+            ("example.com", lower case) into one token, as digits are folded: campaigns
+            rotate their link domains on every copy. "keep" reads them as words.
         seed: Seed of every hash in the scheme.
     """
 
@@ -70,6 +74,7 @@ class Scheme:
     min_shingles: int = 12
     digits: DigitMode = "fold"
     seed: int = DEFAULT_SEED
+    links: LinkMode = "fold"
 
     def __post_init__(self) -> None:
         if not 1 <= self.window <= 16:
@@ -78,6 +83,8 @@ class Scheme:
             raise ValueError(f"min_shingles must be 1..4096, got {self.min_shingles}")
         if self.digits not in ("fold", "keep"):
             raise ValueError(f"digits must be 'fold' or 'keep', got {self.digits!r}")
+        if self.links not in ("fold", "keep"):
+            raise ValueError(f"links must be 'fold' or 'keep', got {self.links!r}")
         if not 0 <= self.seed < 1 << 64:
             raise ValueError("seed must be an unsigned 64-bit integer")
 
@@ -95,11 +102,18 @@ class Scheme:
 
         Stores record the id; this gives tools the scheme to fingerprint with.
         """
+        version = scheme_id.split(" ", 1)[0].partition("/")[2]
+        if scheme_id.startswith("shingles/") and version != str(SCHEME_VERSION):
+            raise SchemeMismatchError(
+                f"made with fingerprint scheme version {version}, and this shingles uses "
+                f"version {SCHEME_VERSION} ({scheme_id!r}): its fingerprints cannot be mixed "
+                f"with new ones; rebuild it from the messages")
         fields = dict(part.split("=", 1) for part in scheme_id.split() if "=" in part)
         try:
             scheme = cls(window=int(fields["w"]), min_shingles=int(fields["min"]),
                          digits=fields["digits"],  # type: ignore[arg-type]
-                         seed=int(fields["seed"], 16))
+                         seed=int(fields["seed"], 16),
+                         links=fields["links"])  # type: ignore[arg-type]
         except (KeyError, ValueError) as exc:
             raise SchemeMismatchError(f"not a scheme id of this shingles: {scheme_id!r}") from exc
         if scheme.id != scheme_id:
@@ -110,7 +124,8 @@ class Scheme:
     @functools.cached_property
     def token_id(self) -> str:
         """Return a string naming what decides token hashes (all a lexicon depends on)."""
-        return (f"tokens/{SCHEME_VERSION} digits={self.digits} seed={self.seed:#018x} "
+        return (f"tokens/{SCHEME_VERSION} digits={self.digits} links={self.links} "
+                f"seed={self.seed:#018x} "
                 f"unicode={UNICODE_VERSION}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import pickle
 import random
 import struct
@@ -12,6 +13,7 @@ import pytest
 import xxhash
 
 import shingles
+import shingles.scheme
 from shingles._backend import BackendName
 from shingles import Fingerprinter, Scheme, SchemeMismatchError, fingerprint
 from shingles._reference import tokens
@@ -56,6 +58,42 @@ def test_digits_can_be_kept() -> None:
     assert tokens("order 12345", Scheme(digits="keep")) == ["order", "12345"]
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("see https://Track.Example.com/x?id=9&u=Ann now", ["see", "//", "now"]),
+    ("(www.shop.example.net/a), or mail.example.org.", ["//", "or", "//"]),
+    ("<HTTP://a.example/p> a.b.co/x?y", ["//", "//"]),
+    ("e.g. i.e. U.S. v1.2.3 3.5mm Ex.Com done.", ["e", "g", "i", "e", "u", "s", "v0", "0", "0",
+                                                  "0", "0mm", "ex", "com", "done"]),
+    ("mail bob@example.com", ["mail", "bob", "example", "com"]),    # an address is no link
+])
+def test_links_and_host_names_fold_to_one_token(text: str, expected: list[str]) -> None:
+    assert tokens(text, Scheme()) == expected
+    assert "//" not in tokens(text, Scheme(links="keep"))
+
+
+def test_copies_with_rotated_link_domains_are_one_text(backend: BackendName) -> None:
+    a = NEWSLETTER + " click https://x7.spam-a.example/t/123 or visit spam-a.example today"
+    b = NEWSLETTER + " click http://go.other-b.example/t/9 or visit other-b.example today"
+    assert fingerprint(a, backend=backend) == fingerprint(b, backend=backend)
+    keep = Scheme(links="keep")
+    assert fingerprint(a, keep, backend=backend) != fingerprint(b, keep, backend=backend)
+
+
+def test_an_older_scheme_version_is_refused_with_a_clear_message(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shingles.store.reader import Store
+
+    with monkeypatch.context() as patch:
+        patch.setattr(shingles.scheme, "SCHEME_VERSION", 1)
+        old = Scheme()
+        Store(tmp_path / "s", scheme=old).close()
+    assert old.id.startswith("shingles/1 ") and old.id != Scheme().id
+    with pytest.raises(SchemeMismatchError, match="scheme version 1.* rebuild it"):
+        Scheme.from_id(old.id)
+    with pytest.raises(SchemeMismatchError, match="version 1"):
+        Store(tmp_path / "s").close()
+
+
 # ---------------------------------------------------------------- the record
 
 
@@ -86,7 +124,7 @@ def test_fingerprint_is_a_frozen_picklable_value() -> None:
 
 def test_scheme_id_names_every_parameter() -> None:
     scheme = Scheme(window=5, min_shingles=20, digits="keep", seed=7)
-    for part in ("w=5", "perm=84", "bands=6x14", "min=20", "digits=keep",
+    for part in ("w=5", "perm=84", "bands=6x14", "min=20", "digits=keep", "links=fold",
                  "seed=0x0000000000000007", "unicode="):
         assert part in scheme.id
     with pytest.raises(ValueError):

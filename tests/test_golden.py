@@ -6,10 +6,13 @@ SCHEME_VERSION (and the lexicon FORMAT_VERSION for file changes) and re-pin.
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 import xxhash
 
 from shingles._backend import BackendName
-from shingles import Lexicon, LexiconSettings, Scheme, fingerprint
+from shingles import Lexicon, LexiconSettings, Scheme, SchemeMismatchError, fingerprint
 from shingles.scheme import DEFAULT_SEED
 
 ORDER_MAIL = ("Dear customer, your order 12345 has shipped today. Track your parcel online "
@@ -62,7 +65,7 @@ def test_cyrillic_text_with_other_parameters_golden_vector(backend: BackendName)
 
 def test_lexicon_and_imatch_golden_vector(backend: BackendName) -> None:
     lexicon = Lexicon.build(LEXICON_DOCS, settings=LEXICON_SETTINGS)
-    assert lexicon.id == "lexicon/4af01c077572a54b"
+    assert lexicon.id == "lexicon/1e41d224f696723c"  # scheme version 2's token id
     fp = fingerprint("alpha beta gamma delta epsilon", lexicon=lexicon,
                      backend=backend)
     assert fp.imatch == (0x343D732429808B, 0x17C4507DBE9BD98,
@@ -71,5 +74,9 @@ def test_lexicon_and_imatch_golden_vector(backend: BackendName) -> None:
 
 def test_lexicon_file_of_format_1_still_loads() -> None:
     lexicon = Lexicon.from_bytes(LEXICON_V1)
-    assert lexicon == Lexicon.build(LEXICON_DOCS, settings=LEXICON_SETTINGS)
+    built = Lexicon.build(LEXICON_DOCS, settings=LEXICON_SETTINGS)
+    # Made with scheme version 1: the same terms, refused by a version 2 fingerprint.
+    assert dataclasses.replace(lexicon, token_id=built.token_id) == built
     assert (len(lexicon), lexicon.signatures, lexicon.min_terms, lexicon.documents) == (9, 4, 2, 8)
+    with pytest.raises(SchemeMismatchError, match="tokens/1 .*rebuild the lexicon"):
+        fingerprint("alpha beta gamma", lexicon=lexicon)

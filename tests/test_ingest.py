@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -60,6 +61,44 @@ def listing(store: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> list[dic
     capsys.readouterr()
     assert main(["mailings", "--store", str(store), "--json", "--top", "0"]) == 0
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def kill_setup(tmp_path: pathlib.Path, verb: str, n: int, seed: int
+               ) -> tuple[pathlib.Path, list[str], dict[str, str]]:
+    """Return (an .mbox.gz of make_mbox(n, seed), the verb's command up to --store, its env)."""
+    box = tmp_path / "in.mbox.gz"
+    box.write_bytes(gzip.compress(make_mbox(n, seed=seed), compresslevel=1))
+    # Every store fingerprints with one seed, so their databases compare byte for byte.
+    config = tmp_path / "seed.toml"
+    config.write_text('[store]\nseed = "0x5eed5a1ec0de2004"\n')
+    command = [sys.executable, "-m", "shingles", verb, "--config", str(config),
+               "--batch", "50", "--store"]
+    return box, command, {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def start_until(command: list[str], env: dict[str, str], store: pathlib.Path,
+                enough: Callable[[Store], bool]) -> subprocess.Popen[bytes]:
+    """Start command, a writer of store; return it, still running, once enough(a reader).
+
+    Raises AssertionError if it ends first (the input was too small to kill it in).
+    """
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+            try:
+                with Store(store, readonly=True) as reader:
+                    if enough(reader):
+                        return proc
+            except FileNotFoundError:  # the writer has not committed its first batch
+                continue
+        raise AssertionError("the writer ended before it could be killed; give it more input")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
 
 
 def everything(path: pathlib.Path) -> dict[str, object]:
@@ -133,31 +172,16 @@ def test_store_made_with_another_mode_is_refused(tmp_path: pathlib.Path,
 def test_a_killed_ingest_resumes_to_the_counts_of_a_clean_run(
         tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     n = 6000
-    box = tmp_path / "in.mbox.gz"
-    box.write_bytes(gzip.compress(make_mbox(n, seed=5), compresslevel=1))
+    box, command, env = kill_setup(tmp_path, "ingest", n, seed=5)
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    # Both stores fingerprint with one seed, so their databases can be compared byte for byte.
-    config = tmp_path / "seed.toml"
-    config.write_text('[store]\nseed = "0x5eed5a1ec0de2004"\n')
-    command = [sys.executable, "-m", "shingles", "ingest", "--config", str(config),
-               "--batch", "50", "--store"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
-    proc = subprocess.Popen([*command, str(killed), str(box)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def enough(reader: Store) -> bool:
+        committed = reader.counts()["messages"]
+        assert committed % 50 == 0  # a reader while the writer works: whole batches only
+        return committed >= 500
+
+    proc = start_until([*command, str(killed), str(box)], env, killed, enough)
     try:
-        committed = 0
-        deadline = time.monotonic() + 120
-        while committed < 500 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.02)
-            try:
-                # A reader while the writer works: sees whole batches only.
-                with Store(killed, readonly=True) as reader:
-                    committed = reader.counts()["messages"]
-                    assert committed % 50 == 0
-            except FileNotFoundError:  # the writer has not committed its first batch
-                continue
-        assert proc.poll() is None, "ingest ended before it could be killed; raise n"
         # A second writer is turned away while the first one holds the store.
         assert main(["ingest", "--store", str(killed), str(box)]) == 2
         assert "another process" in capsys.readouterr().err

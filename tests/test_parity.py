@@ -22,7 +22,10 @@ SPECIALS = ("0123456789٠١٢३४ \t\n\r\x0b\x0c\u00ad\u200b\u200c\u200d\u2060
             "ﬁﬀＡＢｃ１２İßẞΣσς€$%&'-_.,!?" + LOOKALIKES + "\ud800\udfff\U0001F600\U0001D400")
 # Letters only: digit runs fold to "0", so "w1" and "w2" would be one term.
 SYNTHETIC = [a + b + c for a in "bdfk" for b in "aeiou" for c in "lmnprst"]
-WORDS = ["the", "sale", "pаypal", "продажа", "прoдажа", "Straße", "ÉCOLE", "日本語", "हिन्दी",
+LINKS = ["https://a.example/x", "HTTP://B.example", "www.c.example.net/", "d.example",
+         "(e.example.org).", "<http://f.example/?a=1&b=2>", "g.h", "Ex.com", "a..b", ".com",
+         "x.co/日本", "http:/", "www.", "i.e.", "1.2.3"]
+WORDS = LINKS + ["the", "sale", "pаypal", "продажа", "прoдажа", "Straße", "ÉCOLE", "日本語", "हिन्दी",
          "x" * 70, "12345", "2024-11-26", "a1b2", "ok"]
 
 texts = st.one_of(
@@ -33,7 +36,7 @@ texts = st.one_of(
 )
 schemes = st.builds(Scheme, window=st.integers(1, 8), min_shingles=st.integers(1, 20),
                     digits=st.sampled_from(["fold", "keep"]),
-                    seed=st.integers(0, 2**64 - 1))
+                    seed=st.integers(0, 2**64 - 1), links=st.sampled_from(["fold", "keep"]))
 
 
 def both(text: str, scheme: Scheme = Scheme(), lexicon: Lexicon | None = None) -> None:

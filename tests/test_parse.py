@@ -374,7 +374,8 @@ QUOTEISH = st.lists(st.sampled_from(
         "> ", "-- ", "|>", "||>", "__________", "==========", "----------",
         "____________________", "Bob wrote:", "\nFrom: x\n", "Begin forwarded message:",
         "BEG\u0130N FORWARDED MESSAGE:", "-----Original Message-----", "list", "\n\n\n",
-        "é", "😀", " wrote: \n", "\n> ", "\nvon: y", "unsubscribe", "\r"]),
+        "é", "😀", " wrote: \n", "\n> ", "\nvon: y", "unsubscribe", "\r", "RH>", "GLM> ",
+        "abcde>", "\nAb>\t"]),
     max_size=40).map("".join)
 
 
@@ -620,7 +621,7 @@ def test_html_never_touches_a_node_whose_ancestor_is_gone(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(htmltext, "LexborHTMLParser", GuardedParser)
     assert htmltext.html_to_text(
-        '<p>new</p><div style="display:none">a<p hidden>b</p><span style="display: none">c'
-        '</span></div><blockquote>q1<blockquote>q2</blockquote>q3</blockquote>') == (
-        "new", "q1\nq2\nq3")
+        '<p>new</p><p>Ann wrote:</p><div style="display:none">a<p hidden>b</p>'
+        '<span style="display: none">c</span></div><blockquote>q1<blockquote>q2</blockquote>q3'
+        '</blockquote>') == ("new\n\nAnn wrote:", "q1\nq2\nq3")
     assert touched_detached == []

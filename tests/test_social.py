@@ -204,3 +204,99 @@ def test_threads_from_the_corpus(corpus: pathlib.Path, tmp_path: pathlib.Path) -
     verdicts = {v.message_id: v for v in scan(engine, *stream)}
     replies = [verdicts[f"<m{2 * n + 1}@test>"] for n in range(len(threads))]
     assert all(v.verdict == "allowlisted" for v in replies)
+
+
+@pytest.mark.parametrize("header", [
+    "Auto-Submitted: auto-replied", "Auto-Submitted: auto-generated; owner-email=x@ours.example",
+    "X-Autoreply: yes", "X-Autorespond: on", "Precedence: auto_reply", "Precedence: bulk",
+    "Precedence: junk", "Precedence: list", "Return-Path: <>",
+    "Content-Type: multipart/report; report-type=delivery-status; boundary=x",
+])
+def test_automatic_mail_builds_no_edges(engine: Engine, header: str) -> None:
+    # An out-of-office reply from a user to a spammer must not allowlist the spammer.
+    auto = mail(1, "alice@ours.example", ["spammer@bad.example"], T0, ip=None)
+    raw = f"{header}\n".encode() + b"".join(
+        line + b"\n" for line in _raw_lines(auto) if not (
+            header.startswith("Return-Path") and line.startswith(b"Return-Path")))
+    auto = parse(raw, "t:1", CONFIG)
+    assert auto.automatic
+    [verdict] = scan(engine, auto)
+    assert any(r.rule == "automatic-mail" for r in verdict.reasons)
+    assert engine.social.allowlist(engine.store, "alice@ours.example", T0) == []
+    spam = [mail(i, "spammer@bad.example", ["alice@ours.example"], T0 + timedelta(hours=i),
+                 ip=f"198.51.{i}.7", spf=True) for i in range(2, 6)]
+    assert all(v.verdict != "allowlisted" for v in scan(engine, *spam))
+
+
+def test_bounces_from_mailer_daemon_build_no_edges(engine: Engine) -> None:
+    bounce = mail(1, "MAILER-DAEMON@ours.example", ["spammer@bad.example"], T0, ip=None)
+    assert bounce.automatic == "from MAILER-DAEMON"
+    scan(engine, bounce)
+    assert engine.social.allowlist(engine.store, "mailer-daemon@ours.example", T0) == []
+
+
+def test_auto_submitted_no_is_a_person_writing(engine: Engine) -> None:
+    out = mail(1, "alice@ours.example", ["bob@partner.example"], T0, ip=None)
+    raw = b"Auto-Submitted: no\n" + b"".join(line + b"\n" for line in _raw_lines(out))
+    assert parse(raw, "t:1", CONFIG).automatic is None
+
+
+def _raw_lines(m: Mail) -> list[bytes]:
+    """The header lines and body of a message made by mail(), rebuilt (it keeps no raw)."""
+    lines = [f"Received: from webmail.ours.example ([10.0.0.5]) by mx.ours.example; "
+             f"{format_datetime(T0)}", f"From: {m.from_addr}", f"To: {', '.join(m.recipients)}",
+             f"Date: {format_datetime(T0)}", f"Message-ID: {m.message_id}",
+             f"Return-Path: <{m.from_addr}>", "", m.text]
+    return [line.encode() for line in lines]
+
+
+def test_a_flagged_account_adds_no_edges_and_vouches_for_nobody_until_cleared(
+        engine: Engine, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before the blast mallory wrote to bob, and carol wrote to mallory.
+    scan(engine, mail(1, "mallory@ours.example", ["bob@partner.example"], T0, ip=None),
+         mail(2, "carol@ours.example", ["mallory@ours.example"], T0, ip=None))
+    blast = [mail(10 + i, "mallory@ours.example", [f"victim{i}@spam-target.example"],
+                  T0 + timedelta(minutes=i), ip=None) for i in range(60)]
+    scan(engine, *blast)
+    assert engine.social.flag(engine.store, "mallory@ours.example") is not None
+    # Next day: no new edges, and bob's reply (direct) and his mail to carol (second
+    # degree, through mallory) are no longer allowlisted.
+    later = T0 + timedelta(days=1)
+    [out] = scan(engine, mail(100, "mallory@ours.example", ["new@elsewhere.example"], later,
+                              ip=None))
+    assert any(r.rule == "flagged-account" for r in out.reasons)
+    names = [e.correspondent for e in engine.social.allowlist(engine.store,
+                                                              "mallory@ours.example", later)]
+    assert "new@elsewhere.example" not in names
+    reply, second = scan(
+        engine, mail(101, "bob@partner.example", ["mallory@ours.example"], later, ip="198.51.100.20",
+                     spf=True),
+        mail(102, "bob@partner.example", ["carol@ours.example"], later, ip="198.51.100.20",
+             spf=True, text=TEXT + " Second."))
+    assert reply.verdict != "allowlisted"
+    assert not any(r.rule.startswith("allowlist") for r in second.reasons)
+    store_dir = str(engine.store.path)
+    engine.store.close()
+    # `allowlist` shows the flag; --clear-flag lifts it.
+    assert main(["allowlist", "--store", store_dir, "mallory@ours.example"]) == 0
+    assert "FLAGGED" in capsys.readouterr().out
+    assert main(["allowlist", "--store", store_dir, "--clear-flag", "mallory@ours.example"]) == 0
+    assert "FLAGGED" not in capsys.readouterr().out
+    cleared = Engine(Store(store_dir), CONFIG)
+    [reply] = scan(cleared, mail(103, "bob@partner.example", ["mallory@ours.example"],
+                                 later + timedelta(hours=1), ip="198.51.100.20", spf=True,
+                                 text=TEXT + " Third."))
+    assert reply.verdict == "allowlisted"
+
+
+def test_addresses_too_long_for_keys_are_left_out(engine: Engine) -> None:
+    long_local = "x" * 600 + "@ours.example"
+    out = mail(1, long_local, ["bob@partner.example", "y" * 600 + "@partner.example"], T0,
+               ip=None)
+    ok = mail(2, "alice@ours.example", ["z" * 600 + "@partner.example", "bob@partner.example"],
+              T0, ip=None)
+    verdicts = scan(engine, out, ok)
+    assert len(verdicts) == 2
+    assert [e.correspondent for e in engine.social.allowlist(engine.store, "alice@ours.example",
+                                                             T0)] == ["bob@partner.example"]
+    assert engine.social.allowlist(engine.store, long_local, T0) == []

@@ -306,7 +306,7 @@ def test_a_session_collects_garbage_at_batch_ends_and_gives_gc_back(
             cycle = weakref.ref(Cycle())  # garbage only a cycle collection frees
             assert cycle() is not None
             base = words(14)
-            for i in range(2):  # one batch: its commit collects
+            for i in range(3):  # one batch: its commit (at the next add) collects
                 s.add(mail(i, " ".join([f"x{i}", *base])), fingerprint(" ".join(base)))
             assert cycle() is None
         assert gc.isenabled()

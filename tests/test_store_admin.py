@@ -15,6 +15,7 @@ import time
 import pytest
 
 from shingles.cli import main
+from shingles.config import StoreSettings
 from shingles.errors import StoreLockedError
 from shingles.fingerprint import fingerprint
 from shingles.mail.read import read
@@ -47,6 +48,13 @@ def test_info_reports_counts_and_settings(store: pathlib.Path,
         assert info["scheme"] == opened.scheme_id and info["matching"] == "paper"
     assert info["file_bytes"] == os.path.getsize(store / "data.mdb")
     assert info["last_commit"]["txn_id"] >= 1 and info["clock"].startswith("2024-03-01")
+    assert info["retention_days"] == StoreSettings().retention_days  # what the ingest ran with
+    (store.parent / "more.mbox").write_bytes(make_mbox(5, seed=9))
+    assert main(["ingest", "--store", str(store), "--retention-days", "2",
+                 str(store.parent / "more.mbox")]) == 0
+    capsys.readouterr()
+    assert main(["store", "info", "--store", str(store), "--json"]) == 0
+    assert out_records(capsys)[0]["retention_days"] == 2.0
 
 
 def test_check_passes_a_sound_store_and_finds_a_planted_bad_record(

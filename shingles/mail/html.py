@@ -4,8 +4,12 @@ Lexbor (through selectolax) parses the HTML as a browser would, so broken
 markup, entities and unclosed comments come out as a browser shows them. We
 drop what is never shown (script, style, title, frames, templates, noscript,
 objects, svg; the head and comments have no text in the body) and what is
-hidden by markup (the hidden attribute, display:none, visibility:hidden, zero
-font size, <font size=0>), which is where hash-busters hide. The host names of
+hidden by markup, which is where hash-busters hide: each text node is kept or
+dropped by its element's computed style, inherited as a mail client renders it
+(the hidden attribute and <font size=0>, display:none and opacity:0 hide all
+inside; visibility:hidden until a child's visibility:visible; font-size 0 until
+a child sets an absolute size, as MJML's templates do on every cell; text coloured
+as its background). Style sheets and classes are not read: inline styles only. The host names of
 links, images and frames stay as words, because a mailing's links are part of
 what makes it one (and all that image-only mail has). Blockquotes are quoted
 text, not new text.
@@ -17,22 +21,167 @@ the tree is left with what needs the tree, removing elements whole.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser
 
 from shingles._lean import lean
-from shingles.mail.htmlscan import BLOCK_TAGS, prepare_markup_py
+from shingles.mail.htmlscan import MAX_DEPTH, prepare_markup_py
 
 if TYPE_CHECKING:
     from selectolax.lexbor import LexborNode
 
-__all__ = ["html_to_text"]
+__all__ = ["Look", "computed", "html_to_text"]
 
-_HIDDEN = ("[hidden], [style*='display:none' i], [style*='display: none' i], "
-           "[style*='visibility:hidden' i], [style*='visibility: hidden' i], "
-           "[style*='font-size:0' i], [style*='font-size: 0' i]")
-_FONT_ZERO = re.compile(r"font-size\s*:\s*0+(?:\.0*)?(?:px|pt|em|%)?\s*(?:;|$)", re.IGNORECASE)
+_STYLED = "[style], [hidden], [bgcolor]"  # what the visibility walk reads
+
+
+class Look(NamedTuple):
+    """The computed style of an element, as far as it decides whether its text shows."""
+
+    gone: bool = False  # display:none, opacity:0, hidden: nothing inside can show again
+    invisible: bool = False  # visibility:hidden; a child's visibility:visible shows again
+    zero: bool = False  # font-size 0; a child's absolute font size shows again
+    color: tuple[int, int, int] | None = None  # text colour (inherited); None: the default
+    background: tuple[int, int, int] | None = None  # nearest background colour set
+
+    @property
+    def hides(self) -> bool:
+        """Return whether text with this style is not seen."""
+        if self.gone or self.invisible or self.zero:
+            return True
+        # Text coloured as what is behind it; mail clients draw on white unless told
+        # otherwise. Only a colour set inline counts: a style sheet may set another.
+        return self.color is not None and _alike(self.color, self.background or (255, 255, 255))
+
+
+SHOWN = Look()
+
+_NAMED = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0),
+          "green": (0, 128, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0),
+          "gray": (128, 128, 128), "grey": (128, 128, 128), "silver": (192, 192, 192),
+          "whitesmoke": (245, 245, 245), "snow": (255, 250, 250), "ivory": (255, 255, 240)}
+_RGB = re.compile(r"rgba?\(\s*(\d+)\s*[, ]\s*(\d+)\s*[, ]\s*(\d+)\s*(?:[,/]\s*([\d.]+%?))?\s*\)")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
+_ABSOLUTE_SIZES = frozenset(("xx-small", "x-small", "small", "medium", "large", "x-large",
+                             "xx-large", "xxx-large", "larger"))
+
+
+def _alike(a: tuple[int, int, int], b: tuple[int, int, int]) -> bool:
+    """Return whether two colours look the same (channels within 8 of each other)."""
+    return all(abs(x - y) <= 8 for x, y in zip(a, b))
+
+
+def _color(value: str) -> tuple[int, int, int] | None:
+    """Return the RGB of a CSS colour value (#rgb, #rrggbb, rgb(), a common name), or None."""
+    value = value.strip()
+    if value.startswith("#"):
+        digits = value[1:]
+        if len(digits) in (3, 4):
+            digits = "".join(c * 2 for c in digits[:3])
+        if len(digits) in (6, 8):
+            try:
+                return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+            except ValueError:
+                return None
+        return None
+    m = _RGB.match(value)
+    if m:
+        alpha = m.group(4)
+        if alpha is not None and float(alpha.rstrip("%")) == 0:
+            return None  # transparent
+        return tuple(min(255, int(g)) for g in m.groups()[:3])  # type: ignore[return-value]
+    return _NAMED.get(value)
+
+
+def _size_zero(value: str) -> bool | None:
+    """Return True for a zero font size, False for a size that shows whatever the parent's,
+    None for one relative to the parent's (em, %, smaller: zero stays zero)."""
+    value = value.strip()
+    m = _NUMBER.match(value)
+    if m:
+        if float(m.group()) <= 0:
+            return True
+        unit = value[m.end():].strip()
+        return None if unit in ("em", "%", "ex", "ch") else False
+    if value in _ABSOLUTE_SIZES:
+        return False
+    return None
+
+
+def _font_size(shorthand: str) -> str | None:
+    """Return the size in a font shorthand ("bold 0/0 a", "12px Arial"), or None."""
+    for word in shorthand.split():
+        size = word.split("/", 1)[0]
+        if _NUMBER.match(size) or size in _ABSOLUTE_SIZES or size == "smaller":
+            return size
+    return None
+
+
+def computed(parent: Look, attributes: dict[str, str | None]) -> Look:
+    """Return the computed Look of an element with these attributes inside parent."""
+    if "hidden" in attributes:
+        return parent._replace(gone=True)
+    gone, invisible, zero = parent.gone, parent.invisible, parent.zero
+    color, background = parent.color, parent.background
+    bgcolor = attributes.get("bgcolor")
+    if bgcolor:
+        background = _color(bgcolor.lower()) or background
+    for declaration in (attributes.get("style") or "").lower().split(";"):
+        name, colon, value = declaration.partition(":")
+        if not colon:
+            continue
+        name = name.strip()
+        value = value.replace("!important", "").strip()
+        if name == "display":
+            gone = gone or value == "none"
+        elif name == "visibility":
+            invisible = value in ("hidden", "collapse") or (invisible and value != "visible")
+        elif name == "opacity":
+            m = _NUMBER.match(value)
+            gone = gone or bool(m and float(m.group()) <= 0)
+        elif name in ("font-size", "font"):
+            size = value if name == "font-size" else _font_size(value)
+            if size is not None:
+                is_zero = _size_zero(size)
+                zero = zero if is_zero is None else is_zero
+        elif name == "color":
+            color = _color(value) or color
+        elif name in ("background-color", "background"):
+            for word in value.split() if name == "background" else (value,):
+                found = _color(word)
+                if found is not None:
+                    background = found
+                    break
+    return Look(gone, invisible, zero, color, background)
+
+
+def _hide_text(tree: LexborHTMLParser, root: LexborNode) -> None:
+    """Remove the text nodes whose computed style hides them (see computed), each decided
+    from its element's style and its ancestors', never a subtree at once."""
+    looks: dict[int, Look] = {}
+    hidden: list[LexborNode] = []
+    for node in tree.css(_STYLED):  # document order: ancestors first
+        up = node.parent
+        while up is not None and up.mem_id not in looks and up.mem_id != root.mem_id:
+            up = up.parent
+        parent = looks.get(up.mem_id, SHOWN) if up is not None else SHOWN
+        look = computed(parent, node.attributes)
+        looks[node.mem_id] = look
+        if look.hides:
+            hidden.append(node)
+    doomed = []
+    for node in hidden:
+        stack = [node]
+        while stack:  # its text, and that of children with no style of their own
+            for child in stack.pop().iter(include_text=True):
+                if child.tag == "-text":
+                    if not (child.text_content or "").isspace():
+                        doomed.append(child)  # white space keeps the lines apart
+                elif child.mem_id not in looks:
+                    stack.append(child)
+    for child in doomed:
+        child.decompose()
 
 
 def _tidy_py(text: str) -> str:
@@ -56,34 +205,22 @@ _prepare_markup = lean.prepare_markup if lean else prepare_markup_py
 _tidy = lean.tidy if lean else _tidy_py
 
 
-def _hides(node: LexborNode) -> bool:
-    """Return whether an element the _HIDDEN query found is hidden."""
-    style = node.attributes.get("style") or ""
-    low = style.lower()
-    # font-size:0.9em and the like match the query but are visible.
-    return not ("font-size" in low and "hidden" not in node.attributes
-                and "display" not in low and "visibility" not in low
-                and not _FONT_ZERO.search(style))
+def html_to_text(markup: str, max_depth: int = MAX_DEPTH) -> tuple[str, str]:
+    """Return (visible text, text of blockquotes) of an HTML document; never raise.
 
-
-def html_to_text(markup: str) -> tuple[str, str]:
-    """Return (visible text, text of blockquotes) of an HTML document; never raise."""
+    Elements nested deeper than max_depth are left out, their text kept.
+    """
     # Links, images, frames, scripts and block ends are dealt with in the source:
     # one pass over it costs far less than finding and editing each in the tree.
-    marked, strip, hiding, quoting = _prepare_markup(markup)
+    marked, strip, hiding, quoting = _prepare_markup(markup, max_depth)
     tree = LexborHTMLParser(marked)
     root = tree.body or tree.root
     if root is None:
         return "", ""
     if strip:
         tree.strip_tags(strip)
-    # Last first: whatever is removed lies after the nodes still to look at, so no
-    # node is touched once an ancestor is gone (older selectolax frees it).
-    for node in reversed(tree.css(_HIDDEN)) if hiding else ():
-        if _hides(node):
-            if node.tag in BLOCK_TAGS:
-                node.insert_after("\n")  # a hidden paragraph still ends the line before it
-            node.decompose()
+    if hiding:
+        _hide_text(tree, root)
     quoted = []
     # The outermost only: one inside another is in its text, and gone with it.
     for node in tree.css("blockquote:not(blockquote *)") if quoting else ():

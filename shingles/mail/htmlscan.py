@@ -33,7 +33,8 @@ import re
 import string
 from typing import NamedTuple
 
-__all__ = ["BLOCK_NAMES", "BLOCK_TAGS", "decode_attribute", "link_host", "prepare_markup_py"]
+__all__ = ["BLOCK_NAMES", "BLOCK_TAGS", "MAX_DEPTH", "UNCOUNTED", "decode_attribute", "link_host",
+           "prepare_markup_py"]
 
 BLOCK_NAMES = ("p", "div", "br", "li", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
                "table", "ul", "ol", "pre", "hr", "section", "article", "header", "footer", "dd",
@@ -45,8 +46,24 @@ _TREE_STRIPPED = frozenset(("noscript", "object", "embed", "svg", "template"))
 _FOREIGN = frozenset(("svg", "math"))  # no raw-text elements inside: leave it to the tree
 _CELL_EDGES = frozenset(("td", "th", "tr", "table"))  # where a cell ends, and links in it
 _SAFE_BEFORE_GAP = frozenset(">\t\n\f\r ")  # text that ends nothing a gap could complete
-_HIDING_STYLES = ("display:none", "display: none", "visibility:hidden", "visibility: hidden",
-                  "font-size:0", "font-size: 0")  # what the tree's CSS query looks for
+# The properties of a style attribute the tree's visibility walk reads (html.py).
+_HIDING_STYLES = ("display", "visibility", "font-size", "font:", "opacity", "color", "background")
+
+# Elements the depth cap leaves alone: void ones push nothing on the parser's
+# stack, those with optional end tags are closed by their next sibling, raw-text
+# ones hold no tags. Every other start tag opens a level until its end tag.
+UNCOUNTED = frozenset((
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+    "track", "wbr", "param", "keygen", "frame", "basefont", "bgsound",
+    "p", "li", "dt", "dd", "td", "th", "tr", "tbody", "thead", "tfoot", "option", "optgroup",
+    "rb", "rt", "rtc", "rp", "colgroup", "caption", "html", "head", "body",
+    *_DROPPED, *_RAW_SHOWN, "plaintext"))
+#: Nesting followed by default (Limits.max_html_depth): Lexbor's tree building costs
+#: time in the depth of its stack for each tag, so 16k nested divs took 1.1 s and
+#: 100k 645 s; under 256 levels, 4 MiB of <ul><li> still took 3.8 s (each <li> looks
+#: down the stack), under 64 1.3 s. Real mail nests a few dozen counted levels
+#: (tables in tables count one a level: their rows and cells are not counted).
+MAX_DEPTH = 64
 
 # The tokenizer's classes of characters. CR counts as white space: the parser
 # turns it into LF before tokenizing.
@@ -218,11 +235,12 @@ def _value(s: str, attrs: Attributes, name: str) -> str | None:
 
 
 def _hiding_attributes(s: str, attrs: Attributes) -> str:
-    """Return the attributes, as written, that may hide the element: hidden, a style the
-    tree's query for hidden elements looks for; each after a space. Or ""."""
+    """Return the attributes, as written, that may hide the element: hidden, bgcolor, a
+    style with a property the tree's visibility walk reads; each after a space. Or ""."""
     own = ""
-    if "hidden" in attrs:
-        own += " " + s[attrs["hidden"][2]:attrs["hidden"][3]]
+    for name in ("hidden", "bgcolor"):
+        if name in attrs:
+            own += " " + s[attrs[name][2]:attrs[name][3]]
     style = _value(s, attrs, "style")
     if style is not None and any(mark in _lower(style) for mark in _HIDING_STYLES):
         own += " " + s[attrs["style"][2]:attrs["style"][3]]
@@ -246,9 +264,15 @@ def _words(s: str, attrs: Attributes, alt: bool) -> str:
     return f"<span{own}>{text}</span>" if own else text
 
 
-def prepare_markup_py(markup: str) -> tuple[str, list[str], bool, bool]:
+def prepare_markup_py(markup: str, max_depth: int = MAX_DEPTH
+                      ) -> tuple[str, list[str], bool, bool]:
     """Return (markup for Lexbor, never-shown tags left to strip, hiding markup seen,
-    blockquote seen)."""
+    blockquote seen).
+
+    Start tags that would open a level deeper than max_depth are left out, and
+    so are their end tags (their text stays): each name's open elements are
+    counted, so a stray end tag closes nothing.
+    """
     s, n = markup, len(markup)
     out: list[str] = []
     last = 0  # s[last:] is still to copy
@@ -259,6 +283,9 @@ def prepare_markup_py(markup: str) -> tuple[str, list[str], bool, bool]:
     tables = 0  # depth of tables
     tail = n  # where a link still open at the end ends
     i = 0
+    depth = 0  # open elements the cap counts
+    opened: dict[str, int] = {}  # of those, by name
+    cut: dict[str, int] = {}  # start tags left out past the cap, by name, not yet ended
 
     def put(at: int, text: str, resume: int | None = None) -> None:
         nonlocal last
@@ -294,6 +321,22 @@ def prepare_markup_py(markup: str) -> tuple[str, list[str], bool, bool]:
         i, name, name_end, attrs, self_closing = tag
         if name in BLOCK_TAGS:
             put(at, "\n")
+        if name not in UNCOUNTED:
+            if closing:
+                if cut.get(name):
+                    cut[name] -= 1
+                    put(at, "", resume=i)
+                    continue
+                if opened.get(name):
+                    opened[name] -= 1
+                    depth -= 1
+            elif not (self_closing and (foreign or name in _FOREIGN)):
+                if depth >= max_depth:
+                    cut[name] = cut.get(name, 0) + 1
+                    put(at, "", resume=i)
+                    continue
+                opened[name] = opened.get(name, 0) + 1
+                depth += 1
         if name in _CELL_EDGES and not foreign:
             if tables and (closing or name != "table"):
                 end_link(at, tables)

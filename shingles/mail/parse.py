@@ -19,6 +19,7 @@ import binascii
 import email.parser
 import hashlib
 import re
+import time
 from email import policy as email_policy
 from typing import Any
 
@@ -28,7 +29,7 @@ from shingles.config import DEFAULT_CONFIG, Config, Limits
 from shingles.errors import MailParseError, MessageTooLargeError
 from shingles.mail.html import html_to_text
 from shingles.mail.records import Attachment, Mail
-from shingles.mail.quoting import split_quoted_py
+from shingles.mail.quoting import SHORT_NEW_WORDS, split_footers_py, split_quoted_py
 from shingles.mail.senders import read_date, read_received, sender_facts
 
 __all__ = ["LEAN_AVAILABLE", "looks_like_mail", "parse", "split_quoted", "tree_of"]
@@ -41,7 +42,31 @@ Node = tuple[tuple[tuple[str, bytes], ...], "bytes | None", tuple[Any, ...], tup
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
 _LISTS = frozenset(("to", "cc", "delivered-to", "authentication-results", "received-spf"))
 _WANTED = ("message-id", "date", "subject", "from", "return-path", "x-mailer", "user-agent",
-           "in-reply-to", "references", "precedence")
+           "in-reply-to", "references", "precedence", "auto-submitted", "content-type")
+
+
+def _automatic(first: dict[str, str], names: list[str], from_addr: str | None) -> str | None:
+    """Return why a message is automatic (RFC 3834 and the older conventions), or None.
+
+    Such mail from a local user is no sign the user wants its recipient's mail: an
+    out-of-office reply to a spammer must not allowlist the spammer.
+    """
+    submitted = first.get("auto-submitted", "").split(";", 1)[0].strip().lower()
+    if submitted and submitted != "no":
+        return f"Auto-Submitted: {submitted[:40]}"
+    for name in ("x-autoreply", "x-autorespond"):
+        if name in names:
+            return name
+    precedence = first.get("precedence", "").strip().lower()
+    if precedence in ("auto_reply", "bulk", "junk", "list"):
+        return f"Precedence: {precedence}"
+    if first.get("return-path", "").strip() == "<>":
+        return "null envelope sender"
+    if from_addr and from_addr.partition("@")[0] == "mailer-daemon":
+        return "from MAILER-DAEMON"
+    if hv.content_type_of(first.get("content-type"), "text/plain") == "multipart/report":
+        return "multipart/report"
+    return None
 _BULK = {"list-unsubscribe": "list-unsubscribe", "list-unsubscribe-post": "list-unsubscribe-post",
          "list-id": "list-id", "feedback-id": "feedback-id"}
 
@@ -155,6 +180,9 @@ class _Walk:
         self.attachments: list[Attachment] = []
         self.defects: list[str] = []
         self.parts = 0
+        self.shown: list[str] = []  # each text part as shown, before anything is set apart
+        self.forwarded: list[str] = []  # the text of forwarded or bounced messages
+        self.deadline = time.perf_counter() + limits.max_seconds
 
     def field(self, node: Node, name: str) -> str | None:
         """Return the first field name of node, decoded (the top node's from an index)."""
@@ -168,6 +196,14 @@ class _Walk:
         if self.parts > self.limits.max_parts:
             if self.parts == self.limits.max_parts + 1:
                 self.defects.append(f"more than {self.limits.max_parts} parts; rest ignored")
+            return
+        if self.deadline and time.perf_counter() > self.deadline:
+            # Every stage is capped; this is the net under the caps: the record keeps
+            # the text read so far and the stream goes on.
+            self.deadline = 0.0
+            self.defects.append(f"over the time budget of {self.limits.max_seconds} s; "
+                                "rest ignored")
+        if not self.deadline:
             return
         headers, body, children, _ = node
         ctype_value = self.field(node, "content-type")
@@ -208,6 +244,14 @@ class _Walk:
             self.attachments.append(Attachment(filename, ctype, len(data),
                                                hashlib.sha256(data).hexdigest()))
             return
+        # Bytes past what is read are not decoded: one 120 MB line cost 148 s and
+        # 640 MiB. HTML may take 4 bytes a character: its cap is in characters.
+        cap = self.limits.max_html_bytes * 4 if ctype == "text/html" else \
+            self.limits.max_text_bytes
+        if len(data) > cap:
+            if ctype != "text/html":
+                self.defects.append("text part over the size cap; cut")
+            data = data[:cap]
         charset = hv.param_of(ctype_value, "charset")
         if charset and not hv.known_charset(charset):
             self.defects.append(f"unknown charset {charset[:40]!r}; read as UTF-8 or windows-1252")
@@ -218,9 +262,14 @@ class _Walk:
             if len(text) > self.limits.max_html_bytes:
                 self.defects.append("HTML part over the size cap; cut")
                 text = text[: self.limits.max_html_bytes]
-            text, old = html_to_text(text)
+            text, old = html_to_text(text, self.limits.max_html_depth)
             if old:
                 self.quoted.append(old)
+                (self.forwarded if quoted else self.shown).append(text + "\n" + old)
+            else:
+                (self.forwarded if quoted else self.shown).append(text)
+        else:
+            (self.forwarded if quoted else self.shown).append(text)
         new, old = split_quoted(text)
         if quoted:
             new, old = "", text
@@ -240,19 +289,37 @@ def _displayable(node: Node, default: str) -> bool:
         and not disposition.lower().startswith("attachment")
 
 
-# The compiled split when built (shingles._mime), else the plain-Python reference.
+# The compiled splits when built (shingles._mime), else the plain-Python references.
 split_quoted = _lean.split_quoted if _lean is not None else split_quoted_py
+split_footers = _lean.split_footers if _lean is not None else split_footers_py
 
 
-HeaderIndex = tuple[list[str], list[bytes], list[int], list[tuple[int, bytes]], list[bytes],
-                    list[bytes], dict[str, bytes], bool]
+def _reader_sees(walk: _Walk, reply: bool) -> tuple[str, str]:
+    """Return (text, quoted text) of a message from its walk.
+
+    The new text, unless that is too short to sign and the message is no reply
+    (no In-Reply-To or References): then what the recipient reads, quotes and
+    forwarded messages included, only signatures and list footers set apart. A
+    greeting in front of a whole quoted or forwarded message must not evade
+    matching; a short reply still leaves its parent's text apart.
+    """
+    text = "\n".join(walk.text)
+    if reply or not walk.quoted or len(text.split()) >= SHORT_NEW_WORDS:
+        return text, "\n".join(walk.quoted)
+    pairs = [split_footers(shown) for shown in walk.shown]
+    return ("\n".join(new for new, _ in pairs if new),
+            "\n".join([old for _, old in pairs if old] + walk.forwarded))
+
+
+HeaderIndex = tuple[list[str], list[bytes], list[int], list[tuple[int, bytes]],
+                    list[tuple[int, bytes]], list[bytes], dict[str, bytes], bool]
 
 
 def _index_headers_py(headers: tuple[tuple[str, bytes], ...], max_headers: int) -> HeaderIndex:
     """Return the header fields sorted by use, raw: one pass over the first max_headers.
 
     Returns (names, Received values, their positions, (position, Received-SPF value)
-    pairs, Authentication-Results values, To/Cc/Delivered-To values, first value of
+    pairs, (position, Authentication-Results value) pairs, To/Cc/Delivered-To values, first value of
     every other field by name, whether fields past max_headers were left out).
     Names are lower-case, blanks before the colon cut.
     """
@@ -260,7 +327,7 @@ def _index_headers_py(headers: tuple[tuple[str, bytes], ...], max_headers: int) 
     received: list[bytes] = []
     received_pos: list[int] = []
     received_spf: list[tuple[int, bytes]] = []
-    auth: list[bytes] = []
+    auth: list[tuple[int, bytes]] = []
     rcpt: list[bytes] = []
     raw_first: dict[str, bytes] = {}
     for pos, (name, value) in enumerate(headers):
@@ -275,7 +342,7 @@ def _index_headers_py(headers: tuple[tuple[str, bytes], ...], max_headers: int) 
             received_pos.append(pos)
         elif key in _LISTS:
             if key == "authentication-results":
-                auth.append(value)
+                auth.append((pos, value))
             elif key == "received-spf":
                 received_spf.append((pos, value))
             else:
@@ -301,7 +368,7 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
     text_of = _header_text
     received = [text_of(value) for value in raw_received]
     received_spf = [(pos, text_of(value)) for pos, value in raw_spf]
-    auth = [text_of(value) for value in raw_auth]
+    auth = [(pos, text_of(value)) for pos, value in raw_auth]
     rcpt = [text_of(value) for value in raw_rcpt]
     bulk = {_BULK[key] for key in raw_first if key in _BULK}  # in header order, as ever
     # Only the fields we use are decoded: most headers are never read.
@@ -320,6 +387,7 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
     defects.extend(walk.defects)
     reply_to = first.get("in-reply-to")
     ids = hv.msg_ids(reply_to) if reply_to else ()
+    text, quoted = _reader_sees(walk, bool(reply_to or first.get("references")))
     return Mail(
         source=source,
         message_id=first.get("message-id") or None,
@@ -341,13 +409,14 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
         bulk_signs=frozenset(bulk),
         x_mailer=first.get("x-mailer") or first.get("user-agent") or None,
         header_names=tuple(names),
-        text="\n".join(walk.text),
-        quoted="\n".join(walk.quoted),
+        text=text,
+        quoted=quoted,
         attachments=tuple(walk.attachments),
         defects=tuple(defects),
         in_reply_to=ids[0] if ids else (reply_to or None),
         references=hv.msg_ids(first.get("references", "")),
         size=size,
+        automatic=_automatic(first, names, from_addr),
     )
 
 

@@ -78,6 +78,7 @@ class _Chain(io.RawIOBase):
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
         self._head = memoryview(head)
         self._rest = rest
+        self.consumed = 0  # bytes handed on so far
 
     def readable(self) -> bool:
         return True
@@ -87,9 +88,11 @@ class _Chain(io.RawIOBase):
             n = min(len(buffer), len(self._head))
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
+            self.consumed += n
             return n
         data = self._rest.read(len(buffer))
         buffer[: len(data)] = data
+        self.consumed += len(data)
         return len(data)
 
 
@@ -165,8 +168,10 @@ def _read_some(stream: BinaryIO) -> bytes:
     return read1(CHUNK) if read1 is not None else stream.read(CHUNK)
 
 
-def _decompressed(stream: BinaryIO) -> tuple[BinaryIO, bytes]:
-    """Return (stream of the content, its first bytes), undoing gzip, bzip2 or xz."""
+def _decompressed(stream: BinaryIO) -> tuple[BinaryIO, bytes, Callable[[], int] | None]:
+    """Return (stream of the content, its first bytes, a function giving the compressed
+    bytes read so far or None when the stream is not compressed), undoing gzip,
+    bzip2 or xz."""
     # Only as much as has arrived (enough for the magic bytes): a pipe that hands
     # over one message and waits must not be read up to CHUNK first.
     head = b""
@@ -177,18 +182,29 @@ def _decompressed(stream: BinaryIO) -> tuple[BinaryIO, bytes]:
         head += more
     for magic, opener in _MAGIC:
         if head.startswith(magic):
-            inner = cast(BinaryIO, opener(io.BufferedReader(cast(Any, _Chain(head, stream)))))
-            return inner, _read_some(inner)
-    return stream, head
+            chain = _Chain(head, stream)
+            inner = cast(BinaryIO, opener(io.BufferedReader(cast(Any, chain))))
+            return inner, _read_some(inner), lambda: chain.consumed
+    return stream, head, None
+
+
+# Mail compresses 3 to 20 times, large messages (attachments) hardly at all; a bomb
+# 1,000 (gzip) to 7,000 (xz) times. Past this, a large message (over a sixteenth of
+# the cap) ends the input.
+_BOMB_RATIO = 50
 
 
 def split_mbox(stream: BinaryIO, name: str, head: bytes = b"",
                max_bytes: int = DEFAULT_CONFIG.limits.max_message_bytes,
+               compressed: Callable[[], int] | None = None,
                ) -> Iterator[RawMessage | MailError]:
     """Yield the messages of an mbox stream (head: bytes already read from it).
 
     A message over max_bytes, and a stream that breaks off, give a MailError
-    record; the messages around them are still yielded.
+    record; the messages around them are still yielded. But no next message
+    within twice max_bytes past one, or a message over max_bytes / 16 in a
+    compressed stream (compressed() gives the compressed bytes read) that
+    inflated more than _BOMB_RATIO times, ends the stream with a MailError.
 
     On a pipe or terminal (``scan -`` behind a mail server), a message is also
     complete when it ends in a blank line (as mbox writers end each message) and
@@ -201,6 +217,7 @@ def split_mbox(stream: BinaryIO, name: str, head: bytes = b"",
     start = -1        # offset in buf of the current message's "From " line; -1: none yet
     search = 0        # where to look for the next "\nFrom "
     skipping = False  # inside an oversized message: drop bytes until the next one
+    skipped = 0       # bytes dropped so far while skipping
     eof = False
     broken: str | None = None
     flushed = False   # a message was handed on when the pipe fell silent
@@ -217,7 +234,7 @@ def split_mbox(stream: BinaryIO, name: str, head: bytes = b"",
             stop = found + 1
             if not skipping:
                 yield _member(buf, start, stop, base, name, max_bytes)
-            skipping = False
+            skipping, skipped = False, 0
             start = search = stop
             continue
         if eof:
@@ -229,12 +246,26 @@ def split_mbox(stream: BinaryIO, name: str, head: bytes = b"",
         # Keep only the current message (or, before the first one, the last bytes a
         # separator could start in): memory stays flat.
         drop = start if start >= 0 else max(len(buf) - 6, 0)
+        size = len(buf) - start + skipped if start >= 0 else 0  # the current message so far
+        if compressed is not None and size > max_bytes // 16 \
+                and base + len(buf) > _BOMB_RATIO * compressed():
+            # A bomb: 16 MB of gzip inflate to 16 GB. Reading on costs minutes (xz
+            # inflates about 100 MB a second), the cap alone seconds.
+            yield MailError(f"{name}:{base + start}", f"compressed input inflated over "
+                            f"{_BOMB_RATIO} times into a message of over {size} bytes: a "
+                            "compression bomb; rest of the input skipped")
+            return
         if start >= 0 and len(buf) - start > max_bytes + 1024:
             if not skipping:
                 yield MailError(f"{name}:{base + start}",
                                 f"message larger than {max_bytes} bytes; skipped")
                 skipping = True
             drop = max(len(buf) - 6, start)
+            skipped += drop - start
+            if skipped > 2 * max_bytes:
+                yield MailError(f"{name}:{base + len(buf)}", "no next message within "
+                                f"{2 * max_bytes} bytes; rest of the input skipped")
+                return
         if drop:
             del buf[:drop]
             base += drop
@@ -276,12 +307,12 @@ def _member(buf: bytearray, start: int, stop: int, base: int, name: str,
 def _read_stream(stream: BinaryIO, name: str, limits: Limits,
                  ) -> Iterator[RawMessage | MailError]:
     try:
-        stream, head = _decompressed(stream)
+        stream, head, compressed = _decompressed(stream)
     except _STREAM_ERRORS as exc:
         yield MailError(name, f"cannot read: {exc or type(exc).__name__}")
         return
     if head.startswith(b"From "):
-        yield from split_mbox(stream, name, head, limits.max_message_bytes)
+        yield from split_mbox(stream, name, head, limits.max_message_bytes, compressed)
         return
     parts = [head]
     size = len(head)

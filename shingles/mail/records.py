@@ -105,6 +105,7 @@ class Mail:
     in_reply_to: str | None
     references: tuple[str, ...]
     size: int = 0
+    automatic: str | None = None  # why it is automatic mail (an auto-reply, a bounce ...)
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as a JSON-ready dict (dates in ISO 8601, sets sorted)."""

@@ -8,8 +8,8 @@ hop whose sender is outside the zone gives the source IP: the host that handed
 the message to us. Host names given in HELO are never trusted: anyone can say them.
 
 Authentication results are believed only from Authentication-Results headers
-whose authserv-id is configured, and from Received-SPF headers above the
-source hop (written inside the trusted zone).
+whose authserv-id is configured and from Received-SPF headers, and of those
+only the ones above the source hop (written inside the trusted zone).
 """
 
 from __future__ import annotations
@@ -35,9 +35,7 @@ _RESULTS = {"pass", "fail", "softfail", "neutral", "none", "temperror", "permerr
 _ALIASES = {"hardfail": "fail", "error": "temperror", "unknown": "permerror"}
 
 _BY = re.compile(r"by[ \t\r\n]+([^\s;()\[\]]+)", re.IGNORECASE)
-_IPV4 = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?![\d.])")
 _HELO = re.compile(r"\(\s*(?:HELO|EHLO)\s+([^\s()]+)\s*\)|\bhelo=([^\s()]+)", re.IGNORECASE)
-_RDNS = re.compile(r"\(\s*([A-Za-z0-9][A-Za-z0-9.-]*)\s+\[")
 
 
 @functools.lru_cache(maxsize=8192)
@@ -61,9 +59,10 @@ def read_date(text: str) -> datetime | None:
 def parse_received(value: str) -> Hop:
     """Return the hop one unfolded Received value describes (unknown parts None).
 
-    Handles the common forms: Postfix/sendmail "from HELO (RDNS [IP]) by HOST",
-    qmail "from HOST (HELO x) (IP)", Exim "from [IP] (helo=x) by HOST"; and the
-    "with PROTOCOL" clause of any of them. This is the definition: the compiled
+    Handles the common forms: Postfix, Sendmail and Google "from HELO (RDNS [IP])
+    by HOST", Exchange "from HELO (IP)", qmail "from HOST (HELO x) (IP)", Exim
+    "from [IP] (helo=x)" and "from RDNS ([IP]:port helo=x)"; and the "with
+    PROTOCOL" clause of any of them. A HELO address literal is never the IP. This is the definition: the compiled
     twin (shingles._mime.received_hop, through read_received) gives the same.
     """
     head, sep, when = value.rpartition(";")
@@ -133,33 +132,72 @@ def _from_clause(part: str) -> tuple[str | None, str | None, str | None, str | N
 
 
 def _read_from_clause(part: str) -> tuple[str | None, str | None, str | None, str | None]:
-    """Return what _from_clause returns, read afresh."""
-    from_host = from_ip = helo = rdns = None
+    """Return what _from_clause returns, read afresh.
+
+    The first word is what the client said in HELO (Postfix, Sendmail, Exchange,
+    Google, qmail) or Exim's verified name or address: never the connecting IP
+    while a comment names one. The IP is in the last comment that holds an
+    address and is no "(HELO x)": the one the MTA wrote after everything the
+    client said. Read from the end, so that a qmail HELO holding parentheses
+    (qmail takes the whole line) cannot put a comment after it. Only Exim with no
+    verified name writes the address first, with no address in the comment:
+    "from [IP] (helo=x)".
+    """
+    from_host = literal = helo = None
     words = part.split(None, 1)
     if words:
         first = words[0].strip("()")
         if first.startswith("["):
-            from_ip = _ip(first.strip("[]").removeprefix("IPv6:"))
+            literal = _ip(first.strip("[]").removeprefix("IPv6:"))
         else:
             from_host = first.lower() or None
-    open_at = part.find("[")
-    if from_ip is None and open_at >= 0:
-        close_at = part.find("]", open_at)
-        if close_at > open_at:
-            from_ip = _ip(part[open_at + 1:close_at].removeprefix("IPv6:"))
-        if open_at > 1 and "(" in part:
-            r = _RDNS.search(part)
-            if r:
-                rdns = r.group(1).lower()
+    from_ip, rdns = _connecting_ip(words[1] if len(words) > 1 else "")
     if from_ip is None:
-        v4 = _IPV4.search(part)
-        if v4:
-            from_ip = _ip(v4.group(1))
+        from_ip = literal
     if "elo" in part or "ELO" in part:
         h = _HELO.search(part)
         if h:
             helo = (h.group(1) or h.group(2)).strip("[]").lower()
     return from_host, from_ip, helo, rdns
+
+
+def _connecting_ip(rest: str) -> tuple[str | None, str | None]:
+    """Return (IP, reverse DNS) from the last comment in rest naming an address (see above)."""
+    depth, end = 0, 0
+    for i in range(len(rest) - 1, -1, -1):
+        c = rest[i]
+        if c == ")":
+            if depth == 0:
+                end = i
+            depth += 1
+        elif c == "(" and depth:
+            depth -= 1
+            if depth == 0:
+                found = _comment_ip(rest[i + 1:end])
+                if found[0] is not None:
+                    return found
+    return None, None
+
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
+
+
+def _comment_ip(comment: str) -> tuple[str | None, str | None]:
+    """Return (IP, reverse DNS) of one Received comment: "(rdns [IP])", "([IP]:port helo=x)",
+    "(IP)", "(user@IP)"; (None, None) for "(HELO x)" or a comment naming no address."""
+    words = comment.split()
+    if not words or words[0].lower() in ("helo", "ehlo"):
+        return None, None
+    for k, word in enumerate(words):
+        if word.startswith("["):
+            close = word.find("]")
+            ip = _ip(word[1:close].removeprefix("IPv6:")) if close > 0 else None
+        else:
+            ip = _ip(word.rpartition("@")[2])
+        if ip is not None:
+            name = words[0] if k == 1 and _HOST_NAME.fullmatch(words[0]) else None
+            return ip, name.lower().rstrip(".") if name else None  # Google ends it with "."
+    return None, None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,24 +351,29 @@ _ENVELOPE_FROM = re.compile(r"envelope-from\s*=\s*\"?<?([^\s;\">]+)", re.IGNOREC
 _DOMAIN_OF = re.compile(r"domain of\s+([^\s;()]+)", re.IGNORECASE)
 
 
-def sender_facts(hops: Sequence[Hop], auth_results: Sequence[str],
+def sender_facts(hops: Sequence[Hop], auth_results: Sequence[tuple[int, str]],
                  received_spf: Sequence[tuple[int, str]], received_positions: Sequence[int],
                  config: SendersConfig) -> SenderFacts:
     """Return the sender facts of one message.
 
+    Authentication-Results and Received-SPF count only above the source hop's
+    Received header: written inside the trusted zone after the message came in
+    (RFC 8601 section 5). A copy below it, even with our authserv-id, is what the
+    sender wrote.
+
     Args:
         hops: The Received hops, topmost first.
-        auth_results: Unfolded Authentication-Results values.
+        auth_results: (header position, unfolded value) of each Authentication-Results header.
         received_spf: (header position, unfolded value) of each Received-SPF header.
         received_positions: Header position of each Received header (same order as hops).
         config: The trusted zone, forwarders and authserv-ids.
     """
     index = source_hop(hops, config)
     source = hops[index] if index is not None else None
-    spf, spf_domain, dkim, dkim_domains, dmarc = _auth_results(auth_results, config)
+    limit = received_positions[index] if index is not None else 1 << 30
+    spf, spf_domain, dkim, dkim_domains, dmarc = _auth_results(
+        [value for position, value in auth_results if position < limit], config)
     if spf is None and received_spf:
-        # Only Received-SPF written inside the trusted zone (above the source hop's header).
-        limit = received_positions[index] if index is not None else 1 << 30
         for position, value in received_spf:
             if position < limit:
                 spf = _result(value.split(None, 1)[0]) if value.split() else None
@@ -343,4 +386,3 @@ def sender_facts(hops: Sequence[Hop], auth_results: Sequence[str],
         helo=source.helo if source else None,
         source_index=index,
         spf=spf, spf_domain=spf_domain, dkim=dkim, dkim_domains=dkim_domains, dmarc=dmarc)
-

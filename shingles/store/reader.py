@@ -496,6 +496,7 @@ class Store:
             meta = self._dbs["meta"]
             clock = _meta_int(txn.get(b"clock", db=meta))
             next_id = _meta_int(txn.get(b"next", db=meta))
+            retention = txn.get(b"retention", db=meta)
         env = self._env.info()
         counts = self.counts()
         return {
@@ -503,7 +504,8 @@ class Store:
             "scheme": self.scheme_id,
             "lexicon": self.lexicon_id,
             "matching": self.settings.matching,
-            "retention_days": self.settings.retention_days,
+            # As the last writer ran it (each run may set its own), None before any.
+            "retention_days": float(bytes(retention[1:])) if retention else None,
             "mailings": counts["stats"],
             "messages": counts["messages"],
             "next_mailing_id": next_id or 1,

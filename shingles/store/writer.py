@@ -266,12 +266,15 @@ class Session:
             StoreFullError: if the map cannot grow any more.
         """
         self._store._check_fingerprint(fingerprint)
+        if len(self._pending) >= self._settings.batch_size:
+            # A full batch commits when the next message comes, not at its own last
+            # add: what the caller writes for that message (a verdict, counters)
+            # after add must commit with it, or a kill between leaves it half done.
+            self.commit()
         self._last_found = (NO_KEYS, [], {}, {})
         item = self._item(mail, fingerprint)
         result = self._run(lambda: self._apply(item))
         self._pending.append(item)
-        if len(self._pending) >= self._settings.batch_size:
-            self.commit()
         return result
 
     @property
@@ -416,6 +419,9 @@ class Session:
         meta = self._dbs["meta"]
         txn.put(b"clock", _META_U64.pack(RECORD_VERSION, self._clock), db=meta)
         txn.put(b"next", _META_U64.pack(RECORD_VERSION, self._next_id), db=meta)
+        # What `store info` reports: retention is a setting of each run, not of the store.
+        txn.put(b"retention", bytes([RECORD_VERSION])
+                + str(self._settings.retention_days).encode(), db=meta)
         if self._settings.retention_days and self._clock:
             cutoff = self._clock // _HOUR - int(self._settings.retention_days * 24)
             for name, database in self._store.databases.items():

@@ -8,6 +8,7 @@ stdin and a caller's own source.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import ipaddress
 import itertools
 import time
@@ -197,9 +198,30 @@ class Verdict:
         return out
 
 
+# LMDB keys stop at 511 bytes: a longer Message-ID is hashed (explain hashes it alike).
+_MAX_ID_KEY = 400
+
+
 def _verdict_key(message_id: str | None, key: bytes) -> bytes:
     """Return the verdicts-database key: the Message-ID when there is one (explain asks by it)."""
-    return b"id:" + message_id.strip().lower().encode() if message_id else b"key:" + key
+    if not message_id:
+        return b"key:" + key
+    ident = message_id.strip().lower().encode("utf-8", "surrogatepass")
+    if len(ident) > _MAX_ID_KEY:
+        return b"idh:" + hashlib.blake2b(ident, digest_size=16).digest()
+    return b"id:" + ident
+
+
+def _stored_verdict(record: dict[str, Any], source: str) -> Verdict:
+    """Return the Verdict a verdicts-database record holds, read now from source."""
+    hold_until = record.get("hold_until")
+    return Verdict(
+        source=source, message_id=record["message_id"], verdict=record["verdict"],
+        score=record["score"], reasons=tuple(Reason(**r) for r in record["reasons"]),
+        mailing=record["mailing"], mailing_size=record["mailing_size"],
+        source_ip=record["source_ip"], spf=record["spf"], spf_origin=record["spf_origin"],
+        hold_until=datetime.fromisoformat(hold_until) if hold_until else None,
+        previous=record.get("previous"), rule=record.get("rule", ""))
 
 
 #: Feedback records live in the verdicts database under this prefix (swept by
@@ -254,7 +276,9 @@ class Engine:
         yielded before its batch commits, so stop reading and the open batch is lost
         (its messages are judged again when the stream is scanned again). A
         KeyboardInterrupt while waiting for the next record ends the scan with
-        what was judged committed, then propagates.
+        what was judged committed, then propagates. A message already judged (same
+        Message-ID and text) is not judged or counted again: its stored verdict is
+        yielded, so a rerun or a resumed run ends as one run does.
         """
         if isinstance(records, str) or hasattr(records, "read") \
                 or hasattr(records, "__fspath__"):
@@ -321,6 +345,15 @@ class Engine:
                                     f"{mail.source_ip} belongs to a trusted domain: the "
                                     f"source is the hop before it ({ip or 'none'})"))
                 mail = dataclasses.replace(mail, source_ip=ip)
+        key = message_key(mail)
+        verdict_key = _verdict_key(mail.message_id, key)
+        judged = session.get("verdicts", verdict_key)
+        if judged is not None:
+            record = unpack_verdict(bytes(judged))
+            if record.get("key") == key.hex():
+                # Judged before (a rerun, a resumed run, a second delivery): counted
+                # once, so the zone counters and held records end as one run leaves them.
+                return _stored_verdict(record, mail.source)
         spf, spf_domain, origin = mail.spf, getattr(mail, "spf_domain", None), "header"
         if spf is None:
             origin = "none"
@@ -364,9 +397,9 @@ class Engine:
                     "authenticated": authenticated, "honest_signs": sorted(mail.bulk_signs)}
             session.put("held", key, pack_held(hour, int(judgement.hold_until.timestamp()),
                                                view.id, held))
-        record = {**verdict.to_json(),
+        record = {**verdict.to_json(), "key": key.hex(),
                   "matched": [list(match) for match in session.last_matches]}
-        session.put("verdicts", _verdict_key(mail.message_id, key), pack_verdict(hour, record))
+        session.put("verdicts", verdict_key, pack_verdict(hour, record))
         return verdict
 
     def _trap_hit(self, session: Session, mail: MailLike, key: bytes,
@@ -456,7 +489,8 @@ class Engine:
                     rule=judgement.rule)
                 hour = int(when.timestamp()) // 3600
                 session.put("verdicts", _verdict_key(held["message_id"], key),
-                            pack_verdict(hour, {**verdict.to_json(), "matched": []}))
+                            pack_verdict(hour, {**verdict.to_json(), "key": key.hex(),
+                                                "matched": []}))
                 changed.append(verdict)
         return changed
 
@@ -477,7 +511,7 @@ class Engine:
             raw = self.store.record("verdicts", key)
             if raw is not None:
                 return key, unpack_verdict(raw)
-        for prefix in (b"id:", b"key:"):
+        for prefix in (b"id:", b"idh:", b"key:"):
             for key, raw in self.store.records("verdicts", prefix):
                 record = unpack_verdict(raw)
                 if record.get("source") == text:
@@ -494,6 +528,7 @@ class Engine:
             KeyError: if no scanned message has that Message-ID or source.
         """
         _, record = self.find(message)
+        record.pop("key", None)
         matched = record.pop("matched", [])
         out: dict[str, Any] = {"format": FORMAT_VERSION, "verdict": record}
         if record.get("mailing") is not None:

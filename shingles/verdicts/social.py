@@ -9,9 +9,13 @@ instead. Domains that many local users write to, with their verified networks,
 join the trusted zone used to find a message's source IP.
 
 Poisoning resistance: only outgoing mail from inside builds edges, so nobody
-outside can write themselves onto a list; an account that writes to more new
-addresses a day than ``new_recipients_per_day`` stops adding edges and is
-flagged; a domain needs ``trusted_min_authors`` distinct local authors to be
+outside can write themselves onto a list; automatic mail (auto-replies, bounces,
+reports, bulk) builds none, or an out-of-office reply to a spammer would
+allowlist the spammer; an account that writes to more new addresses a day than
+``new_recipients_per_day`` is flagged as possibly compromised, and until the flag
+is cleared it adds no edges and its edges (direct or second-degree) allowlist
+nothing; addresses too long to be addresses (over 254 bytes) are left out, which
+also keeps every key under LMDB's 511 bytes; a domain needs ``trusted_min_authors`` distinct local authors to be
 trusted, so one (compromised) account cannot make it trusted on its own.
 
 All of it lives in the store's LMDB environment (databases edges, outdomains,
@@ -45,6 +49,13 @@ __all__ = ["DATABASES", "AllowEntry", "Allowance", "SocialGraph", "TrustedDomain
 
 HOUR = 3600
 _SEP = b"\x00"
+# RFC 5321 4.5.3.1.3: a path is at most 256 octets with its brackets. A longer
+# "address" is no address, and keys built from it could pass LMDB's 511 bytes.
+_MAX_ADDRESS = 254
+
+
+def _usable(address: str) -> bool:
+    return 0 < len(address.encode("utf-8", "surrogatepass")) <= _MAX_ADDRESS
 
 #: The graph's databases in the store (not swept: ``expire`` ages edges by weight):
 #: author -> recipient edges, recipient domains of outgoing mail, sending networks
@@ -148,22 +159,35 @@ class SocialGraph:
     # -- writing ---------------------------------------------------------------
 
     def record_outgoing(self, records: _Records, mail: MailLike, now: datetime) -> list[Reason]:
-        """Add the mail's author -> recipient edges; return notes (a capped author)."""
+        """Add the mail's author -> recipient edges; return notes (automatic mail, a
+        flagged author, one flagged now)."""
         author = (getattr(mail, "from_addr", None) or "").lower()
+        automatic = getattr(mail, "automatic", None)
+        if automatic:
+            return [Reason("automatic-mail", 1, 0, f"automatic mail ({automatic}): no "
+                                                   "allowlist edges")]
+        if not _usable(author):
+            return []
+        flag = records.get("flagged", author.encode())
+        if flag is not None:
+            since, count = unpack_count(flag)
+            return [Reason("flagged-account", count, self.settings.new_recipients_per_day,
+                           f"{author} is flagged as possibly compromised since "
+                           f"{_at(since):%Y-%m-%d %H:00}: no allowlist edges until the flag "
+                           "is cleared (shingles allowlist --clear-flag)")]
         hour, notes = _hour(now), list[Reason]()
         day_key = author.encode() + _SEP + str(hour // 24).encode()
         raw = records.get("authorday", day_key)
         new_today = unpack_count(raw)[1] if raw else 0
         for recipient in dict.fromkeys(r.lower() for r in mail.recipients):
-            if recipient == author:
+            if recipient == author or not _usable(recipient):
                 continue
             key = author.encode() + _SEP + recipient.encode()
             raw = records.get("edges", key)
             if raw is None:
                 if new_today >= self.settings.new_recipients_per_day:
-                    if not notes:
-                        notes.append(self._flag(records, author, hour, new_today))
-                    continue
+                    notes.append(self._flag(records, author, hour, new_today))
+                    break  # flagged: no more edges, old or new
                 new_today += 1
                 edge = Edge(hour, hour, 1, 1.0)
             else:
@@ -181,7 +205,22 @@ class SocialGraph:
         records.put("flagged", author.encode(), pack_count(hour, count))
         return Reason("new-recipients-cap", count, self.settings.new_recipients_per_day,
                       f"{author} wrote to {count} new addresses today: flagged as possibly "
-                      "compromised, no more allowlist edges today")
+                      "compromised, no allowlist edges until the flag is cleared")
+
+    def flag(self, store: Store, user: str) -> tuple[datetime, int] | None:
+        """Return (since, new addresses that day) when user is flagged, else None."""
+        raw = store.record("flagged", user.lower().encode()) if _usable(user) else None
+        if raw is None:
+            return None
+        hour, count = unpack_count(raw)
+        return _at(hour), count
+
+    def clear_flag(self, records: _Records, user: str) -> None:
+        """Lift the compromised-account flag (and the day's count that set it)."""
+        key = user.lower().encode()
+        records.delete("flagged", key)
+        for day_key, _ in records.scan_prefix("authorday", key + _SEP, 1 << 20):
+            records.delete("authorday", day_key)
 
     def _count_domain(self, records: _Records, recipient: str, author: str, hour: int) -> None:
         domain = _domain(recipient)
@@ -195,7 +234,7 @@ class SocialGraph:
     def learn_networks(self, records: _Records, mail: MailLike, now: datetime) -> None:
         """Remember the /24 a verified (authenticated) message of a domain came from."""
         domain = _domain(getattr(mail, "from_addr", None)) or mail.from_domain
-        if not domain or not mail.source_ip or not _verified_by_auth(mail):
+        if not domain or not _usable(domain) or not mail.source_ip or not _verified_by_auth(mail):
             return
         raw = records.get("domnets", domain.encode())
         networks = unpack_networks(raw)[1] if raw else []
@@ -210,8 +249,10 @@ class SocialGraph:
     def allowance(self, records: _Records, mail: MailLike, now: datetime) -> Allowance | None:
         """Return what the graph says of an incoming message, or None if nothing."""
         sender = (getattr(mail, "from_addr", None) or "").lower()
-        users = [r.lower() for r in mail.recipients if self.is_local(r)]
-        if not sender or not users or self.is_local(sender):
+        # A flagged account's edges vouch for nobody until the flag is cleared.
+        users = [r.lower() for r in mail.recipients if self.is_local(r) and _usable(r)
+                 and records.get("flagged", r.lower().encode()) is None]
+        if not _usable(sender) or not users or self.is_local(sender):
             return None
         verified, how = self._verified(records, mail)
         for user in users:
@@ -231,7 +272,8 @@ class SocialGraph:
         for user in users:
             for key, _ in records.scan_prefix("edges", user.encode() + _SEP, 200):
                 friend = key.split(_SEP, 1)[1].decode()
-                if not self.is_local(friend) or self._edge(records, user, friend, now) is None:
+                if not self.is_local(friend) or self._edge(records, user, friend, now) is None \
+                        or records.get("flagged", friend.encode()) is not None:
                     continue
                 edge = self._edge(records, friend, sender, now)
                 if edge is not None:
@@ -245,13 +287,15 @@ class SocialGraph:
         if _verified_by_auth(mail):
             return True, "SPF or DKIM pass for the sender's domain"
         domain = _domain(getattr(mail, "from_addr", None))
-        if domain and mail.source_ip:
+        if domain and _usable(domain) and mail.source_ip:
             raw = records.get("domnets", domain.encode())
             if raw and _network(mail.source_ip) in unpack_networks(raw)[1]:
                 return True, f"source IP inside {domain}'s known networks"
         return False, "no SPF or DKIM pass, source IP outside the sender domain's known networks"
 
     def _edge(self, records: _Records, user: str, other: str, now: datetime) -> Edge | None:
+        if not _usable(user) or not _usable(other):
+            return None
         raw = records.get("edges", user.encode() + _SEP + other.encode())
         if raw is None:
             return None
@@ -268,6 +312,8 @@ class SocialGraph:
         """Return a user's live correspondents, heaviest first."""
         store.attach(DATABASES)
         user = user.lower()
+        if not _usable(user):
+            return []
         reader = _StoreReader(store)
         entries = []
         for key, _ in store.records("edges", user.encode() + _SEP):
@@ -304,6 +350,8 @@ class SocialGraph:
 
     def pin(self, records: _Records, user: str, other: str, now: datetime) -> None:
         """Keep user -> other on the allowlist whatever its age (adding it if missing)."""
+        if not (_usable(user) and _usable(other)):
+            raise ValueError("an address is at most 254 bytes long")
         key = user.lower().encode() + _SEP + other.lower().encode()
         raw = records.get("edges", key)
         edge = Edge.unpack(raw) if raw else Edge(_hour(now), _hour(now), 0, 0.0)
@@ -311,6 +359,8 @@ class SocialGraph:
 
     def remove(self, records: _Records, user: str, other: str) -> None:
         """Take other off user's allowlist (until the user writes to them again)."""
+        if not (_usable(user) and _usable(other)):
+            return
         records.delete("edges", user.lower().encode() + _SEP + other.lower().encode())
 
     def expire(self, records: _Records, store: Store, now: datetime) -> int:
