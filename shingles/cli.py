@@ -767,6 +767,25 @@ def _add_serve_verb(verbs: Any) -> None:
     p.set_defaults(run=cmd_serve)
 
 
+def cmd_spark_cluster(args: argparse.Namespace) -> int:
+    from shingles.spark import job
+
+    try:
+        import pyspark  # noqa: F401  # only to say what is missing
+    except ImportError:
+        return die("spark-cluster needs pyspark (and Java): pip install 'shingles[spark]'")
+    return job.run_args(args)
+
+
+def _add_spark_verb(verbs: Any) -> None:
+    from shingles.spark import job
+
+    p = verbs.add_parser("spark-cluster", help="cluster a whole archive into mailings on "
+                                               "Apache Spark (Parquet + JSON Lines under --out)")
+    job.add_arguments(p)
+    p.set_defaults(run=cmd_spark_cluster)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the shingles command."""
     parser = argparse.ArgumentParser(prog="shingles", description=__doc__)
@@ -820,6 +839,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_release.add_verb(verbs)
     cli_forwarders.add_verb(verbs)
     _add_serve_verb(verbs)
+    _add_spark_verb(verbs)
     return parser
 
 

@@ -53,7 +53,8 @@ else:  # pragma: no cover - Python 3.10
 __all__ = [
     "DEFAULT_CONFIG", "DEFAULT_STORE", "MATCHING_KEYS", "Config", "ForwarderSettings",
     "JudgeSettings", "Limits", "Mode", "Network", "ReleaseSettings", "SendersConfig",
-    "ServeSettings", "SocialSettings", "SpfSettings", "StoreSettings", "load_config",
+    "ServeSettings", "SocialSettings", "SparkSettings", "SpfSettings", "StoreSettings",
+    "load_config",
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -219,6 +220,38 @@ class StoreSettings:
         trace = f" trace={self.trace_threshold:.4f}" if self.trace_threshold is not None else ""
         return (f"recall bands={self.bands}x{self.rows} threshold={self.threshold:.4f} "
                 f"reps={self.representatives}{trace}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SparkSettings:
+    """How the archive job (shingles.spark) reads its input and what it writes.
+
+    Attributes:
+        partitions: Partitions messages are parsed and fingerprinted in; 0 takes
+            four per core Spark offers.
+        min_size: Mailings of fewer messages are left out of the ``mailings`` table
+            (every message still gets its mailing id in ``messages``).
+        verdicts: Judge each mailing's statistics (shingles.verdicts.judge).
+        id_column: Column of a Parquet or JSON table that names each message.
+        raw_column: Column of such a table that holds the raw message (bytes or text).
+        max_rounds: Rounds of large-star/small-star before the job gives up; the
+            algorithm needs O(log^2 n) of them, a handful in practice.
+    """
+
+    partitions: int = 0
+    min_size: int = 2
+    verdicts: bool = False
+    id_column: str = "id"
+    raw_column: str = "raw"
+    max_rounds: int = 64
+
+    def __post_init__(self) -> None:
+        if self.partitions < 0:
+            raise ValueError("partitions must be >= 0 (0: four per core)")
+        if self.min_size < 1:
+            raise ValueError("min_size must be at least 1")
+        if self.max_rounds < 1:
+            raise ValueError("max_rounds must be at least 1")
 
 
 @dataclasses.dataclass(frozen=True)
