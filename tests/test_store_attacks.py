@@ -3,7 +3,6 @@ fingerprints computed offline (issue 13, item 5)."""
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 import random
 from datetime import datetime, timedelta, timezone
@@ -16,28 +15,10 @@ from shingles.scheme import DEFAULT_SCHEME, DEFAULT_SEED, Scheme
 from shingles.store.reader import Store
 from shingles.store.writer import Session
 
+from .test_store import FakeMail  # type: ignore[import-not-found]  # tests is no package
+
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
 VOCABULARY = [a + b + c for a in "bdfgklmnprst" for b in "aeiou" for c in "lmnrstvz"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Message:
-    """The fields of a Mail record the store reads."""
-
-    source: str
-    message_id: str
-    text: str
-    date: datetime = T0
-    subject: str = ""
-    from_domain: str | None = None
-    envelope_sender: str | None = None
-    recipients: tuple[str, ...] = ()
-    source_ip: str | None = None
-    spf: str | None = None
-    dkim: str | None = None
-    dmarc: str | None = None
-    bulk_signs: frozenset[str] = frozenset()
-    quoted: str = ""
 
 
 def text_of(seed: int, n: int = 200) -> list[str]:
@@ -79,7 +60,7 @@ def test_a_crafted_chain_does_not_glue_a_newsletter_to_a_spam_run(
         assert len(links) >= 150
 
         def add(s: Session, n: int, text: str) -> int | None:
-            msg = Message(f"m:{n}", f"<{n}@x>", text, date=T0 + timedelta(seconds=n))
+            msg = FakeMail(f"m:{n}", f"<{n}@x>", text=text, date=T0 + timedelta(seconds=n))
             return s.add(msg, fingerprint(text, scheme))
 
         with store.session() as s:
@@ -114,7 +95,7 @@ def test_a_new_store_fingerprints_with_a_secret_seed_of_its_own(tmp_path: pathli
     from shingles.errors import SchemeMismatchError
 
     with Store(tmp_path / "one") as store, pytest.raises(SchemeMismatchError):
-        store.add(Message("m", "<m@x>", "text"), fingerprint(" ".join(text_of(6)), DEFAULT_SCHEME))
+        store.add(FakeMail("m", "<m@x>", text="text"), fingerprint(" ".join(text_of(6)), DEFAULT_SCHEME))
 
 
 def test_installations_that_share_signatures_set_the_seed_in_the_config(

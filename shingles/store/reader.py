@@ -372,50 +372,45 @@ class Store:
         """Return the n largest mailings, largest first (ties: lower id first)."""
         return heapq.nsmallest(n, self.mailings(min_size), key=lambda m: (-m.size, m.id))
 
+    def _under(self, txn: Any, name: str, mailing: int) -> Iterator[tuple[bytes, bytes]]:
+        """Yield the (key, value) records of a database keyed by mailing id + more, for a
+        mailing and every id merged into it (none when it has expired)."""
+        root = self._root(txn, mailing)
+        if root is None:
+            return
+        ids = [root, *cluster.merged_ids(txn, self._dbs["children"], root)]
+        cursor = txn.cursor(db=self._dbs[name])
+        for member in sorted(ids):
+            prefix = ID.pack(member)
+            if not cursor.set_range(prefix):
+                continue
+            for key, value in cursor:
+                if not bytes(key).startswith(prefix):
+                    break
+                yield bytes(key), bytes(value)
+
     def messages(self, mailing: int) -> Iterator[MessageRef]:
         """Yield the messages filed in a mailing (and in those merged into it)."""
         with self._read() as txn:
-            root = self._root(txn, mailing)
-            if root is None:
-                return
-            ids = [root, *cluster.merged_ids(txn, self._dbs["children"], root)]
-            cursor = txn.cursor(db=self._dbs["members"])
-            for member in sorted(ids):
-                prefix = ID.pack(member)
-                if not cursor.set_range(prefix):
-                    continue
-                for key in cursor.iternext(values=False):
-                    if not key.startswith(prefix):
-                        break
-                    raw = txn.get(bytes(key[8:]), db=self._dbs["messages"])
-                    if raw is not None:
-                        _, _, message_id, source = unpack_message(raw)
-                        yield MessageRef(message_id, source)
+            for key, _ in self._under(txn, "members", mailing):
+                raw = txn.get(key[8:], db=self._dbs["messages"])
+                if raw is not None:
+                    _, _, message_id, source = unpack_message(raw)
+                    yield MessageRef(message_id, source)
 
     def merges(self, mailing: int) -> list[dict[str, Any]]:
         """Return the merges and refused merges recorded for a mailing and the ids merged
         into it: which mailing met which, when (store hour), and the bridging message."""
         out: list[dict[str, Any]] = []
         with self._read() as txn:
-            root = self._root(txn, mailing)
-            if root is None:
-                return out
-            ids = [root, *cluster.merged_ids(txn, self._dbs["children"], root)]
-            cursor = txn.cursor(db=self._dbs["merges"])
-            for member in sorted(ids):
-                prefix = ID.pack(member)
-                if not cursor.set_range(prefix):
-                    continue
-                for key, value in cursor:
-                    if not bytes(key).startswith(prefix):
-                        break
-                    hour, accepted, message = unpack_merge(bytes(value))
-                    raw = txn.get(message, db=self._dbs["messages"])
-                    ref = unpack_message(raw) if raw is not None else None
-                    out.append({"mailing": member, "other": ID.unpack(bytes(key[8:16]))[0],
-                                "merged": accepted, "hour": hour,
-                                "message_id": ref[2] if ref else None,
-                                "source": ref[3] if ref else None})
+            for key, value in self._under(txn, "merges", mailing):
+                hour, accepted, message = unpack_merge(value)
+                raw = txn.get(message, db=self._dbs["messages"])
+                ref = unpack_message(raw) if raw is not None else None
+                out.append({"mailing": ID.unpack(key[:8])[0], "other": ID.unpack(key[8:16])[0],
+                            "merged": accepted, "hour": hour,
+                            "message_id": ref[2] if ref else None,
+                            "source": ref[3] if ref else None})
         return out
 
     def mailing_of(self, mail: MailLike) -> int | None:
