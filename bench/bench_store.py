@@ -390,7 +390,10 @@ def main() -> int:
         print("bench_store: no corpus found; bases are random texts", file=sys.stderr)
     work = args.work or pathlib.Path(tempfile.mkdtemp(prefix="bench_store."))
     work.mkdir(parents=True, exist_ok=True)
-    settings = StoreSettings(mode=args.mode, retention_days=args.retention_days)
+    # The public seed: the stages and look-ups fingerprint outside the store, as a
+    # deployment sharing signatures would (a new store's default seed is secret).
+    settings = StoreSettings(mode=args.mode, retention_days=args.retention_days,
+                             seed=DEFAULT_SCHEME.seed)
     print(f"backend {shingles.BACKEND}; mode {settings.matching}; retention "
           f"{args.retention_days:g} days; {args.per_hour} messages per hour of message time")
 
