@@ -470,3 +470,13 @@ def test_recall_finds_every_stored_message_by_its_own_fingerprint(tmp_path: path
             last = s.add(mail(99, "last"), fake_fp(minhashes=target, scheme=RECALL_SCHEME))
         assert last is not None and last not in others and len(set(others)) == 21
         assert store.lookup(fake_fp(minhashes=target, scheme=RECALL_SCHEME)) == last
+
+
+def test_a_reader_meeting_a_store_being_created_is_told_there_is_none_yet(
+        tmp_path: pathlib.Path) -> None:
+    # A writer creating a store makes data.mdb before its meta pages: readers that
+    # poll for the first commit (a kill-and-resume watcher) see "no store yet".
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "data.mdb").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="has not committed yet"):
+        Store(tmp_path / "new", readonly=True)

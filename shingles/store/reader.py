@@ -176,6 +176,10 @@ class Store:
         wanted = settings or StoreSettings()
         data = os.path.join(self.path, "data.mdb")
         size = wanted.map_size
+        if self.readonly and os.path.exists(data) and not os.path.getsize(data):
+            # A writer creating the store has made the file and not yet its meta pages.
+            raise FileNotFoundError(f"{self.path} is not a shingles store (or its writer "
+                                    "has not committed yet)")
         if os.path.exists(data) and (self.readonly or os.path.getsize(data)):
             # Refuse a foreign, damaged or cut-short file before mapping it: a page
             # past the end of the file would kill the process with SIGBUS.
