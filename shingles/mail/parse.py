@@ -31,7 +31,6 @@ from shingles.mail.html import html_to_text
 from shingles.mail.records import Attachment, Mail
 from shingles.mail.quoting import SHORT_NEW_WORDS, split_footers_py, split_quoted_py
 from shingles.mail.senders import read_date, read_received, sender_facts
-from shingles.mail.trace import header_trace
 
 __all__ = ["LEAN_AVAILABLE", "looks_like_mail", "parse", "split_quoted", "tree_of"]
 
@@ -418,9 +417,8 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
         references=hv.msg_ids(first.get("references", "")),
         size=size,
         automatic=_automatic(first, names, from_addr),
-        trace=header_trace(names, first.get("message-id"), first.get("x-mailer") or first.get(
-            "user-agent"), text_of(raw_first["content-type"]) if "content-type" in raw_first
-            else None, from_addr.rpartition("@")[2] if from_addr else None),
+        content_type=text_of(raw_first["content-type"]) if "content-type" in raw_first
+        else None,
     )
 
 

@@ -454,7 +454,8 @@ class Session:
             authenticated=authenticates(mail.spf, getattr(mail, "spf_domain", None), mail.dkim,
                                         getattr(mail, "dkim_domains", ()), domain),
             fingerprint=fp,
-            trace=traces.trace_key(getattr(mail, "trace", None)),
+            trace=traces.trace_key(getattr(mail, "trace", None))
+            if self._settings.trace_threshold is not None else None,
         )
 
     def _tick(self, date: float | None) -> tuple[int, int]:
