@@ -304,7 +304,8 @@ def _reader_sees(walk: _Walk, reply: bool) -> tuple[str, str]:
     matching; a short reply still leaves its parent's text apart.
     """
     text = "\n".join(walk.text)
-    if reply or not walk.quoted or len(text.split()) >= SHORT_NEW_WORDS:
+    # Counting stops at SHORT_NEW_WORDS: a long text is not split into all its words.
+    if reply or not walk.quoted or len(text.split(None, SHORT_NEW_WORDS - 1)) >= SHORT_NEW_WORDS:
         return text, "\n".join(walk.quoted)
     pairs = [split_footers(shown) for shown in walk.shown]
     return ("\n".join(new for new, _ in pairs if new),

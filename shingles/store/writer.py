@@ -408,12 +408,15 @@ class Session:
                 txn.cursor(db=self._dbs[name]).putmulti(
                     [(key, writes[key]) for key in sorted(writes)])
         stats_db = self._dbs["stats"]
-        for mailing in self._dirty:
+        changed = []
+        for mailing in sorted(self._dirty):  # ids are big-endian: key order, as above
             stats = self._stats[mailing]
             if stats is None:
                 txn.delete(ID.pack(mailing), db=stats_db)
             else:
-                txn.put(ID.pack(mailing), stats.pack(), db=stats_db)
+                changed.append((ID.pack(mailing), stats.pack()))
+        if changed:
+            txn.cursor(db=stats_db).putmulti(changed)
         ips = self._dbs["ips"]
         for address, counters in self._ips.items():
             txn.put(address.encode(), counters.pack(), db=ips)
