@@ -14,7 +14,6 @@ order nor a bogus Date years ahead expires fresh keys.
 from __future__ import annotations
 
 import gc
-import ipaddress
 import struct
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ from shingles.store.keys import (
     bridges,
     keys_of,
     message_key,
+    network,
     position,
     representative,
     resembles,
@@ -108,19 +108,6 @@ def _refile(pending: dict[bytes, bytes], keys: Sequence[bytes], olds: list[int],
 
 def _hash(text: str) -> int:
     return xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
-
-
-def _network(ip: str) -> str | None:
-    """Return the /24 (IPv4) or /48 (IPv6) network of ip as text, or None if not an IP."""
-    head, dot, _ = ip.rpartition(".")
-    if dot and ":" not in ip and head.count(".") == 2:
-        return head
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    prefix = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 class _Item(NamedTuple):
@@ -441,7 +428,7 @@ class Session:
 
     def _item(self, mail: MailLike, fp: Fingerprint) -> _Item:
         ip = mail.source_ip or None
-        net = _network(ip) if ip else None
+        net = network(ip) if ip else None
         domain = mail.from_domain
         if not domain and mail.envelope_sender and "@" in mail.envelope_sender:
             domain = mail.envelope_sender.rpartition("@")[2]
