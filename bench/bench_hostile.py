@@ -15,6 +15,8 @@ families (issue 13, item 3):
   punycode codec is quadratic).
 - punycode-words: a Subject of one RFC 2047 word labelled punycode, SIZE MB long.
 - long-line: a text/plain body that is one line of SIZE MB of words.
+- rule-line: a text/plain body ending in a rule line ("__________") followed by SIZE MB
+  of "sponsor " (the rule pattern once backtracked quadratically on it).
 - gzip-bomb / xz-bomb: an mbox of SIZE MB compressed, one message of zeros that
   inflates to SIZE GB (gzip) or more (xz).
 
@@ -64,6 +66,14 @@ def long_line(size: int) -> bytes:
     return HEAD + b"Content-Type: text/plain\n\n" + words * (size // len(words)) + b"\n"
 
 
+def rule_line(size: int) -> bytes:
+    # A list-footer rule naming its sponsor again and again: the rule pattern's
+    # backtracking was quadratic in such a line (2 s at 32 KB).
+    words = b"sponsor " * (size // 8)
+    return (HEAD + b"Content-Type: text/plain\n\nHello, the news.\n" + b"_" * 10 + words
+            + b"\nmailing list unsubscribe\n")
+
+
 def _bomb(compress: Callable[[bytes], bytes], ratio: int) -> Callable[[int], bytes]:
     def build(size: int) -> bytes:
         # Compressed SIZE bytes of zeros after a header: built from one block,
@@ -81,6 +91,7 @@ CASES: dict[str, Callable[[int], bytes]] = {
     "punycode-body": punycode_body,
     "punycode-words": punycode_words,
     "long-line": long_line,
+    "rule-line": rule_line,
     "gzip-bomb": _bomb(lambda b: gzip.compress(b, 9), 1000),
     "xz-bomb": _bomb(lambda b: lzma.compress(b, preset=9), 7000),
 }

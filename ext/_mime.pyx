@@ -426,7 +426,7 @@ def quote_marks(str text not None):
 
 from cpython.unicode cimport PyUnicode_Substring
 from shingles.mail.quoting import (ATTRIBUTION, CUT_LINE, FOOTER_WORDS, HEADER_FIRST, HEADER_OPEN,
-                                   RULE, cut_marks, header_block, header_follows)
+                                   cut_marks, header_block, header_follows, is_rule)
 
 
 cdef struct Lines:
@@ -578,7 +578,7 @@ cdef tuple split_runs(str text, list runs, bint cuts=True):
                 extend(&old, start, lines.count)
                 cut = True
                 break
-            if first in ("_", "=", "-") and lines.count - start <= 15 and RULE.fullmatch(line):
+            if first in ("_", "=", "-") and lines.count - start <= 15 and is_rule(line):
                 rest = PyUnicode_Substring(text, lines.at[start], n).lower()
                 if any(word in rest for word in FOOTER_WORDS):
                     footer = True
