@@ -17,6 +17,9 @@ families (issue 13, item 3):
 - long-line: a text/plain body that is one line of SIZE MB of words.
 - rule-line: a text/plain body ending in a rule line ("__________") followed by SIZE MB
   of "sponsor " (the rule pattern once backtracked quadratically on it).
+- header-blanks: lines that start like a quoted header block ("From", "Sent") and hold
+  SIZE/2 MB of blanks and no colon (the header-line patterns once backtracked
+  quadratically on them).
 - gzip-bomb / xz-bomb: an mbox of SIZE MB compressed, one message of zeros that
   inflates to SIZE GB (gzip) or more (xz).
 
@@ -74,6 +77,15 @@ def rule_line(size: int) -> bytes:
             + b"\nmailing list unsubscribe\n")
 
 
+def header_blanks(size: int) -> bytes:
+    # Lines that start like a quoted header block ("From", "Sent") and then hold SIZE/2
+    # bytes of blanks and no colon: the header-line patterns once backtracked
+    # quadratically on them before failing.
+    pad = b" \t" * (size // 4)
+    return (HEAD + b"Content-Type: text/plain\n\nHello, the news.\n\nFrom: Ann\nFrom" + pad
+            + b"x\nSent" + pad + b"x\n")
+
+
 def _bomb(compress: Callable[[bytes], bytes], ratio: int) -> Callable[[int], bytes]:
     def build(size: int) -> bytes:
         # Compressed SIZE bytes of zeros after a header: built from one block,
@@ -92,6 +104,7 @@ CASES: dict[str, Callable[[int], bytes]] = {
     "punycode-words": punycode_words,
     "long-line": long_line,
     "rule-line": rule_line,
+    "header-blanks": header_blanks,
     "gzip-bomb": _bomb(lambda b: gzip.compress(b, 9), 1000),
     "xz-bomb": _bomb(lambda b: lzma.compress(b, preset=9), 7000),
 }

@@ -51,12 +51,12 @@ ATTRIBUTION = re.compile(r"(?<!\w)(?:wrote|writes|schrieb|a écrit|escribió|ha 
 # "Sent:"/"To:"/"Subject:" one (mail-parser-reply's from_header rule: two fields of
 # one language's set). Lines may be starred (*From:*, bold in the HTML it came from).
 HEADER_FIRST = "FDVOfdvo*\u041e"  # first characters of the opening field names below (О: От)
-HEADER_OPEN = re.compile(r"[ \t]*\*?(?:From|De|Von|Da|Van|Fra|Från|Od|От)[ \t]*\*?[ \t]*:",
+HEADER_OPEN = re.compile(r"[ \t]*\*?(?:From|De|Von|Da|Van|Fra|Från|Od|От)[ \t]*(?:\*[ \t]*)?:",
                           re.IGNORECASE)
 _HEADER_NEXT = re.compile(
     r"[ \t]*\*?(?:Sent|Date|To|Subject|Cc|Envoyé|Date|À|A|Objet|Gesendet|Datum|An|Betreff|"
     r"Inviato|Data|Oggetto|Enviado|Fecha|Para|Asunto|Verzonden|Aan|Onderwerp|Sendt|Til|Emne|"
-    r"Skickat|Till|Ämne|Wysłano|Do|Temat|Отправлено|Дата|Кому|Тема|Копия)[ \t]*\*?[ \t]*:",
+    r"Skickat|Till|Ämne|Wysłano|Do|Temat|Отправлено|Дата|Кому|Тема|Копия)[ \t]*(?:\*[ \t]*)?:",
     re.IGNORECASE)
 
 #: New text of fewer words than this, in a message that is no reply, does not stand
