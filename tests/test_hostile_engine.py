@@ -89,6 +89,64 @@ def test_a_rerun_counts_nothing_twice(tmp_path: pathlib.Path,
     assert single["zone"] and single["held"] and single["edges"]
 
 
+def test_a_rerun_with_retention_counts_nothing_twice(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from .test_ingest import live_databases  # type: ignore[import-not-found]
+
+    (config := tmp_path / "c.toml").write_text(CONFIG + "retention_days = 0.1\n")
+    # Four hours of Dates, the window two: the first two hours of messages and their
+    # verdicts have expired when the run ends, their tombstones not yet (they last
+    # one more window); the rerun must count none of them again.
+    parts = [message(5 * i, ip=f"203.0.{i % 7}.9") for i in range(48)]
+    parts.append(message(236, ip="10.0.0.5", sender="me@ours.example",
+                         to="friend@else.example", text="See you on Friday at the station."))
+    (mbox := tmp_path / "in.mbox").write_text("".join(parts))
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    assert scan(once, mbox, config, capsys)[0] == scan(twice, mbox, config, capsys)[0] == 0
+    code, second = scan(twice, mbox, config, capsys)
+    assert code == 0 and len(second) == 49
+    forgotten = [v for v in second if v["reasons"][-1]["rule"] == "forgotten"]
+    assert forgotten and all(v["mailing"] is None for v in forgotten)
+    with Store(once, readonly=True) as reader:
+        assert reader.info()["forgotten_messages"] >= len(forgotten)
+    single, double = live_databases(once), live_databases(twice)
+    for name in single:
+        assert double[name] == single[name], name
+    assert single["zone"] and single["held"] and single["edges"] and single["verdicts"]
+
+
+def test_a_killed_scan_with_retention_resumes_to_the_databases_of_a_clean_run(
+        tmp_path: pathlib.Path) -> None:
+    import signal
+    import subprocess
+
+    from .test_ingest import (  # type: ignore[import-not-found]
+        RETENTION, T0, clock_past, kill_setup, live_databases, start_until)
+
+    n = 4000  # 11 hours of Dates, the window 4: expiry well under way at the kill
+    box, command, env = kill_setup(tmp_path, "scan", n, seed=8)
+    command = [*command[:-1], *RETENTION, "--store"]
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = start_until([*command, str(killed), str(box)], env, killed,
+                       clock_past(T0 + timedelta(hours=5, minutes=10)))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with Store(killed, readonly=True) as reader:
+        info = reader.info()
+    # After the first hour expired, before its tombstones went (see the ingest test).
+    assert info["forgotten_messages"] > 0
+    assert datetime.fromisoformat(info["clock"]) < T0 + timedelta(hours=9)
+    for store in (killed, clean):
+        done = subprocess.run([*command, str(store), str(box)], env=env, check=False,
+                              capture_output=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    resumed, single = live_databases(killed), live_databases(clean)
+    assert resumed.keys() == single.keys()
+    for name in resumed:
+        assert resumed[name] == single[name], name
+    assert single["verdicts"] and single["zone"] and single["stats"]
+
+
 def test_a_killed_scan_resumes_to_the_databases_of_a_clean_run(tmp_path: pathlib.Path) -> None:
     import signal
     import subprocess
