@@ -20,9 +20,10 @@ Run from the repository root, with the package installed (pip install '.[bench]'
    per core = messages / CPU seconds of this process. The second half of the
    stream (the window full, the store at its steady state) is also split into
    read+parse, timed in the stream, and the rest (fingerprint + store). The
-   store file's size and the process's resident memory (VmRSS, and the peak
-   VmHWM) are sampled as the stream goes: both must level off once the window
-   is full. --mbox reads a stream generated before (not regenerated), and
+   store file's size and the process's resident memory (VmRSS, the peak VmHWM,
+   and of VmRSS the heap, RssAnon, and the mapped files, RssFile: LMDB's map
+   counts there page by page as it is touched) are sampled as the stream goes:
+   all must level off once the window is full. --mbox reads a stream generated before (not regenerated), and
    --whole-only stops after this step.
 3. The same stages one at a time on the first --sample messages, to show where
    the time goes.
@@ -206,11 +207,14 @@ class Latencies:
                 f"(CPU: {summary['cpu_p50_us']:.1f} / {summary['cpu_p99_us']:.1f} us)")
 
 
-def resident() -> tuple[int, int]:
-    """Return this process's resident memory now and at its peak (VmRSS, VmHWM), bytes."""
+def resident() -> tuple[int, int, int, int]:
+    """Return this process's resident memory, bytes: now and at its peak (VmRSS, VmHWM),
+    and of now the anonymous part (the Python heap) and the file-backed part (mostly
+    the store's LMDB map, whose pages count once touched)."""
     fields = dict(line.split(":", 1) for line in
                   pathlib.Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    return tuple(int(fields[k].split()[0]) * 1024 for k in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+    return tuple(int(fields[k].split()[0]) * 1024  # type: ignore[return-value]
+                 for k in ("VmRSS", "VmHWM", "RssAnon", "RssFile"))
 
 
 def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettings,
@@ -221,7 +225,7 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
     """
     data = store_dir / "data.mdb"
     series: list[tuple[int, int]] = []
-    memory: list[tuple[int, int, int]] = []  # messages, VmRSS, VmHWM (bytes)
+    memory: list[tuple[int, ...]] = []  # messages, VmRSS, VmHWM, RssAnon, RssFile (bytes)
     every = max(1000, n // 40)
     seen = 0
 
@@ -442,9 +446,11 @@ def main() -> int:
     print("   file size as the stream went (messages: MB): " + ", ".join(
         f"{m // 1000}k: {b / 1e6:.0f}" for m, b in series[::max(1, len(series) // 10)]))
     memory = whole["rss_series"]
-    print("   resident memory as the stream went (messages: MiB now / peak): " + ", ".join(
-        f"{m // 1000}k: {rss / 2**20:.0f}/{peak / 2**20:.0f}"
-        for m, rss, peak in memory[::max(1, len(memory) // 10)]))
+    print("   resident memory as the stream went (messages: MiB now / peak; now: heap + "
+          "mapped files): " + ", ".join(
+              f"{m // 1000}k: {rss / 2**20:.0f}/{peak / 2**20:.0f}; {anon / 2**20:.0f}"
+              f"+{mapped / 2**20:.0f}"
+              for m, rss, peak, anon, mapped in memory[::max(1, len(memory) // 10)]))
     print(f"   largest mailings (size, IPs, subject): {whole['top_mailings'][:3]}")
     if args.whole_only:
         args.out.mkdir(parents=True, exist_ok=True)

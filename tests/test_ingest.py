@@ -278,6 +278,8 @@ def test_a_rerun_with_retention_counts_nothing_twice(tmp_path: pathlib.Path,
     assert info["forgotten_messages"] == first["expired_messages"]
     assert info["messages"] == 2500 - first["expired_messages"]
     assert live_databases(twice) == live_databases(once)
+    capsys.readouterr()
+    assert main(["store", "check", "--store", str(twice)]) == 0, capsys.readouterr()
 
 
 def test_a_killed_ingest_with_retention_resumes_to_the_databases_of_a_clean_run(

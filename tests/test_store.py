@@ -399,6 +399,46 @@ def test_a_bogus_date_far_ahead_moves_the_clock_by_one_step_only(store: Store) -
         assert s._clock == int((T0 + timedelta(seconds=1)).timestamp()) + MAX_ADVANCE
 
 
+def test_retention_expires_exactly_for_readers_before_the_sweep_comes(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shingles.store import retention
+
+    monkeypatch.setattr(retention, "sweep", lambda *args, **kwargs: 0)  # nothing removed
+    settings = StoreSettings(seed=DEFAULT_SEED, retention_days=1, batch_size=10)
+    old = mail(0, "x", source_ip="192.0.2.1")
+    with Store(tmp_path / "s", settings=settings) as store:
+        with store.session() as s:
+            first = s.add(old, fake_fp(megas=(1, 2)))
+            s.add(mail(1, "y", source_ip="192.0.2.1"), fake_fp(megas=(1, 3)))
+            for hour in range(1, 28):  # the clock walks an hour a message: 27 hours on
+                s.add(mail(100 + hour, f"z{hour}", date=T0 + timedelta(hours=hour)),
+                      fake_fp(megas=(1000 + hour,)))
+        assert first is not None and store.counts()["stats"] == 28  # all still on disk
+        # Expired the moment the window passed, whether swept or not.
+        assert store.lookup(fake_fp(megas=(1,))) is None
+        with pytest.raises(KeyError):
+            store.mailing(first)
+        with pytest.raises(KeyError):
+            store.mailing_of(old)
+        assert store.ip("192.0.2.1") is None
+        assert first not in {m.id for m in store.mailings()}
+        assert store.lookup(fake_fp(megas=(1027,))) is not None
+        with store.session() as s:
+            # A rerun within a window of the expiry finds the message seen, and files nothing.
+            assert s.add(old, fake_fp(megas=(1, 2))) is None
+            # Another copy of its text starts a new mailing: the old one is gone.
+            assert s.add(mail(2, "x", source_ip="192.0.2.1"), fake_fp(megas=(1, 2))) \
+                not in (None, first)
+        assert s.summary.duplicates == 1 and s.summary.added == 1
+        assert store.ip("192.0.2.1").messages == 1  # type: ignore[union-attr]
+        with store.session() as s:
+            for hour in range(28, 60):  # another window and more: the tombstone is over
+                s.add(mail(100 + hour, f"z{hour}", date=T0 + timedelta(hours=hour)),
+                      fake_fp(megas=(1000 + hour,)))
+            assert s.add(old, fake_fp(megas=(1, 2))) is not None  # new to the store again
+        assert s.summary.added == 33
+
+
 def test_retention_keeps_the_store_bounded_on_an_endless_stream(tmp_path: pathlib.Path) -> None:
     settings = StoreSettings(seed=DEFAULT_SEED, retention_days=1, batch_size=200)
     entries = []
