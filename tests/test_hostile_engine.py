@@ -7,6 +7,7 @@ import json
 import pathlib
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from typing import cast
 
 import pytest
 
@@ -105,7 +106,8 @@ def test_a_rerun_with_retention_counts_nothing_twice(
     assert scan(once, mbox, config, capsys)[0] == scan(twice, mbox, config, capsys)[0] == 0
     code, second = scan(twice, mbox, config, capsys)
     assert code == 0 and len(second) == 49
-    forgotten = [v for v in second if v["reasons"][-1]["rule"] == "forgotten"]
+    forgotten = [v for v in second
+                 if cast(list[dict[str, object]], v["reasons"])[-1]["rule"] == "forgotten"]
     assert forgotten and all(v["mailing"] is None for v in forgotten)
     with Store(once, readonly=True) as reader:
         assert reader.info()["forgotten_messages"] >= len(forgotten)
@@ -120,7 +122,7 @@ def test_a_killed_scan_with_retention_resumes_to_the_databases_of_a_clean_run(
     import signal
     import subprocess
 
-    from .test_ingest import (  # type: ignore[import-not-found]
+    from .test_ingest import (
         RETENTION, T0, clock_past, kill_setup, live_databases, start_until)
 
     n = 4000  # 11 hours of Dates, the window 4: expiry well under way at the kill
@@ -151,7 +153,7 @@ def test_a_killed_scan_resumes_to_the_databases_of_a_clean_run(tmp_path: pathlib
     import signal
     import subprocess
 
-    from .test_ingest import kill_setup, start_until  # type: ignore[import-not-found]
+    from .test_ingest import kill_setup, start_until
 
     n = 4000
     box, command, env = kill_setup(tmp_path, "scan", n, seed=7)
