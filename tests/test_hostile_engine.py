@@ -119,41 +119,17 @@ def test_a_rerun_with_retention_counts_nothing_twice(
 
 def test_a_killed_scan_with_retention_resumes_to_the_databases_of_a_clean_run(
         tmp_path: pathlib.Path) -> None:
-    import signal
-    import subprocess
+    from .test_ingest import killed_with_retention_resumes
 
-    from .test_ingest import (
-        RETENTION, T0, clock_past, kill_setup, live_databases, start_until)
-
-    n = 4000  # 11 hours of Dates, the window 4: expiry well under way at the kill
-    box, command, env = kill_setup(tmp_path, "scan", n, seed=8)
-    command = [*command[:-1], *RETENTION, "--store"]
-    killed, clean = tmp_path / "killed", tmp_path / "clean"
-    proc = start_until([*command, str(killed), str(box)], env, killed,
-                       clock_past(T0 + timedelta(hours=5, minutes=10)))
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    with Store(killed, readonly=True) as reader:
-        info = reader.info()
-    # After the first hour expired, before its tombstones went (see the ingest test).
-    assert info["forgotten_messages"] > 0
-    assert datetime.fromisoformat(info["clock"]) < T0 + timedelta(hours=9)
-    for store in (killed, clean):
-        done = subprocess.run([*command, str(store), str(box)], env=env, check=False,
-                              capture_output=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-    resumed, single = live_databases(killed), live_databases(clean)
-    assert resumed.keys() == single.keys()
-    for name in resumed:
-        assert resumed[name] == single[name], name
+    # 11 hours of Dates, the window 4: expiry well under way at the kill.
+    single = killed_with_retention_resumes(tmp_path, "scan", 4000, seed=8)
     assert single["verdicts"] and single["zone"] and single["stats"]
 
 
 def test_a_killed_scan_resumes_to_the_databases_of_a_clean_run(tmp_path: pathlib.Path) -> None:
     import signal
-    import subprocess
 
-    from .test_ingest import kill_setup, start_until
+    from .test_ingest import kill_setup, resumes_to_a_clean_run, start_until
 
     n = 4000
     box, command, env = kill_setup(tmp_path, "scan", n, seed=7)
@@ -168,11 +144,4 @@ def test_a_killed_scan_resumes_to_the_databases_of_a_clean_run(tmp_path: pathlib
     proc.wait()
     with Store(killed, readonly=True) as reader:
         assert 300 <= judged(reader) < n
-    for store in (killed, clean):
-        done = subprocess.run([*command, str(store), str(box)], env=env, check=False,
-                              capture_output=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-    resumed, single = _databases(killed), _databases(clean)
-    assert resumed.keys() == single.keys()
-    for name in resumed:
-        assert resumed[name] == single[name], name
+    resumes_to_a_clean_run(command, env, killed, clean, box)

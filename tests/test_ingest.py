@@ -282,10 +282,28 @@ def test_a_rerun_with_retention_counts_nothing_twice(tmp_path: pathlib.Path,
     assert main(["store", "check", "--store", str(twice)]) == 0, capsys.readouterr()
 
 
-def test_a_killed_ingest_with_retention_resumes_to_the_databases_of_a_clean_run(
-        tmp_path: pathlib.Path) -> None:
-    n = 5000  # 14 hours of Dates, the window 4: expiry well under way at the kill
-    box, command, env = kill_setup(tmp_path, "ingest", n, seed=6)
+def resumes_to_a_clean_run(command: list[str], env: dict[str, str], killed: pathlib.Path,
+                           clean: pathlib.Path, box: pathlib.Path
+                           ) -> dict[str, list[tuple[bytes, bytes]]]:
+    """Run command to its end on the killed store and on a clean one, assert that every
+    database's live entries are the same in both, and return the clean run's."""
+    for store in (killed, clean):
+        done = subprocess.run([*command, str(store), str(box)], env=env, check=False,
+                              capture_output=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    resumed, single = live_databases(killed), live_databases(clean)
+    assert resumed.keys() == single.keys()
+    for name in resumed:
+        assert resumed[name] == single[name], name
+    return single
+
+
+def killed_with_retention_resumes(tmp_path: pathlib.Path, verb: str, n: int, seed: int
+                                  ) -> dict[str, list[tuple[bytes, bytes]]]:
+    """Kill verb (ingest, scan) with a 4-hour window on make_mbox(n, seed) once the first
+    hour has expired, resume it, and return the live databases of a clean run, which
+    the resumed store's equal."""
+    box, command, env = kill_setup(tmp_path, verb, n, seed=seed)
     command = [*command[:-1], *RETENTION, "--store"]
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     proc = start_until([*command, str(killed), str(box)], env, killed,
@@ -298,14 +316,13 @@ def test_a_killed_ingest_with_retention_resumes_to_the_databases_of_a_clean_run(
     # run finds every message it had filed (later input would be new to it).
     assert info["forgotten_messages"] > 0
     assert datetime.fromisoformat(info["clock"]) < T0 + timedelta(hours=9)
-    for store in (killed, clean):
-        done = subprocess.run([*command, str(store), str(box)], env=env, check=False,
-                              capture_output=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-    resumed, single = live_databases(killed), live_databases(clean)
-    assert resumed.keys() == single.keys()
-    for name in resumed:
-        assert resumed[name] == single[name], name
+    return resumes_to_a_clean_run(command, env, killed, clean, box)
+
+
+def test_a_killed_ingest_with_retention_resumes_to_the_databases_of_a_clean_run(
+        tmp_path: pathlib.Path) -> None:
+    # 14 hours of Dates, the window 4: expiry well under way at the kill.
+    single = killed_with_retention_resumes(tmp_path, "ingest", 5000, seed=6)
     assert single["messages"] and single["stats"] and single["members"] and single["ips"]
 
 
