@@ -267,10 +267,10 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
         end = time.process_time()
         cpu, wall = end - cpu, time.perf_counter() - wall
         second_half = end - half_cpu[0]
-        sizes, counts = store.sizes(), store.counts()
+        sizes, counts, info = store.sizes(), store.counts(), store.info()
         top = store.top(5)
     index = sum(sizes[name] for name in ("mega", "band", "imatch", "parent", "children"))
-    in_window = max(1, counts["messages"])
+    in_window = max(1, info["messages"])  # stored, not the tombstones of expired ones
     return {
         "messages": report.summary.messages, "errors": report.errors,
         "summary": report.to_json(), "cpu_seconds": cpu, "wall_seconds": wall,
@@ -279,7 +279,8 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
         "second_half_us_per_message": 1e6 * second_half / (n - half),
         "second_half_read_parse_us_per_message": 1e6 * reading[1] / (n - half),
         "file_bytes": sizes["file"], "file_bytes_per_message": sizes["file"] / n,
-        "messages_in_window": counts["messages"], "mailings_in_window": counts["stats"],
+        "messages_in_window": info["messages"], "mailings_in_window": counts["stats"],
+        "tombstones": info["forgotten_messages"],
         "index_bytes_per_message_in_window": index / in_window,
         "bytes_per_message_in_window": sum(v for k, v in sizes.items() if k != "file") / in_window,
         "db_bytes": sizes, "db_entries": counts, "file_size_series": series,
@@ -435,7 +436,8 @@ def main() -> int:
           f"messages/s per core ({whole['messages_per_wall_second']:,.0f}/s wall)")
     print(f"   store file {whole['file_bytes'] / 1e6:.1f} MB = "
           f"{whole['file_bytes_per_message']:.0f} bytes per message ingested; in the window: "
-          f"{whole['messages_in_window']:,} messages, {whole['mailings_in_window']:,} mailings, "
+          f"{whole['messages_in_window']:,} messages (and {whole['tombstones']:,} tombstones), "
+          f"{whole['mailings_in_window']:,} mailings, "
           f"{whole['bytes_per_message_in_window']:.0f} bytes/message of which index "
           f"{whole['index_bytes_per_message_in_window']:.0f}")
     steady, reading = whole["second_half_us_per_message"], \

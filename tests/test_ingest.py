@@ -272,11 +272,12 @@ def test_a_rerun_with_retention_counts_nothing_twice(tmp_path: pathlib.Path,
                        for line in capsys.readouterr().out.splitlines())
     assert first["expired_messages"] > 500 and first["added"] == 2500
     # The rerun finds every message: stored, or forgotten by retention (a tombstone).
-    assert again["duplicates"] == 2500 and again["added"] == again["expired_messages"] == 0
+    assert again["duplicates"] == 2500 and again["added"] == 0
     with Store(twice, readonly=True) as reader:
         info = reader.info()
-    assert info["forgotten_messages"] == first["expired_messages"]
-    assert info["messages"] == 2500 - first["expired_messages"]
+    # The rerun's commits swept on (the disk lags the window by a slice or two).
+    expired = first["expired_messages"] + again["expired_messages"]
+    assert info["forgotten_messages"] == expired and info["messages"] == 2500 - expired
     assert live_databases(twice) == live_databases(once)
     capsys.readouterr()
     assert main(["store", "check", "--store", str(twice)]) == 0, capsys.readouterr()
