@@ -22,8 +22,8 @@ Run from the repository root, with the package installed (pip install '.[bench]'
    read+parse, timed in the stream, and the rest (fingerprint + store). The
    store file's size and the process's resident memory (VmRSS, the peak VmHWM,
    and of VmRSS the heap, RssAnon, and the mapped files, RssFile: LMDB's map
-   counts there page by page as it is touched) are sampled as the stream goes:
-   all must level off once the window is full. --mbox reads a stream generated before (not regenerated), and
+   counts there page by page as it is touched), with Python's allocated blocks,
+   are sampled as the stream goes: all must level off once the window is full. --mbox reads a stream generated before (not regenerated), and
    --whole-only stops after this step.
 3. The same stages one at a time on the first --sample messages, to show where
    the time goes.
@@ -225,7 +225,9 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
     """
     data = store_dir / "data.mdb"
     series: list[tuple[int, int]] = []
-    memory: list[tuple[int, ...]] = []  # messages, VmRSS, VmHWM, RssAnon, RssFile (bytes)
+    # Messages, VmRSS, VmHWM, RssAnon, RssFile (bytes), and Python's allocated blocks
+    # (objects and buffers alive: what would grow if ours kept something per message).
+    memory: list[tuple[int, ...]] = []
     every = max(1000, n // 40)
     seen = 0
 
@@ -234,7 +236,7 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
         seen += 1
         if seen % every == 0:
             series.append((seen, os.path.getsize(data)))
-            memory.append((seen, *resident()))
+            memory.append((seen, *resident(), sys.getallocatedblocks()))
 
     tail: collections.deque = collections.deque(maxlen=tail_size)
     # CPU time spent reading and parsing, by the second half of the stream (the
@@ -449,10 +451,10 @@ def main() -> int:
         f"{m // 1000}k: {b / 1e6:.0f}" for m, b in series[::max(1, len(series) // 10)]))
     memory = whole["rss_series"]
     print("   resident memory as the stream went (messages: MiB now / peak; now: heap + "
-          "mapped files): " + ", ".join(
+          "mapped files; Python's allocated blocks, thousands): " + ", ".join(
               f"{m // 1000}k: {rss / 2**20:.0f}/{peak / 2**20:.0f}; {anon / 2**20:.0f}"
-              f"+{mapped / 2**20:.0f}"
-              for m, rss, peak, anon, mapped in memory[::max(1, len(memory) // 10)]))
+              f"+{mapped / 2**20:.0f}; {blocks // 1000}k"
+              for m, rss, peak, anon, mapped, blocks in memory[::max(1, len(memory) // 10)]))
     print(f"   largest mailings (size, IPs, subject): {whole['top_mailings'][:3]}")
     if args.whole_only:
         args.out.mkdir(parents=True, exist_ok=True)
