@@ -425,8 +425,8 @@ def quote_marks(str text not None):
 # words) are the reference's own, applied to the few lines they concern.
 
 from cpython.unicode cimport PyUnicode_Substring
-from shingles.mail.quoting import (ATTRIBUTION, CUT_LINE, FOOTER_WORDS, HEADER_FIRST, RULE, cut_marks,
-                                   header_block, header_follows)
+from shingles.mail.quoting import (ATTRIBUTION, CUT_LINE, FOOTER_WORDS, HEADER_FIRST, HEADER_OPEN,
+                                   RULE, cut_marks, header_block, header_follows)
 
 
 cdef struct Lines:
@@ -569,9 +569,11 @@ cdef tuple split_runs(str text, list runs, bint cuts=True):
                     extend(&old, start, lines.count)
                     cut = True
                     break
-            if cuts and first and first in HEADER_FIRST and header_block(
-                    [PyUnicode_Substring(text, lines.at[k], line_stop(&lines, k))
-                     for k in range(start, min(start + 6, lines.count))], 0):
+            # The line itself must open the block: most lines that start like it
+            # do not, and are told apart before their next lines are cut out.
+            if cuts and first and first in HEADER_FIRST and HEADER_OPEN.match(line) and \
+                    header_block([PyUnicode_Substring(text, lines.at[k], line_stop(&lines, k))
+                                  for k in range(start, min(start + 6, lines.count))], 0):
                 attributed = True
                 extend(&old, start, lines.count)
                 cut = True

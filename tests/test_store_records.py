@@ -144,3 +144,19 @@ def test_merging_keeps_every_counter_and_the_domain_overflow() -> None:
     assert sorted(first.domains) == sorted(f"{p}{i}.example" for p in "ab" for i in range(4))
     again = Stats.unpack(first.pack())
     assert (again.complaints, again.traps, again.other_domains) == (10, 16, first.other_domains)
+
+
+@given(st.lists(st.integers(0, 84), min_size=1, max_size=5),
+       st.sampled_from([0.5, 0.6, 0.75, 1.0]), st.randoms(use_true_random=False))
+def test_resembles_when_one_representative_agrees_in_threshold_of_the_places(
+        agreements: list[int], threshold: float, rnd: Any) -> None:
+    from shingles.store.keys import resembles
+
+    mine = [rnd.getrandbits(64) for _ in range(84)]
+    reps = b"\x01"
+    for agree in agreements:  # the first `agree` places equal, the others new values
+        reps += struct.pack("<84Q", *(m if i < agree else m ^ (1 + rnd.getrandbits(63))
+                                      for i, m in enumerate(mine)))
+    wanted = max(agreements) >= threshold * 84
+    assert resembles(reps, struct.pack("<84Q", *mine), threshold) is wanted
+    assert not resembles(b"", struct.pack("<84Q", *mine), threshold)

@@ -62,3 +62,18 @@ def test_mypy_accepts_the_package_and_the_tests(tmp_path: pathlib.Path) -> None:
          "--cache-dir", str(tmp_path / "cache"), str(ROOT / "shingles"), str(ROOT / "tests")],
         cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("module", [
+    "shingles.mail.parse", "shingles.fingerprint", "shingles.store.keys", "shingles.spark.rows",
+    "shingles.spark.edges", "shingles.spark.mailings",
+])
+def test_parsing_fingerprinting_and_the_archive_jobs_executors_load_neither_lmdb_nor_numpy(
+        module: str) -> None:
+    # Issues 14 and 19: a Spark executor runs these, and has no store.
+    code = ("import sys, " + module + "; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'lmdb', 'numpy'}))")
+    # From beside the package this process tests (installed or the source tree).
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=pathlib.Path(shingles.__file__).parent.parent)
+    assert done.stdout.strip() == "[]", done.stdout

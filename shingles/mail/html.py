@@ -20,6 +20,7 @@ the tree is left with what needs the tree, removing elements whole.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -122,12 +123,18 @@ def computed(parent: Look, attributes: dict[str, str | None]) -> Look:
     """Return the computed Look of an element with these attributes inside parent."""
     if "hidden" in attributes:
         return parent._replace(gone=True)
+    bgcolor, style = attributes.get("bgcolor"), attributes.get("style")
+    if len(style or "") + len(bgcolor or "") > _CACHED_STYLE:
+        return _styled(parent, bgcolor, style)
+    return _styled_cached(parent, bgcolor, style)
+
+
+def _styled(parent: Look, bgcolor: str | None, style: str | None) -> Look:
     gone, invisible, zero = parent.gone, parent.invisible, parent.zero
     color, background = parent.color, parent.background
-    bgcolor = attributes.get("bgcolor")
     if bgcolor:
         background = _color(bgcolor.lower()) or background
-    for declaration in (attributes.get("style") or "").lower().split(";"):
+    for declaration in (style or "").lower().split(";"):
         name, colon, value = declaration.partition(":")
         if not colon:
             continue
@@ -154,6 +161,13 @@ def computed(parent: Look, attributes: dict[str, str | None]) -> Look:
                     background = found
                     break
     return Look(gone, invisible, zero, color, background)
+
+
+# HTML mail repeats a few styles over every cell and line, and a styled element's
+# Look depends on its parent's and these two values only: most come from the cache.
+# Long values are computed each time, so hostile markup cannot fill memory with them.
+_CACHED_STYLE = 256
+_styled_cached = functools.lru_cache(maxsize=4096)(_styled)
 
 
 def _hide_text(tree: LexborHTMLParser, root: LexborNode) -> None:

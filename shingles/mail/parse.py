@@ -31,7 +31,6 @@ from shingles.mail.html import html_to_text
 from shingles.mail.records import Attachment, Mail
 from shingles.mail.quoting import SHORT_NEW_WORDS, split_footers_py, split_quoted_py
 from shingles.mail.senders import read_date, read_received, sender_facts
-from shingles.mail.trace import header_trace
 
 __all__ = ["LEAN_AVAILABLE", "looks_like_mail", "parse", "split_quoted", "tree_of"]
 
@@ -305,7 +304,8 @@ def _reader_sees(walk: _Walk, reply: bool) -> tuple[str, str]:
     matching; a short reply still leaves its parent's text apart.
     """
     text = "\n".join(walk.text)
-    if reply or not walk.quoted or len(text.split()) >= SHORT_NEW_WORDS:
+    # Counting stops at SHORT_NEW_WORDS: a long text is not split into all its words.
+    if reply or not walk.quoted or len(text.split(None, SHORT_NEW_WORDS - 1)) >= SHORT_NEW_WORDS:
         return text, "\n".join(walk.quoted)
     pairs = [split_footers(shown) for shown in walk.shown]
     return ("\n".join(new for new, _ in pairs if new),
@@ -418,9 +418,8 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
         references=hv.msg_ids(first.get("references", "")),
         size=size,
         automatic=_automatic(first, names, from_addr),
-        trace=header_trace(names, first.get("message-id"), first.get("x-mailer") or first.get(
-            "user-agent"), text_of(raw_first["content-type"]) if "content-type" in raw_first
-            else None, from_addr.rpartition("@")[2] if from_addr else None),
+        content_type=text_of(raw_first["content-type"]) if "content-type" in raw_first
+        else None,
     )
 
 

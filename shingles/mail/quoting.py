@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ATTRIBUTION", "CANDIDATE", "CUT_LINE", "FOOTER_WORDS", "HEADER_FIRST", "QUOTE", "RULE",
-           "SHORT_NEW_WORDS", "cut_marks", "header_block", "header_follows", "quote_marks_py",
-           "split_footers_py", "split_quoted_py"]
+__all__ = ["ATTRIBUTION", "CANDIDATE", "CUT_LINE", "FOOTER_WORDS", "HEADER_FIRST", "HEADER_OPEN",
+           "QUOTE", "RULE", "SHORT_NEW_WORDS", "cut_marks", "header_block", "header_follows",
+           "quote_marks_py", "split_footers_py", "split_quoted_py"]
 
 # Where the new text ends: a signature delimiter, a forwarded or "original" message (in the
 # languages mail clients write it: Outlook, Thunderbird, Zimbra's "Mail original", Gmail's
@@ -46,7 +46,7 @@ ATTRIBUTION = re.compile(r"(?<!\w)(?:wrote|writes|schrieb|a écrit|escribió|ha 
 # "Sent:"/"To:"/"Subject:" one (mail-parser-reply's from_header rule: two fields of
 # one language's set). Lines may be starred (*From:*, bold in the HTML it came from).
 HEADER_FIRST = "FDVOfdvo*\u041e"  # first characters of the opening field names below (О: От)
-_HEADER_OPEN = re.compile(r"[ \t]*\*?(?:From|De|Von|Da|Van|Fra|Från|Od|От)[ \t]*\*?[ \t]*:",
+HEADER_OPEN = re.compile(r"[ \t]*\*?(?:From|De|Von|Da|Van|Fra|Från|Od|От)[ \t]*\*?[ \t]*:",
                           re.IGNORECASE)
 _HEADER_NEXT = re.compile(
     r"[ \t]*\*?(?:Sent|Date|To|Subject|Cc|Envoyé|Date|À|A|Objet|Gesendet|Datum|An|Betreff|"
@@ -72,7 +72,7 @@ def cut_marks(text: str) -> bool:
 
 def header_block(lines: list[str], i: int) -> bool:
     """Return whether line i opens a quoted message's header block ("From:" then "Sent:")."""
-    if not _HEADER_OPEN.match(lines[i]):
+    if not HEADER_OPEN.match(lines[i]):
         return False
     following = [line for line in lines[i + 1:i + 6] if line.strip()][:3]
     return any(_HEADER_NEXT.match(line) for line in following)

@@ -8,8 +8,11 @@ They pickle, which the Spark path needs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from datetime import datetime
 from typing import Any
+
+from shingles.mail.trace import header_trace
 
 __all__ = ["Attachment", "Hop", "Mail", "MailError"]
 
@@ -106,7 +109,17 @@ class Mail:
     references: tuple[str, ...]
     size: int = 0
     automatic: str | None = None  # why it is automatic mail (an auto-reply, a bounce ...)
-    trace: str | None = None  # the sending software's header trace (shingles.mail.trace)
+    content_type: str | None = None  # the top-level Content-Type field, decoded
+
+    # Computed when asked, not at parse: only a store with a trace threshold reads it.
+    @functools.cached_property
+    def trace(self) -> str | None:
+        """Return the sending software's header trace (shingles.mail.trace), None without
+        header fields."""
+        if not self.header_names:
+            return None
+        return header_trace(self.header_names, self.message_id, self.x_mailer,
+                            self.content_type, self.from_domain)
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as a JSON-ready dict (dates in ISO 8601, sets sorted)."""
@@ -115,6 +128,7 @@ class Mail:
         out["hops"] = [hop.to_json() for hop in self.hops]
         out["attachments"] = [dataclasses.asdict(a) for a in self.attachments]
         out["bulk_signs"] = sorted(self.bulk_signs)
+        out["trace"] = self.trace
         for name in ("recipients", "dkim_domains", "header_names", "defects", "references"):
             out[name] = list(out[name])
         return out

@@ -4,19 +4,13 @@ The index keys of a fingerprint (``keys_of``), the resemblance test of a recall
 candidate (``resembles``), the key that makes a message a duplicate
 (``message_key``) and the network an IP counts under (``network``) are the
 store's own functions, imported, never copied: a laptop and a cluster must
-match by one rule. ``shingles.store.keys`` loads numpy (``resembles``) and, through
-``shingles.store``'s package import of the reader, LMDB; ``network`` is the
-writer's. So executors load both, harmless but heavier: the four belong in a
-numpy- and LMDB-free module.
+match by one rule. ``shingles.store.keys`` loads neither numpy nor LMDB, so
+executors load only the parser, the fingerprint core and these.
 """
 
 from __future__ import annotations
 
-from shingles.store.keys import IndexKeys, keys_of, message_key, resembles
-
-# The /24 (/48) network a store mailing counts an IP under: private to the writer
-# today; it belongs beside keys_of in a numpy-free module.
-from shingles.store.writer import _network as network
+from shingles.store.keys import IndexKeys, keys_of, message_key, network, resembles
 
 __all__ = ["IndexKeys", "TAGS", "keys_of", "message_key", "network", "resembles", "tagged"]
 

@@ -14,7 +14,6 @@ order nor a bogus Date years ahead expires fresh keys.
 from __future__ import annotations
 
 import gc
-import ipaddress
 import struct
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ from shingles.store.keys import (
     bridges,
     keys_of,
     message_key,
+    network,
     position,
     representative,
     resembles,
@@ -112,19 +112,6 @@ def _refile(pending: dict[bytes, bytes], keys: Sequence[bytes], olds: list[int],
 
 def _hash(text: str) -> int:
     return xxhash.xxh3_64_intdigest(text.encode("utf-8", "surrogatepass"))
-
-
-def _network(ip: str) -> str | None:
-    """Return the /24 (IPv4) or /48 (IPv6) network of ip as text, or None if not an IP."""
-    head, dot, _ = ip.rpartition(".")
-    if dot and ":" not in ip and head.count(".") == 2:
-        return head
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    prefix = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 class _Item(NamedTuple):
@@ -437,12 +424,15 @@ class Session:
                 txn.cursor(db=self._dbs[name]).putmulti(
                     [(key, writes[key]) for key in sorted(writes)])
         stats_db = self._dbs["stats"]
-        for mailing in self._dirty:
+        changed = []
+        for mailing in sorted(self._dirty):  # ids are big-endian: key order, as above
             stats = self._stats[mailing]
             if stats is None:
                 txn.delete(ID.pack(mailing), db=stats_db)
             else:
-                txn.put(ID.pack(mailing), stats.pack(), db=stats_db)
+                changed.append((ID.pack(mailing), stats.pack()))
+        if changed:
+            txn.cursor(db=stats_db).putmulti(changed)
         ips = self._dbs["ips"]
         for address, counters in self._ips.items():
             txn.put(address.encode(), counters.pack(), db=ips)
@@ -470,7 +460,7 @@ class Session:
 
     def _item(self, mail: MailLike, fp: Fingerprint) -> _Item:
         ip = mail.source_ip or None
-        net = _network(ip) if ip else None
+        net = network(ip) if ip else None
         domain = mail.from_domain
         if not domain and mail.envelope_sender and "@" in mail.envelope_sender:
             domain = mail.envelope_sender.rpartition("@")[2]
@@ -486,7 +476,8 @@ class Session:
             authenticated=authenticates(mail.spf, getattr(mail, "spf_domain", None), mail.dkim,
                                         getattr(mail, "dkim_domains", ()), domain),
             fingerprint=fp,
-            trace=traces.trace_key(getattr(mail, "trace", None)),
+            trace=traces.trace_key(getattr(mail, "trace", None))
+            if self._settings.trace_threshold is not None else None,
         )
 
     def _tick(self, date: float | None) -> tuple[int, int]:
