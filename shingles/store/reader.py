@@ -13,7 +13,8 @@ One LMDB directory with named databases (keys big-endian, records as in
     stats     mailing -> statistics (only roots of the union-find)
     parent    merged mailing -> the mailing it went into (see shingles.store.cluster)
     children  root mailing -> ids merged into it (dupsort)
-    messages  message key -> mailing, Message-ID and source (idempotence)
+    messages  message key -> mailing, Message-ID and source (idempotence); once
+              retention expires it, a tombstone for one more window
     members   mailing + message key -> hour (the messages of a mailing)
     ips       source IP -> traffic counters
     merges    mailing + other mailing -> hour, merged or refused, the bridging message
@@ -27,8 +28,9 @@ Writes go through a ``shingles.store.writer.Session``: a context manager that
 commits every ``batch_size`` messages and at the end, and aborts the open batch
 on an error, so a killed process loses at most that batch and a re-run skips
 every message already committed (messages are keyed by Message-ID and body
-digest). Retention sweeps every database a bounded step per batch and drops
-what the store's clock (driven by message dates) has left behind.
+digest). Retention drops what the store's clock (driven by message dates) has
+left behind: at once for every read here and for matching, and on disk by a
+bounded sweep step per batch (``shingles.store.retention``).
 
 This module opens stores, checks their meta record and answers questions;
 ``shingles.store.writer`` writes.
