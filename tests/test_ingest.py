@@ -245,9 +245,9 @@ def test_a_killed_ingest_resumes_to_the_counts_of_a_clean_run(
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert everything(killed) == everything(clean)
-    resumed, single = live_databases(killed), live_databases(clean)
+    after, single = live_databases(killed), live_databases(clean)
     for name in single:  # every database, not only the counts
-        assert resumed[name] == single[name], name
+        assert after[name] == single[name], name
 
 
 def clock_past(when: datetime) -> Callable[[Store], bool]:

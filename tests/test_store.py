@@ -439,6 +439,27 @@ def test_retention_expires_exactly_for_readers_before_the_sweep_comes(
         assert s.summary.added == 33
 
 
+def test_a_merge_that_has_left_the_window_leaves_a_sound_store(tmp_path: pathlib.Path) -> None:
+    from shingles.store.check import check
+
+    settings = StoreSettings(seed=DEFAULT_SEED, retention_days=1, batch_size=5)
+    with Store(tmp_path / "s", settings=settings) as store:
+        with store.session() as s:
+            a = s.add(mail(1, "a"), fake_fp(megas=(1, 2)))
+            b = s.add(mail(2, "b"), fake_fp(megas=(3, 4)))
+            s.add(mail(3, "b2"), fake_fp(megas=(4, 5)))
+            assert s.add(mail(4, "bridge"), fake_fp(megas=(2, 5))) == b
+            for hour in range(1, 40):  # b lives on, an hour a copy; the merge grows old
+                assert s.add(mail(100 + hour, f"b{hour}", date=T0 + timedelta(hours=hour)),
+                             fake_fp(megas=(5,))) == b
+        with store._read() as txn:  # the merge's link has gone; b still lists a as merged
+            assert txn.get(a.to_bytes(8, "big"), db=store._dbs["parent"]) is None  # type: ignore[union-attr]
+        assert store.mailing(b).merged == 1  # type: ignore[arg-type]
+        with pytest.raises(KeyError):
+            store.mailing(a)  # type: ignore[arg-type]
+        assert list(check(store)) == []
+
+
 def test_retention_keeps_the_store_bounded_on_an_endless_stream(tmp_path: pathlib.Path) -> None:
     settings = StoreSettings(seed=DEFAULT_SEED, retention_days=1, batch_size=200)
     entries = []
