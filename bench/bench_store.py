@@ -4,7 +4,7 @@ Run from the repository root, with the package installed (pip install '.[bench]'
 
     python bench/bench_store.py [--messages 1000000] [--mode paper|recall]
         [--retention-days 1] [--per-hour 2000] [--sample 50000] [--lookups 20000]
-        [--synthetic] [--work DIR] [--out bench/out/store]
+        [--synthetic] [--work DIR] [--mbox FILE] [--whole-only] [--out bench/out/store]
 
 1. A stream of --messages messages is generated into an mbox (not timed): mailings
    made from corpus messages by mutation (a personal greeting and a few words
@@ -20,8 +20,11 @@ Run from the repository root, with the package installed (pip install '.[bench]'
    per core = messages / CPU seconds of this process. The second half of the
    stream (the window full, the store at its steady state) is also split into
    read+parse, timed in the stream, and the rest (fingerprint + store). The
-   store file's size is sampled as the stream goes: it must level off once the
-   window is full.
+   store file's size and the process's resident memory (VmRSS, the peak VmHWM,
+   and of VmRSS the heap, RssAnon, and the mapped files, RssFile: LMDB's map
+   counts there page by page as it is touched), with Python's allocated blocks,
+   are sampled as the stream goes: all must level off once the window is full. --mbox reads a stream generated before (not regenerated), and
+   --whole-only stops after this step.
 3. The same stages one at a time on the first --sample messages, to show where
    the time goes.
 4. Look-up latency: Store.lookup of --lookups fingerprints (half from the last
@@ -204,6 +207,16 @@ class Latencies:
                 f"(CPU: {summary['cpu_p50_us']:.1f} / {summary['cpu_p99_us']:.1f} us)")
 
 
+def resident() -> tuple[int, int, int, int]:
+    """Return this process's resident memory, bytes: now and at its peak (VmRSS, VmHWM),
+    and of now the anonymous part (the Python heap) and the file-backed part (mostly
+    the store's LMDB map, whose pages count once touched)."""
+    fields = dict(line.split(":", 1) for line in
+                  pathlib.Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return tuple(int(fields[k].split()[0]) * 1024  # type: ignore[return-value]
+                 for k in ("VmRSS", "VmHWM", "RssAnon", "RssFile"))
+
+
 def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettings,
                n: int, tail_size: int) -> dict:
     """Ingest the mbox through read, parse, fingerprint and store; return speed and sizes.
@@ -212,6 +225,9 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
     """
     data = store_dir / "data.mdb"
     series: list[tuple[int, int]] = []
+    # Messages, VmRSS, VmHWM, RssAnon, RssFile (bytes), and Python's allocated blocks
+    # (objects and buffers alive: what would grow if ours kept something per message).
+    memory: list[tuple[int, ...]] = []
     every = max(1000, n // 40)
     seen = 0
 
@@ -220,6 +236,7 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
         seen += 1
         if seen % every == 0:
             series.append((seen, os.path.getsize(data)))
+            memory.append((seen, *resident(), sys.getallocatedblocks()))
 
     tail: collections.deque = collections.deque(maxlen=tail_size)
     # CPU time spent reading and parsing, by the second half of the stream (the
@@ -234,8 +251,8 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
         clock, it, i = time.process_time, iter(records), 0
         while True:
             start = clock()
-            record = next(it, None)
-            if record is None:
+            record = next(it, None) if i < n else None
+            if record is None:  # the end, or n read from a longer stream (--mbox)
                 return
             reading[i >= half] += clock() - start
             if i == half:
@@ -252,10 +269,10 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
         end = time.process_time()
         cpu, wall = end - cpu, time.perf_counter() - wall
         second_half = end - half_cpu[0]
-        sizes, counts = store.sizes(), store.counts()
+        sizes, counts, info = store.sizes(), store.counts(), store.info()
         top = store.top(5)
     index = sum(sizes[name] for name in ("mega", "band", "imatch", "parent", "children"))
-    in_window = max(1, counts["messages"])
+    in_window = max(1, info["messages"])  # stored, not the tombstones of expired ones
     return {
         "messages": report.summary.messages, "errors": report.errors,
         "summary": report.to_json(), "cpu_seconds": cpu, "wall_seconds": wall,
@@ -264,10 +281,12 @@ def whole_path(box: pathlib.Path, store_dir: pathlib.Path, settings: StoreSettin
         "second_half_us_per_message": 1e6 * second_half / (n - half),
         "second_half_read_parse_us_per_message": 1e6 * reading[1] / (n - half),
         "file_bytes": sizes["file"], "file_bytes_per_message": sizes["file"] / n,
-        "messages_in_window": counts["messages"], "mailings_in_window": counts["stats"],
+        "messages_in_window": info["messages"], "mailings_in_window": counts["stats"],
+        "tombstones": info["forgotten_messages"],
         "index_bytes_per_message_in_window": index / in_window,
         "bytes_per_message_in_window": sum(v for k, v in sizes.items() if k != "file") / in_window,
         "db_bytes": sizes, "db_entries": counts, "file_size_series": series,
+        "rss_series": memory,
         "top_mailings": [(m.size, m.distinct_ips, m.subject[:50]) for m in top],
         "_tail": list(tail),
     }
@@ -383,6 +402,10 @@ def main() -> int:
     parser.add_argument("--synthetic", action="store_true", help="random texts, not the corpus")
     parser.add_argument("--work", type=pathlib.Path, default=None,
                         help="where the mbox and the stores go (default: a temporary folder)")
+    parser.add_argument("--mbox", type=pathlib.Path, default=None,
+                        help="read this stream (made by an earlier run) instead of generating one")
+    parser.add_argument("--whole-only", action="store_true",
+                        help="stop after the whole path (step 2)")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/out/store"))
     args = parser.parse_args()
     synthetic = args.synthetic or corpus_dir() is None
@@ -397,12 +420,14 @@ def main() -> int:
     print(f"backend {shingles.BACKEND}; mode {settings.matching}; retention "
           f"{args.retention_days:g} days; {args.per_hour} messages per hour of message time")
 
-    box = work / "stream.mbox"
-    start = time.perf_counter()
-    made = generate(box, args.messages, args.per_hour, synthetic)
-    print(f"generated {args.messages:,} messages ({box.stat().st_size / 1e6:.0f} MB; "
-          f"{made['copies']:,} copies in {made['mailings']:,} mailings, "
-          f"{made['one_off']:,} one-off) in {time.perf_counter() - start:.0f} s")
+    box = args.mbox or work / "stream.mbox"
+    made: dict = {"mbox": str(args.mbox)}
+    if args.mbox is None:
+        start = time.perf_counter()
+        made = generate(box, args.messages, args.per_hour, synthetic)
+        print(f"generated {args.messages:,} messages ({box.stat().st_size / 1e6:.0f} MB; "
+              f"{made['copies']:,} copies in {made['mailings']:,} mailings, "
+              f"{made['one_off']:,} one-off) in {time.perf_counter() - start:.0f} s")
 
     shutil.rmtree(work / "store", ignore_errors=True)
     whole = whole_path(box, work / "store", settings, args.messages, args.lookups // 2)
@@ -413,7 +438,8 @@ def main() -> int:
           f"messages/s per core ({whole['messages_per_wall_second']:,.0f}/s wall)")
     print(f"   store file {whole['file_bytes'] / 1e6:.1f} MB = "
           f"{whole['file_bytes_per_message']:.0f} bytes per message ingested; in the window: "
-          f"{whole['messages_in_window']:,} messages, {whole['mailings_in_window']:,} mailings, "
+          f"{whole['messages_in_window']:,} messages (and {whole['tombstones']:,} tombstones), "
+          f"{whole['mailings_in_window']:,} mailings, "
           f"{whole['bytes_per_message_in_window']:.0f} bytes/message of which index "
           f"{whole['index_bytes_per_message_in_window']:.0f}")
     steady, reading = whole["second_half_us_per_message"], \
@@ -423,7 +449,20 @@ def main() -> int:
     series = whole["file_size_series"]
     print("   file size as the stream went (messages: MB): " + ", ".join(
         f"{m // 1000}k: {b / 1e6:.0f}" for m, b in series[::max(1, len(series) // 10)]))
+    memory = whole["rss_series"]
+    print("   resident memory as the stream went (messages: MiB now / peak; now: heap + "
+          "mapped files; Python's allocated blocks, thousands): " + ", ".join(
+              f"{m // 1000}k: {rss / 2**20:.0f}/{peak / 2**20:.0f}; {anon / 2**20:.0f}"
+              f"+{mapped / 2**20:.0f}; {blocks // 1000}k"
+              for m, rss, peak, anon, mapped, blocks in memory[::max(1, len(memory) // 10)]))
     print(f"   largest mailings (size, IPs, subject): {whole['top_mailings'][:3]}")
+    if args.whole_only:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(
+            {"backend": shingles.BACKEND, "matching": settings.matching,
+             "retention_days": args.retention_days, "generated": made, "whole_path": whole},
+            indent=1, default=str))
+        return 0
 
     stage = stages(box, args.sample, settings, work)
     mails, fps = stage.pop("_mails"), stage.pop("_fps")

@@ -573,7 +573,7 @@ def cmd_store_info(args: argparse.Namespace) -> int:
         _emit(info, sys.stdout)
         return EXIT_OK
     for name in ("path", "scheme", "lexicon", "matching", "retention_days", "mailings",
-                 "messages", "clock", "map_size", "file_bytes"):
+                 "messages", "forgotten_messages", "clock", "map_size", "file_bytes"):
         print(f"{name:16} {info[name]}")
     print(f"{'last_commit':16} txn {info['last_commit']['txn_id']} at "
           f"{info['last_commit']['time']}")

@@ -7,6 +7,7 @@ import json
 import pathlib
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from typing import cast
 
 import pytest
 
@@ -89,11 +90,46 @@ def test_a_rerun_counts_nothing_twice(tmp_path: pathlib.Path,
     assert single["zone"] and single["held"] and single["edges"]
 
 
+def test_a_rerun_with_retention_counts_nothing_twice(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from .test_ingest import live_databases  # type: ignore[import-not-found]
+
+    (config := tmp_path / "c.toml").write_text(CONFIG + "retention_days = 0.1\n")
+    # Four hours of Dates, the window two: the first two hours of messages and their
+    # verdicts have expired when the run ends, their tombstones not yet (they last
+    # one more window); the rerun must count none of them again.
+    parts = [message(5 * i, ip=f"203.0.{i % 7}.9") for i in range(48)]
+    parts.append(message(236, ip="10.0.0.5", sender="me@ours.example",
+                         to="friend@else.example", text="See you on Friday at the station."))
+    (mbox := tmp_path / "in.mbox").write_text("".join(parts))
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    assert scan(once, mbox, config, capsys)[0] == scan(twice, mbox, config, capsys)[0] == 0
+    code, second = scan(twice, mbox, config, capsys)
+    assert code == 0 and len(second) == 49
+    forgotten = [v for v in second
+                 if cast(list[dict[str, object]], v["reasons"])[-1]["rule"] == "forgotten"]
+    assert forgotten and all(v["mailing"] is None for v in forgotten)
+    with Store(once, readonly=True) as reader:
+        assert reader.info()["forgotten_messages"] >= len(forgotten)
+    single, double = live_databases(once), live_databases(twice)
+    for name in single:
+        assert double[name] == single[name], name
+    assert single["zone"] and single["held"] and single["edges"] and single["verdicts"]
+
+
+def test_a_killed_scan_with_retention_resumes_to_the_databases_of_a_clean_run(
+        tmp_path: pathlib.Path) -> None:
+    from .test_ingest import killed_with_retention_resumes
+
+    # 11 hours of Dates, the window 4: expiry well under way at the kill.
+    single = killed_with_retention_resumes(tmp_path, "scan", 4000, seed=8)
+    assert single["verdicts"] and single["zone"] and single["stats"]
+
+
 def test_a_killed_scan_resumes_to_the_databases_of_a_clean_run(tmp_path: pathlib.Path) -> None:
     import signal
-    import subprocess
 
-    from .test_ingest import kill_setup, start_until  # type: ignore[import-not-found]
+    from .test_ingest import kill_setup, resumes_to_a_clean_run, start_until
 
     n = 4000
     box, command, env = kill_setup(tmp_path, "scan", n, seed=7)
@@ -108,11 +144,4 @@ def test_a_killed_scan_resumes_to_the_databases_of_a_clean_run(tmp_path: pathlib
     proc.wait()
     with Store(killed, readonly=True) as reader:
         assert 300 <= judged(reader) < n
-    for store in (killed, clean):
-        done = subprocess.run([*command, str(store), str(box)], env=env, check=False,
-                              capture_output=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-    resumed, single = _databases(killed), _databases(clean)
-    assert resumed.keys() == single.keys()
-    for name in resumed:
-        assert resumed[name] == single[name], name
+    resumes_to_a_clean_run(command, env, killed, clean, box)

@@ -101,6 +101,49 @@ def start_until(command: list[str], env: dict[str, str], store: pathlib.Path,
         raise
 
 
+def live_databases(path: pathlib.Path) -> dict[str, list[tuple[bytes, bytes]]]:
+    """Return the live entries of every database of a store (the engine's too), meta aside.
+
+    Live as readers see them: entries retention has expired are left out whether
+    the sweep has removed them yet or not (where it has reached depends on batch
+    boundaries), a message record expired within the last window reads as the
+    tombstone the sweep leaves of it, and representatives and merged ids go with
+    their mailing's statistics.
+    """
+    from shingles.store import retention
+    from shingles.store.layout import pack_tombstone
+    from shingles.verdicts.engine import DATABASES
+
+    with Store(path, readonly=True) as store:
+        store.attach(DATABASES)
+        with store._read() as txn:
+            floor = store._floor(txn)
+            raw = txn.get(b"retention", db=store._dbs["meta"])
+            hours = retention.window(float(bytes(raw[1:])) if raw else 0.0)
+            out: dict[str, list[tuple[bytes, bytes]]] = {}
+            for name, database in store.databases.items():
+                if name == "meta" or name not in store._dbs:
+                    continue
+                entries = []
+                for key, value in txn.cursor(db=store._dbs[name]).iternext():
+                    key, value = bytes(key), bytes(value)
+                    if name == "messages":
+                        state = retention.message_state(value, floor, hours)
+                        if state == "forgotten" and len(value) > 6:
+                            value = pack_tombstone(int.from_bytes(value[9:13], "little")
+                                                   + hours)
+                        if state != "absent":
+                            entries.append((key, value))
+                    elif retention.live(value, database.hour_at, floor):
+                        entries.append((key, value))
+                out[name] = entries
+    mailings = {key for key, _ in out["stats"]}
+    for name in ("reps", "children", "traces"):  # no hour: they live with their mailing
+        if name in out:
+            out[name] = [(key, value) for key, value in out[name] if key in mailings]
+    return out
+
+
 def everything(path: pathlib.Path) -> dict[str, object]:
     """Return every count a run leaves in a store: mailings, messages, IP counters."""
     with Store(path, readonly=True) as store:
@@ -202,6 +245,89 @@ def test_a_killed_ingest_resumes_to_the_counts_of_a_clean_run(
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert everything(killed) == everything(clean)
+    after, single = live_databases(killed), live_databases(clean)
+    for name in single:  # every database, not only the counts
+        assert after[name] == single[name], name
+
+
+def clock_past(when: datetime) -> Callable[[Store], bool]:
+    """Return a start_until test: the writer's committed clock has reached when."""
+    def enough(reader: Store) -> bool:
+        clock = reader.info()["clock"]
+        return clock is not None and datetime.fromisoformat(clock) >= when
+    return enough
+
+
+#: A window of 4 hours (0.2 days): make_mbox's Dates, 10 s apart, span several.
+RETENTION = ["--retention-days", "0.2"]
+
+
+def test_a_rerun_with_retention_counts_nothing_twice(tmp_path: pathlib.Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    box = tmp_path / "in.mbox"
+    box.write_bytes(make_mbox(2500))  # about 7 hours: the first 2 have expired at the end
+    (config := tmp_path / "seed.toml").write_text('[store]\nseed = "0x5eed5a1ec0de2004"\n')
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    for store in (once, twice, twice):
+        assert main(["ingest", "--store", str(store), "--config", str(config), *RETENTION,
+                     "--batch", "100", "--json", str(box)]) == 0
+    first, _, again = (json.loads(line)["summary"]
+                       for line in capsys.readouterr().out.splitlines())
+    assert first["expired_messages"] > 500 and first["added"] == 2500
+    # The rerun finds every message: stored, or forgotten by retention (a tombstone).
+    assert again["duplicates"] == 2500 and again["added"] == 0
+    with Store(twice, readonly=True) as reader:
+        info = reader.info()
+    # The rerun's commits swept on (the disk lags the window by a slice or two).
+    expired = first["expired_messages"] + again["expired_messages"]
+    assert info["forgotten_messages"] == expired and info["messages"] == 2500 - expired
+    assert live_databases(twice) == live_databases(once)
+    capsys.readouterr()
+    assert main(["store", "check", "--store", str(twice)]) == 0, capsys.readouterr()
+
+
+def resumes_to_a_clean_run(command: list[str], env: dict[str, str], killed: pathlib.Path,
+                           clean: pathlib.Path, box: pathlib.Path
+                           ) -> dict[str, list[tuple[bytes, bytes]]]:
+    """Run command to its end on the killed store and on a clean one, assert that every
+    database's live entries are the same in both, and return the clean run's."""
+    for store in (killed, clean):
+        done = subprocess.run([*command, str(store), str(box)], env=env, check=False,
+                              capture_output=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    resumed, single = live_databases(killed), live_databases(clean)
+    assert resumed.keys() == single.keys()
+    for name in resumed:
+        assert resumed[name] == single[name], name
+    return single
+
+
+def killed_with_retention_resumes(tmp_path: pathlib.Path, verb: str, n: int, seed: int
+                                  ) -> dict[str, list[tuple[bytes, bytes]]]:
+    """Kill verb (ingest, scan) with a 4-hour window on make_mbox(n, seed) once the first
+    hour has expired, resume it, and return the live databases of a clean run, which
+    the resumed store's equal."""
+    box, command, env = kill_setup(tmp_path, verb, n, seed=seed)
+    command = [*command[:-1], *RETENTION, "--store"]
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = start_until([*command, str(killed), str(box)], env, killed,
+                       clock_past(T0 + timedelta(hours=5, minutes=10)))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with Store(killed, readonly=True) as reader:
+        info = reader.info()
+    # Killed after the first hour expired and before its tombstones went: a resumed
+    # run finds every message it had filed (later input would be new to it).
+    assert info["forgotten_messages"] > 0
+    assert datetime.fromisoformat(info["clock"]) < T0 + timedelta(hours=9)
+    return resumes_to_a_clean_run(command, env, killed, clean, box)
+
+
+def test_a_killed_ingest_with_retention_resumes_to_the_databases_of_a_clean_run(
+        tmp_path: pathlib.Path) -> None:
+    # 14 hours of Dates, the window 4: expiry well under way at the kill.
+    single = killed_with_retention_resumes(tmp_path, "ingest", 5000, seed=6)
+    assert single["messages"] and single["stats"] and single["members"] and single["ips"]
 
 
 @pytest.mark.skipif(corpus_dir() is None, reason="the real corpus is absent")

@@ -399,6 +399,67 @@ def test_a_bogus_date_far_ahead_moves_the_clock_by_one_step_only(store: Store) -
         assert s._clock == int((T0 + timedelta(seconds=1)).timestamp()) + MAX_ADVANCE
 
 
+def test_retention_expires_exactly_for_readers_before_the_sweep_comes(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shingles.store import retention
+
+    monkeypatch.setattr(retention, "sweep", lambda *args, **kwargs: 0)  # nothing removed
+    settings = StoreSettings(seed=DEFAULT_SEED, retention_days=1, batch_size=10)
+    old = mail(0, "x", source_ip="192.0.2.1")
+    with Store(tmp_path / "s", settings=settings) as store:
+        with store.session() as s:
+            first = s.add(old, fake_fp(megas=(1, 2)))
+            s.add(mail(1, "y", source_ip="192.0.2.1"), fake_fp(megas=(1, 3)))
+            for hour in range(1, 28):  # the clock walks an hour a message: 27 hours on
+                s.add(mail(100 + hour, f"z{hour}", date=T0 + timedelta(hours=hour)),
+                      fake_fp(megas=(1000 + hour,)))
+        assert first is not None and store.counts()["stats"] == 28  # all still on disk
+        # Expired the moment the window passed, whether swept or not.
+        assert store.lookup(fake_fp(megas=(1,))) is None
+        with pytest.raises(KeyError):
+            store.mailing(first)
+        with pytest.raises(KeyError):
+            store.mailing_of(old)
+        assert store.ip("192.0.2.1") is None
+        assert first not in {m.id for m in store.mailings()}
+        assert store.lookup(fake_fp(megas=(1027,))) is not None
+        with store.session() as s:
+            # A rerun within a window of the expiry finds the message seen, and files nothing.
+            assert s.add(old, fake_fp(megas=(1, 2))) is None
+            # Another copy of its text starts a new mailing: the old one is gone.
+            assert s.add(mail(2, "x", source_ip="192.0.2.1"), fake_fp(megas=(1, 2))) \
+                not in (None, first)
+        assert s.summary.duplicates == 1 and s.summary.added == 1
+        assert store.ip("192.0.2.1").messages == 1  # type: ignore[union-attr]
+        with store.session() as s:
+            for hour in range(28, 60):  # another window and more: the tombstone is over
+                s.add(mail(100 + hour, f"z{hour}", date=T0 + timedelta(hours=hour)),
+                      fake_fp(megas=(1000 + hour,)))
+            assert s.add(old, fake_fp(megas=(1, 2))) is not None  # new to the store again
+        assert s.summary.added == 33
+
+
+def test_a_merge_that_has_left_the_window_leaves_a_sound_store(tmp_path: pathlib.Path) -> None:
+    from shingles.store.check import check
+
+    settings = StoreSettings(seed=DEFAULT_SEED, retention_days=1, batch_size=5)
+    with Store(tmp_path / "s", settings=settings) as store:
+        with store.session() as s:
+            a = s.add(mail(1, "a"), fake_fp(megas=(1, 2)))
+            b = s.add(mail(2, "b"), fake_fp(megas=(3, 4)))
+            s.add(mail(3, "b2"), fake_fp(megas=(4, 5)))
+            assert s.add(mail(4, "bridge"), fake_fp(megas=(2, 5))) == b
+            for hour in range(1, 40):  # b lives on, an hour a copy; the merge grows old
+                assert s.add(mail(100 + hour, f"b{hour}", date=T0 + timedelta(hours=hour)),
+                             fake_fp(megas=(5,))) == b
+        with store._read() as txn:  # the merge's link has gone; b still lists a as merged
+            assert txn.get(a.to_bytes(8, "big"), db=store._dbs["parent"]) is None  # type: ignore[union-attr]
+        assert store.mailing(b).merged == 1  # type: ignore[arg-type]
+        with pytest.raises(KeyError):
+            store.mailing(a)  # type: ignore[arg-type]
+        assert list(check(store)) == []
+
+
 def test_retention_keeps_the_store_bounded_on_an_endless_stream(tmp_path: pathlib.Path) -> None:
     settings = StoreSettings(seed=DEFAULT_SEED, retention_days=1, batch_size=200)
     entries = []
@@ -410,17 +471,21 @@ def test_retention_keeps_the_store_bounded_on_an_endless_stream(tmp_path: pathli
                     fp = fake_fp(megas=tuple(range(n * 15, n * 15 + 15)))
                     s.add(mail(n, f"m{n}", date=T0 + timedelta(days=day, seconds=216 * i),
                                source_ip=f"10.0.{n % 256}.{n // 256}"), fp)
-            entries.append(store.counts())
+            entries.append({**store.counts(), "stored": store.info()["messages"],
+                            "tombstones": store.info()["forgotten_messages"]})
         # The newest day is kept whole; its copies still match.
         assert store.lookup(fake_fp(megas=(7 * 400 * 15,))) is not None
         assert store.lookup(fake_fp(megas=(0,))) is None
     # Without retention each day adds 6,000 mega-shingles; with it the store
-    # holds the one-day window plus what the sweep has not reached yet, flat.
-    for name, per_day in (("mega", 400 * 15), ("messages", 400), ("members", 400),
-                          ("stats", 400), ("ips", 400)):
+    # holds the one-day window plus what the sweep has not reached yet, flat;
+    # messages also keep one more day of tombstones (6 bytes each), then no more.
+    for name, per_day in (("mega", 400 * 15), ("stored", 400), ("members", 400),
+                          ("stats", 400), ("ips", 400), ("tombstones", 400),
+                          ("messages", 2 * 400)):
         counts = [c[name] for c in entries]
-        assert max(counts) <= 1.5 * per_day, (name, counts)
-        assert counts[-1] <= 1.1 * counts[2], (name, counts)
+        assert max(counts) <= 1.2 * per_day, (name, counts)
+        assert counts[-1] <= 1.1 * counts[3], (name, counts)
+    assert all(c["messages"] == c["stored"] + c["tombstones"] for c in entries)
 
 
 # -- matching modes --------------------------------------------------------

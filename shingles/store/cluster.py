@@ -25,7 +25,8 @@ __all__ = ["ID", "drop_children", "find", "link", "merged_ids"]
 ID = struct.Struct(">Q")
 
 
-def find(txn: Any, parent_db: Any, mailing: int, *, compress: bool = True) -> int:
+def find(txn: Any, parent_db: Any, mailing: int, *, compress: bool = True,
+         floor: int = -1) -> int:
     """Return the root of mailing's set; with compress, re-point the path at the root.
 
     Args:
@@ -33,6 +34,8 @@ def find(txn: Any, parent_db: Any, mailing: int, *, compress: bool = True) -> in
         parent_db: The parent-link database.
         mailing: Any mailing id, root or merged.
         compress: Rewrite the links passed so the next find is one step.
+        floor: Links older than this hour have expired (retention): the walk stops
+            before them, whether the sweep has removed them yet or not.
     """
     path: list[tuple[bytes, int]] = []
     node = mailing
@@ -41,6 +44,8 @@ def find(txn: Any, parent_db: Any, mailing: int, *, compress: bool = True) -> in
         if raw is None:
             break
         parent, hour = unpack_index(raw)
+        if hour < floor:
+            break
         path.append((ID.pack(node), hour))
         node = parent
     if compress and len(path) > 1:

@@ -11,6 +11,9 @@ Layouts, version 1:
   ``<BQI`` version, mailing id, hour last written (hours since the epoch).
 - message record: ``<BQI`` version, mailing id at insertion, hour; then the
   Message-ID and the source as u8-length-prefixed UTF-8 (cut at 255 bytes).
+- message tombstone: ``<BBI`` version, 0xFF, the hour it expires for good. What
+  retention leaves of a message record it expires, so a rerun within one more
+  window finds the message already seen; retention removes it at that hour.
 - member value: ``<BI`` version, hour.
 - IP counters: ``<BIIIII`` version, messages, messages that joined an existing
   mailing, messages with SPF fail or softfail, first hour, last hour.
@@ -57,8 +60,11 @@ __all__ = [
     "reps_header",
     "unpack_merge",
     "pack_message",
+    "pack_tombstone",
     "unpack_index",
     "unpack_message",
+    "unpack_stored_message",
+    "unpack_tombstone",
 ]
 
 RECORD_VERSION = 1
@@ -199,6 +205,37 @@ def unpack_message(data: bytes) -> tuple[int, int, str | None, str]:
     message_id, offset = unpack_str(data, INDEX.size)
     source, _ = unpack_str(data, offset)
     return mailing, hour, message_id or None, source
+
+
+#: A message record retention has expired (see the module's layouts).
+TOMBSTONE = struct.Struct("<BBI")
+_FORGOTTEN = 0xFF
+
+
+def pack_tombstone(hour: int) -> bytes:
+    """Return the tombstone of an expired message, removed for good at hour."""
+    return TOMBSTONE.pack(RECORD_VERSION, _FORGOTTEN, hour)
+
+
+def is_tombstone(data: bytes) -> bool:
+    """Return whether a messages record is a tombstone (a message record has 15+ bytes)."""
+    return len(data) == TOMBSTONE.size
+
+
+@decoder
+def unpack_tombstone(data: bytes) -> int:
+    """Return the hour a tombstone is removed at."""
+    version, flag, hour = TOMBSTONE.unpack(data)
+    _check(data, version, "tombstone")
+    if flag != _FORGOTTEN:
+        raise StoreFormatError(f"a tombstone has flag {flag}, not {_FORGOTTEN}")
+    return int(hour)
+
+
+def unpack_stored_message(data: bytes) -> tuple[int, int, str | None, str] | int:
+    """Return what a messages record holds: a message (as unpack_message) or, for a
+    tombstone, the hour it goes (``shingles store check`` reads both)."""
+    return unpack_tombstone(data) if is_tombstone(data) else unpack_message(data)
 
 
 def pack_member(hour: int) -> bytes:
@@ -568,7 +605,7 @@ STORE_DATABASES = (
     Database("stats", HOUR_AT["stats"], decode=Stats.unpack),
     Database("parent", HOUR_AT["parent"], decode=unpack_index),
     Database("children", dupsort=True, decode=unpack_id),
-    Database("messages", HOUR_AT["messages"], decode=unpack_message),
+    Database("messages", HOUR_AT["messages"], decode=unpack_stored_message),
     Database("members", HOUR_AT["members"], decode=unpack_member),
     Database("ips", HOUR_AT["ips"], decode=IpCounters.unpack),
     Database("merges", HOUR_AT["merges"], decode=unpack_merge),

@@ -13,7 +13,8 @@ One LMDB directory with named databases (keys big-endian, records as in
     stats     mailing -> statistics (only roots of the union-find)
     parent    merged mailing -> the mailing it went into (see shingles.store.cluster)
     children  root mailing -> ids merged into it (dupsort)
-    messages  message key -> mailing, Message-ID and source (idempotence)
+    messages  message key -> mailing, Message-ID and source (idempotence); once
+              retention expires it, a tombstone for one more window
     members   mailing + message key -> hour (the messages of a mailing)
     ips       source IP -> traffic counters
     merges    mailing + other mailing -> hour, merged or refused, the bridging message
@@ -27,8 +28,9 @@ Writes go through a ``shingles.store.writer.Session``: a context manager that
 commits every ``batch_size`` messages and at the end, and aborts the open batch
 on an error, so a killed process loses at most that batch and a re-run skips
 every message already committed (messages are keyed by Message-ID and body
-digest). Retention sweeps every database a bounded step per batch and drops
-what the store's clock (driven by message dates) has left behind.
+digest). Retention drops what the store's clock (driven by message dates) has
+left behind: at once for every read here and for matching, and on disk by a
+bounded sweep step per batch (``shingles.store.retention``).
 
 This module opens stores, checks their meta record and answers questions;
 ``shingles.store.writer`` writes.
@@ -55,7 +57,7 @@ from shingles.errors import SchemeMismatchError, StoreFormatError, StoreLockedEr
 from shingles.fingerprint import Fingerprint
 from shingles.lexicon import Lexicon
 from shingles.scheme import DEFAULT_SCHEME, Scheme
-from shingles.store import cluster, datafile
+from shingles.store import cluster, datafile, retention
 from shingles.store.cluster import ID
 from shingles.store import traces
 from shingles.store.keys import IndexKeys, keys_of, message_key, resembles
@@ -347,9 +349,26 @@ class Store:
 
     # -- reading ----------------------------------------------------------
 
-    def _root(self, txn: Any, mailing: int) -> int | None:
-        root = cluster.find(txn, self._dbs["parent"], mailing, compress=False)
-        return root if txn.get(ID.pack(root), db=self._dbs["stats"]) is not None else None
+    def _floor(self, txn: Any) -> int:
+        """Return the hour below which records have expired (-1: none), by the clock and
+        the retention the last writer committed: readers see exactly the window,
+        whether the sweep has removed what is older yet or not."""
+        meta = self._dbs["meta"]
+        raw = txn.get(b"retention", db=meta)
+        days = float(bytes(raw[1:])) if raw else 0.0
+        return retention.cutoff(_meta_int(txn.get(b"clock", db=meta)), days)
+
+    def _live(self, name: str, value: bytes | None, floor: int) -> bytes | None:
+        """Return value unless retention has expired it (by its database's hour)."""
+        if value is None or retention.live(value, self.databases[name].hour_at, floor):
+            return value
+        return None
+
+    def _root(self, txn: Any, mailing: int, floor: int | None = None) -> int | None:
+        floor = self._floor(txn) if floor is None else floor
+        root = cluster.find(txn, self._dbs["parent"], mailing, compress=False, floor=floor)
+        stats = self._live("stats", txn.get(ID.pack(root), db=self._dbs["stats"]), floor)
+        return root if stats is not None else None
 
     def mailing(self, mailing: int) -> Mailing:
         """Return the statistics of the mailing that id is (or was merged into).
@@ -367,7 +386,10 @@ class Store:
     def mailings(self, min_size: int = 1) -> Iterator[Mailing]:
         """Yield every mailing with at least min_size messages, in id order."""
         with self._read() as txn:
+            floor = self._floor(txn)
             for key, value in txn.cursor(db=self._dbs["stats"]):
+                if self._live("stats", value, floor) is None:
+                    continue
                 stats = Stats.unpack(value)
                 if stats.size >= min_size:
                     yield Mailing.from_stats(ID.unpack(key)[0], stats)
@@ -378,8 +400,10 @@ class Store:
 
     def _under(self, txn: Any, name: str, mailing: int) -> Iterator[tuple[bytes, bytes]]:
         """Yield the (key, value) records of a database keyed by mailing id + more, for a
-        mailing and every id merged into it (none when it has expired)."""
-        root = self._root(txn, mailing)
+        mailing and every id merged into it (none when it has expired; records retention
+        has expired left out)."""
+        floor = self._floor(txn)
+        root = self._root(txn, mailing, floor)
         if root is None:
             return
         ids = [root, *cluster.merged_ids(txn, self._dbs["children"], root)]
@@ -391,16 +415,24 @@ class Store:
             for key, value in cursor:
                 if not bytes(key).startswith(prefix):
                     break
-                yield bytes(key), bytes(value)
+                if self._live(name, value, floor) is not None:
+                    yield bytes(key), bytes(value)
+
+    def _message(self, txn: Any, key: bytes) -> tuple[int, int, str | None, str] | None:
+        """Return the stored message record of a message key, None if there is none (or
+        only its tombstone, or it has expired)."""
+        raw = txn.get(key, db=self._dbs["messages"])
+        if retention.message_state(raw, self._floor(txn), 0) != "stored":
+            return None
+        return unpack_message(raw)
 
     def messages(self, mailing: int) -> Iterator[MessageRef]:
         """Yield the messages filed in a mailing (and in those merged into it)."""
         with self._read() as txn:
             for key, _ in self._under(txn, "members", mailing):
-                raw = txn.get(key[8:], db=self._dbs["messages"])
-                if raw is not None:
-                    _, _, message_id, source = unpack_message(raw)
-                    yield MessageRef(message_id, source)
+                ref = self._message(txn, key[8:])
+                if ref is not None:
+                    yield MessageRef(ref[2], ref[3])
 
     def merges(self, mailing: int) -> list[dict[str, Any]]:
         """Return the merges and refused merges recorded for a mailing and the ids merged
@@ -409,8 +441,7 @@ class Store:
         with self._read() as txn:
             for key, value in self._under(txn, "merges", mailing):
                 hour, accepted, message = unpack_merge(value)
-                raw = txn.get(message, db=self._dbs["messages"])
-                ref = unpack_message(raw) if raw is not None else None
+                ref = self._message(txn, message)
                 out.append({"mailing": ID.unpack(key[:8])[0], "other": ID.unpack(key[8:16])[0],
                             "merged": accepted, "hour": hour,
                             "message_id": ref[2] if ref else None,
@@ -424,10 +455,10 @@ class Store:
             KeyError: if the message is not in the store.
         """
         with self._read() as txn:
-            raw = txn.get(message_key(mail), db=self._dbs["messages"])
-            if raw is None:
+            ref = self._message(txn, message_key(mail))
+            if ref is None:  # never stored, or forgotten by retention
                 raise KeyError(mail.message_id or mail.source)
-            mailing = unpack_message(raw)[0]
+            mailing = ref[0]
             return self._root(txn, mailing) if mailing else None
 
     def lookup(self, fingerprint: Fingerprint, trace: str | None = None) -> int | None:
@@ -441,10 +472,11 @@ class Store:
         self._check_fingerprint(fingerprint)
         keys = keys_of(fingerprint, self.settings)
         with self._read() as txn:
+            floor = self._floor(txn)
             for name, group in keys.groups():
                 for key in group:
-                    raw = txn.get(key, db=self._dbs[name])
-                    root = self._root(txn, unpack_index(raw)[0]) if raw else None
+                    raw = self._live(name, txn.get(key, db=self._dbs[name]), floor)
+                    root = self._root(txn, unpack_index(raw)[0], floor) if raw else None
                     # A band key only names a candidate: it must resemble the mailing.
                     if root is not None and (name != "band" or resembles(
                             txn.get(ID.pack(root), db=self._dbs["reps"]),
@@ -457,30 +489,34 @@ class Store:
     def ip(self, address: str) -> IpCounters | None:
         """Return the traffic counters of a source IP, or None if it has sent nothing."""
         with self._read() as txn:
-            raw = txn.get(address.encode(), db=self._dbs["ips"])
+            raw = self._live("ips", txn.get(address.encode(), db=self._dbs["ips"]),
+                             self._floor(txn))
         return IpCounters.unpack(raw) if raw else None
 
     def record(self, name: str, key: bytes) -> bytes | None:
-        """Return a committed record of the engine's databases (zone, held, verdicts)."""
+        """Return a committed record of the engine's databases (zone, held, verdicts);
+        None if there is none or retention has expired it."""
         if name not in self._dbs and name in self.databases:
             return None  # attached to a reader, and not created yet
         with self._read() as txn:
-            raw = txn.get(key, db=self._dbs[name])
+            raw = self._live(name, txn.get(key, db=self._dbs[name]), self._floor(txn))
         return bytes(raw) if raw is not None else None
 
     def records(self, name: str, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
         """Yield the committed (key, value) records of one of the engine's databases
-        whose key starts with prefix."""
+        whose key starts with prefix (those retention has expired left out)."""
         if name not in self._dbs and name in self.databases:
             return  # attached to a reader, and not created yet
         with self._read() as txn:
+            floor = self._floor(txn)
             cursor = txn.cursor(db=self._dbs[name])
             items = []
             if cursor.set_range(prefix):
                 for key, value in cursor:
                     if not bytes(key).startswith(prefix):
                         break
-                    items.append((bytes(key), bytes(value)))
+                    if self._live(name, value, floor) is not None:
+                        items.append((bytes(key), bytes(value)))
         yield from items
 
     def sizes(self) -> dict[str, int]:
@@ -502,7 +538,8 @@ class Store:
             meta = self._dbs["meta"]
             clock = _meta_int(txn.get(b"clock", db=meta))
             next_id = _meta_int(txn.get(b"next", db=meta))
-            retention = txn.get(b"retention", db=meta)
+            retention_days = txn.get(b"retention", db=meta)
+            forgotten = retention.tombstones(txn, meta)
         env = self._env.info()
         counts = self.counts()
         return {
@@ -511,9 +548,11 @@ class Store:
             "lexicon": self.lexicon_id,
             "matching": self.settings.matching,
             # As the last writer ran it (each run may set its own), None before any.
-            "retention_days": float(bytes(retention[1:])) if retention else None,
+            "retention_days": float(bytes(retention_days[1:])) if retention_days else None,
             "mailings": counts["stats"],
-            "messages": counts["messages"],
+            # Stored messages; the tombstones of those retention expired are apart.
+            "messages": counts["messages"] - forgotten,
+            "forgotten_messages": forgotten,
             "next_mailing_id": next_id or 1,
             "clock": (datetime.fromtimestamp(clock, timezone.utc).isoformat()
                       if clock else None),

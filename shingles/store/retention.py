@@ -1,11 +1,19 @@
-"""Retention: forget what the store's clock has left behind, a bounded step per batch.
+"""Retention: forget what the store's clock has left behind, exactly for readers and a
+bounded step per batch on disk.
 
 Every swept database keeps, in each value, the u32 hour of the record's last
-change (``Database.hour_at`` says where). At each commit the writer walks a
-slice of every swept database from where the previous commit stopped (the
-position is kept in meta under ``sweep/<name>``), deletes the entries older
-than the window, and moves on; the slice is a little larger than what the
-batch added, so the walk laps the database faster than it grows.
+change (``Database.hour_at`` says where). A record whose hour is below the
+cutoff (the clock's hour less the window) is expired: every read path treats it
+as absent at once (``live``), so the store answers for exactly the window it
+promises, and a resumed run sees what a clean one sees whatever the batch
+boundaries. On disk, at each commit the writer walks a slice of every swept
+database from where the previous commit stopped (the position is kept in meta
+under ``sweep/<name>``) and deletes the expired entries; the slice is a few times
+what the batch added, so the walk laps the database faster than it grows.
+
+An expired message record leaves a tombstone (``layout.pack_tombstone``) for one
+more window: a rerun or a resumed run within it finds the message already seen
+and counts nothing twice; older input is new to a store that has forgotten it.
 """
 
 from __future__ import annotations
@@ -16,12 +24,93 @@ from typing import Any
 
 from shingles.store import cluster
 from shingles.store.cluster import ID
-from shingles.store.layout import RECORD_VERSION
+from shingles.store.layout import (
+    RECORD_VERSION,
+    is_tombstone,
+    pack_tombstone,
+    unpack_tombstone,
+)
 
-__all__ = ["sweep", "sweep_step"]
+__all__ = ["FORGOTTEN", "SWEEP_FACTOR", "count_tombstones", "cutoff", "live",
+           "message_state", "sweep", "sweep_step", "tombstones", "window"]
 
+_HOUR = 3600
 _U32LE = struct.Struct("<I")
+_META_U64 = struct.Struct("<Bq")
 _MAILING = struct.Struct("<Q")  # a message record's mailing id, after its version byte
+_MESSAGE_HOUR_AT = 9
+#: Each commit walks this many entries of a swept database per entry the batch
+#: added to it (plus 64), never more than the database holds: an expired entry
+#: waits on disk at most 1/SWEEP_FACTOR of a window (bench/README.md, "retention's
+#: walk": 2 kept 1.45 windows of messages, 8 cost a sixth of the whole path).
+SWEEP_FACTOR = 4
+#: Meta record counting the tombstones in ``messages`` (``store info`` shows messages
+#: without them).
+FORGOTTEN = b"forgotten"
+#: No cutoff: nothing expires (retention off, or no clock yet).
+_NONE = -1
+
+
+def window(retention_days: float) -> int:
+    """Return the window in hours (0: retention off)."""
+    return int(retention_days * 24) if retention_days else 0
+
+
+def cutoff(clock: int, retention_days: float) -> int:
+    """Return the hour below which records are expired at clock (unix seconds), or -1
+    when nothing expires."""
+    if not retention_days or not clock:
+        return _NONE
+    return clock // _HOUR - window(retention_days)
+
+
+def live(value: bytes, hour_at: int | None, floor: int) -> bool:
+    """Return whether a record of a database keeping its hour at hour_at is inside the
+    window (records of databases without an hour always are)."""
+    if hour_at is None or floor < 0:
+        return True
+    if len(value) < hour_at + 4:
+        return True  # no hour to judge by: `store check` tells
+    return _U32LE.unpack_from(value, hour_at)[0] >= floor
+
+
+def message_state(value: bytes | None, floor: int, hours: int) -> str:
+    """Return "stored", "forgotten" (a tombstone, or a record expired less than one
+    more window ago) or "absent" for a messages record at cutoff floor; hours is the
+    window (a tombstone lasts as long)."""
+    if value is None:
+        return "absent"
+    if is_tombstone(value):
+        return "forgotten" if unpack_tombstone(value) >= floor else "absent"
+    if floor < 0:
+        return "stored"
+    hour = _U32LE.unpack_from(value, _MESSAGE_HOUR_AT)[0]
+    if hour >= floor:
+        return "stored"
+    return "forgotten" if hour + hours >= floor else "absent"
+
+
+def _walk(txn: Any, db: Any, meta: Any, mark: bytes, budget: int) -> list[tuple[bytes, bytes]]:
+    """Return budget entries of db (at most all of them) from where the last walk
+    stopped, and move the mark.
+
+    The position is kept in meta under mark (version byte + next key), so
+    consecutive calls walk db round and round; past the end the walk goes round
+    once more within the same call (a small database may list a key twice).
+    """
+    budget = min(budget, txn.stat(db)["entries"])
+    start = txn.get(mark, db=meta)
+    cursor = txn.cursor(db=db)
+    if not (cursor.set_range(bytes(start[1:])) if start else cursor.first()):
+        cursor.first()  # the mark's key and all after it are gone: go round
+    seen = list(itertools.islice(cursor.iternext(), budget))
+    if len(seen) < budget and cursor.first():  # past the end: go round once more
+        seen += itertools.islice(cursor.iternext(), budget - len(seen))
+    if cursor.key() and cursor.next():
+        txn.put(mark, bytes([RECORD_VERSION]) + cursor.key(), db=meta)
+    else:
+        txn.delete(mark, db=meta)  # reached the end: the next pass starts at the top
+    return seen
 
 
 def sweep_step(txn: Any, db: Any, meta: Any, mark: bytes, budget: int, hour_at: int,
@@ -30,39 +119,76 @@ def sweep_step(txn: Any, db: Any, meta: Any, mark: bytes, budget: int, hour_at: 
     stopped; return the deleted (key, value) pairs.
 
     An entry is expired when the u32 hour at offset hour_at of its value is below
-    cutoff. The position is kept in meta under mark (version byte + next key), so
-    consecutive calls walk db round and round; past the end the walk goes round
-    once more within the same call.
+    cutoff (a value too short to hold one is kept).
     """
-    start = txn.get(mark, db=meta)
-    cursor = txn.cursor(db=db)
-    if not (cursor.set_range(bytes(start[1:])) if start else cursor.first()):
-        cursor.first()  # the mark's key and all after it are gone: go round
-    seen = list(itertools.islice(cursor.iternext(), budget))
-    if len(seen) < budget and cursor.first():  # past the end: go round once more
-        seen += itertools.islice(cursor.iternext(), budget - len(seen))
+    seen = _walk(txn, db, meta, mark, budget)
     unpack = _U32LE.unpack_from
-    try:
+    try:  # the hot loop of the sweep: inline, no call per entry
         expired = [(key, value) for key, value in seen if unpack(value, hour_at)[0] < cutoff]
     except struct.error:  # a value too short to hold its hour: read each one, keep those
-        end = hour_at + 4
-        expired = [(key, value) for key, value in seen
-                   if len(value) >= end and unpack(value, hour_at)[0] < cutoff]
-    if cursor.key() and cursor.next():
-        txn.put(mark, bytes([RECORD_VERSION]) + cursor.key(), db=meta)
-    else:
-        txn.delete(mark, db=meta)  # reached the end: the next pass starts at the top
-    # A small database may list a key twice: delete it once.
+        expired = [(key, value) for key, value in seen if not live(value, hour_at, cutoff)]
+    # A key listed twice is deleted once.
     return [(key, value) for key, value in expired if txn.delete(key, db=db)]
 
 
+def _sweep_messages(txn: Any, dbs: dict[str, Any], cutoff: int, hours: int,
+                    budget: int) -> int:
+    """Turn the expired message records of one walk's slice into tombstones and drop
+    the tombstones whose window is over; return how many messages expired."""
+    messages, members, meta = dbs["messages"], dbs["members"], dbs["meta"]
+    seen = dict(_walk(txn, messages, meta, b"sweep/messages", budget))  # each key once
+    expired = change = 0
+    for key, value in seen.items():
+        if is_tombstone(value):
+            if unpack_tombstone(value) < cutoff:
+                txn.delete(key, db=messages)
+                change -= 1
+            continue
+        if len(value) < _MESSAGE_HOUR_AT + 4:
+            continue  # cannot be read: `store check` tells
+        hour = _U32LE.unpack_from(value, _MESSAGE_HOUR_AT)[0]
+        if hour >= cutoff:
+            continue
+        expired += 1
+        # A message's membership entry was written with it, with the same hour, under
+        # the mailing its record names: it goes with the message, found by key rather
+        # than by a walk of its own (the walk of members only picks up strays).
+        mailing = _MAILING.unpack_from(value, 1)[0]
+        if mailing:
+            txn.delete(ID.pack(mailing) + key, db=members)
+        if hour + hours >= cutoff:
+            txn.put(key, pack_tombstone(hour + hours), db=messages)
+            change += 1
+        else:  # its tombstone's window is over too (a long pause, a jump of the clock)
+            txn.delete(key, db=messages)
+    if change:
+        count_tombstones(txn, meta, change)
+    return expired
+
+
+def count_tombstones(txn: Any, meta: Any, change: int) -> None:
+    """Add change to the count of tombstones kept in meta."""
+    raw = txn.get(FORGOTTEN, db=meta)
+    count = _META_U64.unpack(raw)[1] if raw is not None else 0
+    txn.put(FORGOTTEN, _META_U64.pack(RECORD_VERSION, max(0, count + change)), db=meta)
+
+
+def tombstones(txn: Any, meta: Any) -> int:
+    """Return the count of tombstones kept in meta."""
+    raw = txn.get(FORGOTTEN, db=meta)
+    return int(_META_U64.unpack(raw)[1]) if raw is not None else 0
+
+
 def sweep(txn: Any, dbs: dict[str, Any], name: str, hour_at: int, cutoff: int,
-          budget: int) -> int:
-    """Run one sweep step over database name; return how many entries it dropped.
+          budget: int, hours: int = 0) -> int:
+    """Run one sweep step over database name; return how many entries it dropped
+    (for messages: how many expired, leaving tombstones; hours is the window).
 
     An expired mailing also takes its representatives and its list of merged
     ids with it (their own records carry no hour).
     """
+    if name == "messages":
+        return _sweep_messages(txn, dbs, cutoff, hours, budget)
     deleted = sweep_step(txn, dbs[name], dbs["meta"], b"sweep/" + name.encode(), budget,
                          hour_at, cutoff)
     if name == "stats":
@@ -71,13 +197,4 @@ def sweep(txn: Any, dbs: dict[str, Any], name: str, hour_at: int, cutoff: int,
             if "traces" in dbs:  # shingles.store.traces, when the store uses them
                 txn.delete(key, db=dbs["traces"])
             cluster.drop_children(txn, dbs["children"], ID.unpack(key)[0])
-    elif name == "messages":
-        # A message's membership entry was written with it, with the same hour, under
-        # the mailing its record names: it goes with the message, found by key rather
-        # than by a walk of its own (the walk of members only picks up strays).
-        members = dbs["members"]
-        for key, value in deleted:
-            mailing = _MAILING.unpack_from(value, 1)[0]
-            if mailing:
-                txn.delete(ID.pack(mailing) + key, db=members)
     return len(deleted)

@@ -162,7 +162,8 @@ class IngestSummary:
     Attributes:
         messages: Messages offered to ``add``.
         added: Messages filed (new to the store).
-        duplicates: Messages already in the store (same Message-ID and body).
+        duplicates: Messages already in the store (same Message-ID and body), or
+            forgotten by retention within the last window (a tombstone).
         unsigned: Added messages too short for any signature (in no mailing).
         new_mailings: Mailings started.
         merges: Mailings merged into others.

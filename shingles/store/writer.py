@@ -42,6 +42,7 @@ from shingles.store.keys import (
 from shingles.store.layout import (
     RECORD_VERSION,
     IpCounters,
+    is_tombstone,
     Stats,
     pack_index,
     pack_member,
@@ -75,9 +76,10 @@ _INDEX = struct.Struct("<BQI")  # records.pack_index, unpacked without its check
 
 
 def _probe(txn: Any, db: Any, pending: dict[bytes, bytes], keys: Sequence[bytes],
-           olds: list[int], hours: list[int]) -> None:
-    """Append the mailing id and hour each index key names to olds and hours (0, 0: none),
-    as the batch left it: its pending writes first, then the database."""
+           olds: list[int], hours: list[int], floor: int) -> None:
+    """Append the mailing id and hour each index key names to olds and hours (0, 0: none,
+    or expired: older than floor), as the batch left it: its pending writes first, then
+    the database."""
     get = txn.get
     unpack = _INDEX.unpack
     for key in keys:
@@ -89,6 +91,8 @@ def _probe(txn: Any, db: Any, pending: dict[bytes, bytes], keys: Sequence[bytes]
             hours.append(0)
         else:
             _, old, hour = unpack(raw)
+            if hour < floor:
+                old = hour = 0
             olds.append(old)
             hours.append(hour)
 
@@ -170,6 +174,7 @@ class Session:
                                 dict[int, None]] = (NO_KEYS, [], {}, {})
         self._done = IngestSummary()
         self._gc_was_enabled: bool | None = None  # set while the with block runs
+        self._hours = retention.window(self._settings.retention_days)
         self._reset_batch()
 
     def _reset_batch(self) -> None:
@@ -191,6 +196,7 @@ class Session:
         self._ips: dict[str, IpCounters] = {}
         self._clock = 0
         self._next_id = 0
+        self._reborn = 0  # tombstones a new record of the same message replaced
 
     def __enter__(self) -> Session:
         self._gc_was_enabled = gc.isenabled()
@@ -285,12 +291,34 @@ class Session:
         """Return the store clock (guarded message time) as the last add advanced it."""
         return datetime.fromtimestamp(self._clock or time.time(), timezone.utc)
 
+    @property
+    def _floor(self) -> int:
+        """Return the hour below which records have expired (-1: none), by the clock now."""
+        return retention.cutoff(self._clock, self._settings.retention_days)
+
     def get(self, name: str, key: bytes) -> bytes | None:
-        """Return a record of one of the engine's databases in the open batch, or None."""
-        return self._run(lambda: self._txn.get(key, db=self._dbs[name]))
+        """Return a record of one of the engine's databases in the open batch, or None
+        (also when retention has expired it, swept yet or not)."""
+        raw = self._run(lambda: self._txn.get(key, db=self._dbs[name]))
+        database = self._store.databases.get(name)
+        if raw is not None and database is not None \
+                and not retention.live(raw, database.hour_at, self._floor):
+            return None
+        return raw
+
+    def forgotten(self, mail: MailLike) -> bool:
+        """Return whether retention has expired the message within the last window: seen
+        before, so a rerun must not count it again (see shingles.store.retention)."""
+        raw = self._run(lambda: self._writes["messages"].get(message_key(mail))
+                        or self._txn.get(message_key(mail), db=self._dbs["messages"]))
+        return retention.message_state(raw, self._floor, self._hours) == "forgotten"
 
     def scan_prefix(self, name: str, prefix: bytes, limit: int = 1000) -> list[tuple[bytes, bytes]]:
         """Return up to limit (key, value) records of a database whose key starts with prefix."""
+        database = self._store.databases.get(name)
+        hour_at = database.hour_at if database is not None else None
+        floor = self._floor
+
         def step() -> list[tuple[bytes, bytes]]:
             cursor = self._txn.cursor(db=self._dbs[name])
             found: list[tuple[bytes, bytes]] = []
@@ -298,7 +326,8 @@ class Session:
                 for key, value in cursor:
                     if not bytes(key).startswith(prefix) or len(found) >= limit:
                         break
-                    found.append((bytes(key), bytes(value)))
+                    if retention.live(value, hour_at, floor):
+                        found.append((bytes(key), bytes(value)))
             return found
         return self._run(step)
 
@@ -413,12 +442,15 @@ class Session:
         # What `store info` reports: retention is a setting of each run, not of the store.
         txn.put(b"retention", bytes([RECORD_VERSION])
                 + str(self._settings.retention_days).encode(), db=meta)
-        if self._settings.retention_days and self._clock:
-            cutoff = self._clock // _HOUR - int(self._settings.retention_days * 24)
+        if self._reborn:
+            retention.count_tombstones(txn, self._dbs["meta"], -self._reborn)
+        cutoff = self._floor
+        if cutoff >= 0:
             for name, database in self._store.databases.items():
                 if database.hour_at is not None and name in self._dbs:
-                    dropped = retention.sweep(txn, self._dbs, name, database.hour_at, cutoff,
-                                              2 * self._added[name] + 64)
+                    dropped = retention.sweep(
+                        txn, self._dbs, name, database.hour_at, cutoff,
+                        retention.SWEEP_FACTOR * self._added[name] + 64, self._hours)
                     if name in _EXPIRED:  # counted for the end-of-run summaries
                         self._batch[_EXPIRED[name]] += dropped
         txn.commit()
@@ -463,14 +495,18 @@ class Session:
         return self._clock // _HOUR, seen
 
     def _stats_of(self, mailing: int) -> Stats | None:
+        """Return a mailing's statistics, None when it has none or they have expired
+        (checked at each call: the clock moves within a batch)."""
         if mailing not in self._stats:
             raw = self._txn.get(ID.pack(mailing), db=self._dbs["stats"])
             self._stats[mailing] = Stats.unpack(raw) if raw is not None else None
-        return self._stats[mailing]
+        stats = self._stats[mailing]
+        return stats if stats is not None and stats.touched >= self._floor else None
 
-    def _root(self, mailing: int) -> int | None:
+    def _root(self, mailing: int, *, compress: bool = True) -> int | None:
         """Return the live root of mailing (None if it expired), compressing the path."""
-        root = cluster.find(self._txn, self._dbs["parent"], mailing)
+        root = cluster.find(self._txn, self._dbs["parent"], mailing, compress=compress,
+                            floor=self._floor)
         return root if self._stats_of(root) is not None else None
 
     def _apply(self, item: _Item) -> int | None:
@@ -478,10 +514,14 @@ class Session:
         self._batch["messages"] += 1
         messages = self._writes["messages"]
         raw = messages.get(item.key) or txn.get(item.key, db=self._dbs["messages"])
-        if raw is not None:
+        state = retention.message_state(raw, self._floor, self._hours)
+        if state != "absent":
+            # Stored, or forgotten by retention within the last window: seen, counted once.
             self._batch["duplicates"] += 1
-            mailing = unpack_message(raw)[0]
-            return self._root(mailing) if mailing else None
+            mailing = unpack_message(raw)[0] if state == "stored" else 0
+            # No path compression: a rerun must leave the links as one run does.
+            return self._root(mailing, compress=False) if mailing else None
+        self._reborn += raw is not None and is_tombstone(raw)
         self._batch["added"] += 1
         hour, seen = self._tick(item.date)
         keys = keys_of(item.fingerprint, self._settings)
@@ -503,10 +543,11 @@ class Session:
         txn = self._txn
         dbs = self._dbs
         groups = keys.groups()
+        floor = self._floor
         olds: list[int] = []  # the mailing each key names (0: none) and its hour
         hours: list[int] = []
         for name, group in groups:
-            _probe(txn, dbs[name], self._writes[name], group, olds, hours)
+            _probe(txn, dbs[name], self._writes[name], group, olds, hours, floor)
         # The keys of a copy nearly all name one mailing: find its root once.
         roots: dict[int, int | None] = {0: None}
         matched: dict[int, None] = {}
@@ -634,11 +675,15 @@ class Session:
     def _count_ip(self, item: _Item, hour: int, *, clustered: bool) -> None:
         assert item.ip is not None
         counters = self._ips.get(item.ip)
-        if counters is None:
-            raw = self._txn.get(item.ip.encode(), db=self._dbs["ips"])
-            counters = IpCounters.unpack(raw) if raw else IpCounters(first_hour=hour)
+        floor = self._floor
+        if counters is None or counters.last_hour < floor:
+            raw = self._txn.get(item.ip.encode(), db=self._dbs["ips"]) \
+                if counters is None else None
+            counters = IpCounters.unpack(raw) if raw else None
+            if counters is None or counters.last_hour < floor:  # none, or expired
+                counters = IpCounters(first_hour=hour)
+                self._added["ips"] += 1
             self._ips[item.ip] = counters
-            self._added["ips"] += raw is None
         counters.messages += 1
         counters.clustered += clustered
         counters.spf_failed += (item.spf or "").lower() in ("fail", "softfail")

@@ -370,6 +370,8 @@ class Engine:
                 # Judged before (a rerun, a resumed run, a second delivery): counted
                 # once, so the zone counters and held records end as one run leaves them.
                 return _stored_verdict(record, mail.source)
+        if session.forgotten(mail):
+            return self._forgotten(session, mail)
         spf, spf_domain, origin = mail.spf, getattr(mail, "spf_domain", None), "header"
         if spf is None:
             origin = "none"
@@ -419,6 +421,24 @@ class Engine:
                   "matched": [list(match) for match in session.last_matches]}
         session.put("verdicts", verdict_key, pack_verdict(hour, record))
         return verdict
+
+    def _forgotten(self, session: Session, mail: MailLike) -> Verdict:
+        """Return the verdict on a message judged before whose records retention has
+        expired since (its tombstone says so): judged again from what the store still
+        knows of its source, and counted nowhere, so a rerun or a resumed run within
+        a window of the expiry ends as one run does."""
+        now = session.now
+        zone_key = mail.source_ip.encode() if mail.source_ip else None
+        source = self._zone(session, zone_key, now) if zone_key else None
+        judgement = judge(None, source, now, self.config.judge)
+        note = Reason("forgotten", 1, 1, "judged before, and its records have expired "
+                      "since (retention_days): judged again, counted nowhere")
+        return Verdict(
+            source=mail.source, message_id=mail.message_id, verdict=judgement.verdict,
+            score=judgement.score, reasons=(*judgement.reasons, note), mailing=None,
+            mailing_size=1, source_ip=mail.source_ip, spf=mail.spf, spf_origin="header"
+            if mail.spf is not None else "none", hold_until=None,
+            rule=judgement.reasons[0].rule if judgement.reasons else judgement.rule)
 
     def _trap_hit(self, session: Session, mail: MailLike, key: bytes,
                   view: Mailing | None) -> Reason | None:
