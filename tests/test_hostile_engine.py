@@ -70,7 +70,7 @@ def _databases(path: pathlib.Path) -> dict[str, list[tuple[bytes, bytes]]]:
 
 def test_a_rerun_counts_nothing_twice(tmp_path: pathlib.Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    (config := tmp_path / "c.toml").write_text(CONFIG)
+    (config := tmp_path / "c.toml").write_text(CONFIG + "[forwarders]\nlearn = true\n")
     # A spreading run from a few networks (held, zone counters), a repeat sender,
     # and an outgoing message (edges).
     parts = [message(i, ip=f"203.0.{i % 7}.9") for i in range(40)]
@@ -85,9 +85,10 @@ def test_a_rerun_counts_nothing_twice(tmp_path: pathlib.Path,
     assert [(v["message_id"], v["verdict"], v["score"]) for v in second] == \
         [(v["message_id"], v["verdict"], v["score"]) for v in first]
     single, double = _databases(tmp_path / "once"), _databases(tmp_path / "twice")
-    for name in ("zone", "held", "verdicts", "edges", "authorday", "stats", "messages"):
+    for name in ("zone", "held", "verdicts", "edges", "authorday", "stats", "messages",
+                 "forwarders"):
         assert double[name] == single[name], name
-    assert single["zone"] and single["held"] and single["edges"]
+    assert single["zone"] and single["held"] and single["edges"] and single["forwarders"]
 
 
 def test_a_rerun_with_retention_counts_nothing_twice(

@@ -345,8 +345,7 @@ class Engine:
     def _scan_one(self, session: Session, mail: MailLike,
                   senders: SendersConfig | None = None) -> Verdict:
         notes: list[Reason] = []
-        if self.config.forwarders.learn:
-            self.forwarders.observe(session, mail, self.config.senders)
+        delivered = mail  # as it reached us: what a forwarder's evidence is about
         walked = senders or self.config.senders
         passed: tuple[str, ...] = ()
         if walked.forwarders or walked.forwarder_hosts:  # say which forwarders were looked past
@@ -372,6 +371,8 @@ class Engine:
                 return _stored_verdict(record, mail.source)
         if session.forgotten(mail):
             return self._forgotten(session, mail)
+        if self.config.forwarders.learn:  # once a message, as every count above
+            self.forwarders.observe(session, delivered, self.config.senders)
         spf, spf_domain, origin = mail.spf, getattr(mail, "spf_domain", None), "header"
         if spf is None:
             origin = "none"
