@@ -66,7 +66,7 @@ MUTATIONS = (
              ("tests/test_twins.py",), "sweep_step"),
     Mutation("Python split_quoted keeps the attribution line", r"old\.append\(new\.pop\(j\)\)",
              "old.append(new[j])", ("tests/test_twins.py", "tests/test_parse.py"),
-             "split_quoted_py"),
+             "_split_runs"),
 )
 
 
