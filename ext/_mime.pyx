@@ -356,6 +356,17 @@ cdef inline bint header_first(Py_UCS4 c) noexcept:
             or c == 111 or c == 42 or c == 0x41E)
 
 
+cdef inline bint has_colon(int kind, void *data, Py_ssize_t i, Py_ssize_t stop) noexcept:
+    """Return whether a ":" is at or after i and before stop."""
+    if kind == 1:
+        return i < stop and memchr(<const unsigned char *>data + i, 58, stop - i) != NULL
+    while i < stop:
+        if PyUnicode_READ(kind, data, i) == 58:
+            return True
+        i += 1
+    return False
+
+
 cdef inline bint ascii_letter_at(int kind, void *data, Py_ssize_t i, Py_ssize_t n) noexcept:
     cdef Py_UCS4 c
     if i >= n:
@@ -397,6 +408,7 @@ def quote_marks(str text not None):
         c = PyUnicode_READ(kind, data, at) if at < n else 10
         d = PyUnicode_READ(kind, data, at + 1) if at + 1 < n else 10
         e = PyUnicode_READ(kind, data, at + 2) if at + 2 < n else 10
+        i = find_newline(kind, data, at, n)
         if c == 62 or (c == 124 and d == 62) or initials_quote(kind, data, at, n):  # ">" "|>" "RH>"
             if run_start < 0:
                 run_start = line
@@ -404,11 +416,11 @@ def quote_marks(str text not None):
             if run_start >= 0:
                 runs.append((run_start, line, 0))
                 run_start = -1
+            # A header-block opener ("From:", in the languages of HEADER_OPEN) needs a ":".
             if ((c == 45 or c == 95 or c == 61) and d == c) or (  # "--" "__" "=="
                     c == 66 and (d == 101 or d == 69) and (e == 103 or e == 71)) or (  # "Beg"
-                    c != 10 and header_first(c)):
+                    c != 10 and header_first(c) and has_colon(kind, data, at, n if i < 0 else i)):
                 runs.append((line, line + 1, 1))
-        i = find_newline(kind, data, at, n)
         if i < 0:
             break
         i += 1
@@ -425,8 +437,8 @@ def quote_marks(str text not None):
 # words) are the reference's own, applied to the few lines they concern.
 
 from cpython.unicode cimport PyUnicode_Substring
-from shingles.mail.quoting import (ATTRIBUTION, CUT_LINE, FOOTER_WORDS, HEADER_FIRST, HEADER_OPEN,
-                                   cut_marks, header_block, header_follows, is_rule)
+from shingles.mail.quoting import (ATTRIBUTION, FOOTER_WORDS, HEADER_FIRST, HEADER_OPEN,
+                                   cut_marks, header_block, header_follows, is_cut_line, is_rule)
 
 
 cdef struct Lines:
@@ -558,7 +570,7 @@ cdef tuple split_runs(str text, list runs, bint cuts=True):
                 continue
             line = PyUnicode_Substring(text, lines.at[start], line_stop(&lines, start))
             first = line.lstrip()[:1]
-            if first in ("-", "_", "B") and CUT_LINE.fullmatch(line.rstrip("\r")) and (
+            if first in ("-", "_", "B") and is_cut_line(line.rstrip("\r")) and (
                     first != "_" or header_follows(
                         [PyUnicode_Substring(text, lines.at[k], line_stop(&lines, k))
                          for k in range(start, min(start + 6, lines.count))], 0)) and (
@@ -587,6 +599,8 @@ cdef tuple split_runs(str text, list runs, bint cuts=True):
                     break
             new.items[new.size] = start
             new.size += 1
+        if old.size == 0:  # nothing set apart: the callers keep the text whole
+            return "", "", attributed, quoted, footer
         if not cut:
             extend(&new, last, lines.count)
         kept = joined(text, &lines, &new).strip()

@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shingles.mail.parse import LEAN_AVAILABLE, parse
-from shingles.mail.quoting import RULE, SHORT_NEW_WORDS, is_rule, split_quoted_py
+from shingles.mail.quoting import (
+    CUT_LINE,
+    RULE,
+    SHORT_NEW_WORDS,
+    is_cut_line,
+    is_rule,
+    split_quoted_py,
+)
 
 Split = Callable[[str], tuple[str, str]]
 SPLITS: list[Split] = [split_quoted_py]
@@ -205,6 +212,17 @@ _RULE_PIECES = ["_" * 10, "=" * 10, "-" * 10, "_____", "-----", "==", "-", " ", 
 def test_rule_lines_are_read_as_the_rule_pattern_says(pieces: list[str]) -> None:
     line = "".join(pieces)
     assert is_rule(line) is (RULE.fullmatch(line) is not None), repr(line)
+
+
+_CUT_PIECES = ["--", "-", "- ", " ", "\t", "---", "-" * 40, "Original Message", "original message",
+               "Forwarded message", "Begin forwarded message:", "_" * 20, "_", "x", "\r"]
+
+
+@given(st.lists(st.sampled_from(_CUT_PIECES), max_size=8))
+def test_cut_lines_are_read_as_the_cut_pattern_says(pieces: list[str]) -> None:
+    # is_cut_line skips the pattern on lines of dashes and blanks alone.
+    line = "".join(pieces)
+    assert is_cut_line(line) is (CUT_LINE.fullmatch(line) is not None), repr(line)
 
 
 def test_a_long_rule_line_of_sponsor_words_is_read_without_backtracking(split: Split) -> None:

@@ -12,7 +12,7 @@ import re
 
 __all__ = ["ATTRIBUTION", "CANDIDATE", "CUT_LINE", "FOOTER_WORDS", "HEADER_FIRST", "HEADER_OPEN",
            "QUOTE", "RULE", "SHORT_NEW_WORDS", "cut_marks", "header_block", "header_follows",
-           "is_rule", "quote_marks_py", "split_footers_py", "split_quoted_py"]
+           "is_cut_line", "is_rule", "quote_marks_py", "split_footers_py", "split_quoted_py"]
 
 # Where the new text ends: a signature delimiter, a forwarded or "original" message (in the
 # languages mail clients write it: Outlook, Thunderbird, Zimbra's "Mail original", Gmail's
@@ -75,6 +75,18 @@ def cut_marks(text: str) -> bool:
         or any(phrase in text for phrase in ORIGINAL_PHRASES)
 
 
+def is_cut_line(line: str) -> bool:
+    """Return whether CUT_LINE matches the whole line.
+
+    A line of dashes and blanks alone is read without the pattern: there it
+    backtracked over every dash for each phrase (5 us for a rule line, the most
+    common candidate line), and of such lines only "--" and "-- " match.
+    """
+    if line[:1] in ("-", " ", "\t") and not line.strip(" \t-"):
+        return line in ("--", "-- ")
+    return CUT_LINE.fullmatch(line) is not None
+
+
 def is_rule(line: str) -> bool:
     """Return whether RULE matches the whole line, in time linear in the line."""
     head = _RULE_HEAD.match(line)
@@ -124,7 +136,9 @@ def quote_marks_py(text: str) -> list[tuple[int, int, int]]:
     lines (first non-space ">", "|>" or initials and ">"), CANDIDATE for one line that may be a
     signature, forward, rule line or header block: its first non-space "--", "__",
     "==" or "Beg" (e and g in either case, as the case-blind CUT_LINE reads them),
-    which every pattern of CUT_LINE and RULE needs, or one of HEADER_FIRST. All
+    which every pattern of CUT_LINE and RULE needs, or one of HEADER_FIRST with a ":"
+    later in the line (HEADER_OPEN needs both; most lines starting with those letters
+    have no ":", and each candidate costs a regular expression). All
     other lines are new text to split_quoted, whatever the text holds.
     """
     runs: list[tuple[int, int, int]] = []
@@ -137,7 +151,7 @@ def quote_marks_py(text: str) -> list[tuple[int, int, int]]:
                 runs.append((i, i + 1, QUOTE))
         elif body[:2] in ("--", "__", "==") or (
                 body[:1] == "B" and body[1:2] in ("e", "E") and body[2:3] in ("g", "G")) or (
-                body[:1] and body[0] in HEADER_FIRST):
+                body[:1] and body[0] in HEADER_FIRST and ":" in body):
             runs.append((i, i + 1, CANDIDATE))
     return runs
 
@@ -186,7 +200,9 @@ def _split_runs(text: str, runs: list[tuple[int, int, int]], cuts: bool = True,
                 ) -> tuple[str, str, bool, bool, bool]:
     """Return (new text, quoted text, an attribution line seen, quoted lines set apart,
     cut at a list footer) of text, looking at the given runs of quote_marks_py; with
-    cuts=False, forwarded and original messages and header blocks do not end it."""
+    cuts=False, forwarded and original messages and header blocks do not end it.
+    When no line is set apart both texts are empty (not joined again only to be
+    thrown away: the callers then keep the text whole)."""
     lines = text.split("\n")
     new: list[str] = []
     old: list[str] = []
@@ -216,7 +232,7 @@ def _split_runs(text: str, runs: list[tuple[int, int, int]], cuts: bool = True,
             continue
         line = lines[start]
         first = line.lstrip()[:1]
-        if first in ("-", "_", "B") and CUT_LINE.fullmatch(line.rstrip("\r")) \
+        if first in ("-", "_", "B") and is_cut_line(line.rstrip("\r")) \
                 and (first != "_" or header_follows(lines, start)) \
                 and (cuts or line.rstrip("\r") in ("--", "-- ")):
             if marked is None:
@@ -237,6 +253,8 @@ def _split_runs(text: str, runs: list[tuple[int, int, int]], cuts: bool = True,
         new.append(line)
     else:
         new.extend(lines[last:])
+    if not old:  # nothing set apart: the callers keep the text whole
+        return "", "", attributed, quoted, footer
     kept = "\n".join(new).strip()
     while "\n\n\n" in kept:  # the blank lines around a removed quote
         kept = kept.replace("\n\n\n", "\n\n")
