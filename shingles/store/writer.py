@@ -309,8 +309,9 @@ class Session:
     def forgotten(self, mail: MailLike) -> bool:
         """Return whether retention has expired the message within the last window: seen
         before, so a rerun must not count it again (see shingles.store.retention)."""
-        raw = self._run(lambda: self._writes["messages"].get(message_key(mail))
-                        or self._txn.get(message_key(mail), db=self._dbs["messages"]))
+        key = message_key(mail)
+        raw = self._run(lambda: self._writes["messages"].get(key)
+                        or self._txn.get(key, db=self._dbs["messages"]))
         return retention.message_state(raw, self._floor, self._hours) == "forgotten"
 
     def scan_prefix(self, name: str, prefix: bytes, limit: int = 1000) -> list[tuple[bytes, bytes]]:

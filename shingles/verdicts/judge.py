@@ -105,7 +105,8 @@ class Reason:
 
     def to_json(self) -> dict[str, Any]:
         """Return the reason as JSON-ready data."""
-        return dataclasses.asdict(self)
+        return {"rule": self.rule, "figure": self.figure, "threshold": self.threshold,
+                "says": self.says}
 
 
 @dataclasses.dataclass(frozen=True)
