@@ -20,6 +20,8 @@ families (issue 13, item 3):
 - header-blanks: lines that start like a quoted header block ("From", "Sent") and hold
   SIZE/2 MB of blanks and no colon (the header-line patterns once backtracked
   quadratically on them).
+- multipart-depth: multiparts nested in each other, SIZE MB of their headers.
+- header-count: SIZE MB of short header fields (X-H1: v, X-H2: v, ...).
 - gzip-bomb / xz-bomb: an mbox of SIZE MB compressed, one message of zeros that
   inflates to SIZE GB (gzip) or more (xz).
 
@@ -86,6 +88,25 @@ def header_blanks(size: int) -> bytes:
             + b"x\nSent" + pad + b"x\n")
 
 
+def multipart_depth(size: int) -> bytes:
+    # Multiparts nested inside each other, SIZE MB of their headers: the standard
+    # parser recurses once a level (past the interpreter's stack at about a thousand).
+    level = b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n'
+    parts, total, i = [], 0, 0
+    while total < size:
+        part = level % (i, i)
+        parts.append(part)
+        total += len(part)
+        i += 1
+    return HEAD + b"".join(parts) + b"Content-Type: text/plain\n\ndeep text\n"
+
+
+def header_count(size: int) -> bytes:
+    # SIZE MB of short header fields: all are split, only the first max_headers read.
+    fields = b"".join(b"X-H%d: v\n" % i for i in range(size // 12))
+    return b"From: a@example.org\n" + fields + b"\nbody\n"
+
+
 def _bomb(compress: Callable[[bytes], bytes], ratio: int) -> Callable[[int], bytes]:
     def build(size: int) -> bytes:
         # Compressed SIZE bytes of zeros after a header: built from one block,
@@ -105,6 +126,8 @@ CASES: dict[str, Callable[[int], bytes]] = {
     "long-line": long_line,
     "rule-line": rule_line,
     "header-blanks": header_blanks,
+    "multipart-depth": multipart_depth,
+    "header-count": header_count,
     "gzip-bomb": _bomb(lambda b: gzip.compress(b, 9), 1000),
     "xz-bomb": _bomb(lambda b: lzma.compress(b, preset=9), 7000),
 }

@@ -8,7 +8,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import time
 
 import pytest
 from hypothesis import given
@@ -155,21 +154,18 @@ def test_every_crafted_bad_file_gives_a_record_and_none_is_lost() -> None:
 def test_ten_thousand_headers_are_capped() -> None:
     raw = b"From: a@example.org\n" + b"".join(
         b"X-H%d: v\n" % i for i in range(10_000)) + b"\nbody\n"
-    start = time.perf_counter()
-    mail = both(raw)
-    assert time.perf_counter() - start < 5
+    mail = both(raw)  # its time at 1-16 MB of fields: bench/bench_hostile.py (header-count)
     assert len(mail.header_names) == Limits().max_headers
     assert any("header fields" in d for d in mail.defects) and mail.text == "body"
 
 
-def test_multiparts_nested_a_thousand_deep_end_in_bounded_time() -> None:
+def test_multiparts_nested_a_thousand_deep_are_cut_and_said_so() -> None:
+    # Its time at 1-16 MB of such nesting is in bench/bench_hostile.py (multipart-depth).
     depth = 1000
     head = "".join(f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n'
                    for i in range(depth))
     raw = ("From: a@example.org\n" + head + "Content-Type: text/plain\n\ndeep text\n").encode()
-    start = time.perf_counter()
     mail = both(raw)
-    assert time.perf_counter() - start < 10
     assert any("Nesting" in d or "nested" in d for d in mail.defects)
 
 
