@@ -15,8 +15,10 @@ and writes OUT/results.json, OUT/report.md and PNG plots, printing the headline 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import pathlib
+import platform
 import subprocess
 import sys
 import time
@@ -35,6 +37,18 @@ SIZES = {
     "curve_per_rate": (120, 600), "speed_messages": (2000, 12000),
     "stream_days": (14, 56),
 }
+
+
+def _versions() -> dict[str, str]:
+    """Return the versions of Python and of the packages whose speed the report shows:
+    a peer's figure moves with its release as well as with the machine."""
+    found = {"python": platform.python_version()}
+    for name in ("datasketch", "rensa", "lmdb", "selectolax", "numpy"):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "absent"
+    return found
 
 
 def _commit() -> tuple[str, list[str]]:
@@ -103,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                                "dirty": dirty, "backend": shingles.BACKEND,
                                "scheme": DEFAULT_SCHEME.id, "seed": args.seed,
                                "cpus": os.cpu_count(), "sizes": size, "parts": parts,
-                               "shingles_path": _where(shingles.__file__)}
+                               "shingles_path": _where(shingles.__file__),
+                               "versions": _versions()}
     say(f"shingles bench: {results['mode']} run of {', '.join(parts)}; backend "
         f"{shingles.BACKEND} from {results['shingles_path']}; commit "
         f"{commit[:10]}{'+' if dirty else ''}")

@@ -92,7 +92,9 @@ def markdown(results: dict[str, Any]) -> str:
            + (f" (with uncommitted changes in {', '.join(results['dirty'])})"
               if results.get("dirty") else "") + "; "
            f"backend {results['backend']}; scheme `{results['scheme']}`; seed {results['seed']}; "
-           f"run took {results['seconds']:.0f} s on {results['cpus']} CPU(s).", ""]
+           f"run took {results['seconds']:.0f} s on {results['cpus']} CPU(s)."
+           + (" Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "."
+              if results.get("versions") else ""), ""]
     header, rows = headline_rows(results)
     out += ["## Headline", "", "Recall: each copy judged against its base alone (a store of the "
             "bases only; Store.lookup). False merges: glued pairs of distinct corpus messages "
