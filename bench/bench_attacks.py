@@ -16,8 +16,8 @@
    the genuine copies turn bulk-spam.
 
 Each scenario runs on a fresh recall-mode store (the public seed, so runs agree)
-with the default judge settings
-and prints the verdicts by kind (for 2, of the genuine copies and of the forged).
+with the default judge settings and prints the verdicts by kind (for 2, of the
+genuine copies and of the forged).
 The tests that hold the mechanism are tests/test_hostile_senders.py.
 """
 
