@@ -201,3 +201,30 @@ def test_retention_keeps_the_entry_of_the_cutoff_hour(tmp_path: Any) -> None:
         txn.put(b"d", b"\x01", db=db)
         txn.put(b"e", hour.pack(5), db=db)
         assert [key for key, _ in sweep_step(txn, db, meta, b"sweep", 10, 0, 100)] == [b"e"]
+
+
+def test_retention_walk_laps_the_database_slice_by_slice(tmp_path: Any) -> None:
+    # Each step walks its budget from where the last one stopped, going round past
+    # the end; an expired entry at the end of the database is no stopping point.
+    import lmdb
+
+    from shingles.store.retention import sweep_step
+
+    hour = struct.Struct("<I")
+    keys = [bytes([c]) for c in b"abcdefg"]
+    with lmdb.open(str(tmp_path), max_dbs=4) as env, env.begin(write=True) as txn:
+        db = env.open_db(b"d", txn=txn)
+        meta = env.open_db(b"meta", txn=txn)
+        for i, key in enumerate(keys):  # a, c, e, g expired
+            txn.put(key, hour.pack(50 if i % 2 == 0 else 150), db=db)
+        steps = [[key for key, _ in sweep_step(txn, db, meta, b"sweep", 3, 0, 100)]
+                 for _ in range(3)]
+        assert steps == [[b"a", b"c"], [b"e"], [b"g"]]
+        assert [k for k, _ in txn.cursor(db=db)] == [b"b", b"d", b"f"]
+        # The third step deleted the last entry, went round and stopped before f.
+        assert txn.get(b"sweep", db=meta) == b"\x01f"  # version byte, key
+        for key in keys[::2]:
+            txn.put(key, hour.pack(10), db=db)
+        assert [key for key, _ in sweep_step(txn, db, meta, b"sweep", 100, 0, 100)] == \
+            [b"g", b"a", b"c", b"e"]
+        assert [k for k, _ in txn.cursor(db=db)] == [b"b", b"d", b"f"]

@@ -18,7 +18,6 @@ and counts nothing twice; older input is new to a store that has forgotten it.
 
 from __future__ import annotations
 
-import itertools
 import struct
 from typing import Any
 
@@ -90,45 +89,65 @@ def message_state(value: bytes | None, floor: int, hours: int) -> str:
     return "forgotten" if hour + hours >= floor else "absent"
 
 
-def _walk(txn: Any, db: Any, meta: Any, mark: bytes, budget: int) -> list[tuple[bytes, bytes]]:
-    """Return budget entries of db (at most all of them) from where the last walk
-    stopped, and move the mark.
-
-    The position is kept in meta under mark (version byte + next key), so
-    consecutive calls walk db round and round; past the end the walk goes round
-    once more within the same call (a small database may list a key twice).
-    """
+def _cursor_at(txn: Any, db: Any, meta: Any, mark: bytes, budget: int) -> tuple[Any, int]:
+    """Return a cursor of db where the last walk stopped (the key kept in meta under
+    mark, version byte first; the top if that key and all after it are gone), and
+    budget capped at db's entries (0 when db is empty)."""
     budget = min(budget, txn.stat(db)["entries"])
     start = txn.get(mark, db=meta)
     cursor = txn.cursor(db=db)
-    if not (cursor.set_range(bytes(start[1:])) if start else cursor.first()):
-        cursor.first()  # the mark's key and all after it are gone: go round
-    seen = list(itertools.islice(cursor.iternext(), budget))
-    if len(seen) < budget and cursor.first():  # past the end: go round once more
-        seen += itertools.islice(cursor.iternext(), budget - len(seen))
-    if cursor.key() and cursor.next():
-        txn.put(mark, bytes([RECORD_VERSION]) + cursor.key(), db=meta)
+    if not (cursor.set_range(bytes(start[1:])) if start else cursor.first()) \
+            and not cursor.first():
+        budget = 0
+    return cursor, budget
+
+
+def _leave(txn: Any, meta: Any, mark: bytes, cursor: Any) -> None:
+    """Keep where the next walk starts: the key the cursor is on (none past the end:
+    the next pass starts at the top)."""
+    key = cursor.key()
+    if key:
+        txn.put(mark, bytes([RECORD_VERSION]) + key, db=meta)
     else:
-        txn.delete(mark, db=meta)  # reached the end: the next pass starts at the top
-    return seen
+        txn.delete(mark, db=meta)
+
+
+def _go_on(cursor: Any) -> bool:
+    """Return whether the cursor is on an entry after a step or a delete, going round to
+    the top past the end (within one walk's budget a key may come twice)."""
+    return bool(cursor.key()) or cursor.first()
 
 
 def sweep_step(txn: Any, db: Any, meta: Any, mark: bytes, budget: int, hour_at: int,
                cutoff: int) -> list[tuple[bytes, bytes]]:
-    """Delete the expired entries among budget entries of db from where the last sweep
-    stopped; return the deleted (key, value) pairs.
+    """Delete the expired entries among budget entries of db (at most all of them) from
+    where the last sweep stopped, and move the mark; return the deleted (key, value)
+    pairs.
 
     An entry is expired when the u32 hour at offset hour_at of its value is below
-    cutoff (a value too short to hold one is kept).
+    cutoff (a value too short to hold one is kept). The walk deletes at the
+    cursor: no key is looked up again, and only expired entries are copied out
+    (bench/README.md, "retention's walk").
     """
-    seen = _walk(txn, db, meta, mark, budget)
+    cursor, budget = _cursor_at(txn, db, meta, mark, budget)
+    deleted: list[tuple[bytes, bytes]] = []
     unpack = _U32LE.unpack_from
-    try:  # the hot loop of the sweep: inline, no call per entry
-        expired = [(key, value) for key, value in seen if unpack(value, hour_at)[0] < cutoff]
-    except struct.error:  # a value too short to hold its hour: read each one, keep those
-        expired = [(key, value) for key, value in seen if not live(value, hour_at, cutoff)]
-    # A key listed twice is deleted once.
-    return [(key, value) for key, value in expired if txn.delete(key, db=db)]
+    while budget > 0:  # the hot loop of the sweep: no call but LMDB's per entry
+        budget -= 1
+        raw = cursor.value()
+        try:
+            expired = unpack(raw, hour_at)[0] < cutoff
+        except struct.error:  # too short to hold its hour: kept (`store check` tells)
+            expired = False
+        if expired:
+            deleted.append((cursor.key(), raw))
+            cursor.delete()  # moves to the next entry
+            if not _go_on(cursor):
+                break
+        elif not cursor.next() and not cursor.first():
+            break
+    _leave(txn, meta, mark, cursor)
+    return deleted
 
 
 def _sweep_messages(txn: Any, dbs: dict[str, Any], cutoff: int, hours: int,
@@ -136,31 +155,42 @@ def _sweep_messages(txn: Any, dbs: dict[str, Any], cutoff: int, hours: int,
     """Turn the expired message records of one walk's slice into tombstones and drop
     the tombstones whose window is over; return how many messages expired."""
     messages, members, meta = dbs["messages"], dbs["members"], dbs["meta"]
-    seen = dict(_walk(txn, messages, meta, b"sweep/messages", budget))  # each key once
+    cursor, budget = _cursor_at(txn, messages, meta, b"sweep/messages", budget)
     expired = change = 0
-    for key, value in seen.items():
+    unpack = _U32LE.unpack_from
+    while budget > 0:
+        budget -= 1
+        value = cursor.value()
         if is_tombstone(value):
             if unpack_tombstone(value) < cutoff:
-                txn.delete(key, db=messages)
+                cursor.delete()
                 change -= 1
-            continue
-        if len(value) < _MESSAGE_HOUR_AT + 4:
-            continue  # cannot be read: `store check` tells
-        hour = _U32LE.unpack_from(value, _MESSAGE_HOUR_AT)[0]
-        if hour >= cutoff:
-            continue
-        expired += 1
-        # A message's membership entry was written with it, with the same hour, under
-        # the mailing its record names: it goes with the message, found by key rather
-        # than by a walk of its own (the walk of members only picks up strays).
-        mailing = _MAILING.unpack_from(value, 1)[0]
-        if mailing:
-            txn.delete(ID.pack(mailing) + key, db=members)
-        if hour + hours >= cutoff:
-            txn.put(key, pack_tombstone(hour + hours), db=messages)
-            change += 1
-        else:  # its tombstone's window is over too (a long pause, a jump of the clock)
-            txn.delete(key, db=messages)
+                if not _go_on(cursor):
+                    break
+                continue
+        elif len(value) >= _MESSAGE_HOUR_AT + 4:  # else unreadable: `store check` tells
+            hour = unpack(value, _MESSAGE_HOUR_AT)[0]
+            if hour < cutoff:
+                expired += 1
+                key = cursor.key()
+                # A message's membership entry was written with it, with the same
+                # hour, under the mailing its record names: it goes with the message,
+                # found by key rather than by a walk of its own (the walk of members
+                # only picks up strays).
+                mailing = _MAILING.unpack_from(value, 1)[0]
+                if mailing:
+                    txn.delete(ID.pack(mailing) + key, db=members)
+                if hour + hours >= cutoff:
+                    cursor.put(key, pack_tombstone(hour + hours))  # stays on key
+                    change += 1
+                else:  # its tombstone's window is over too (a long pause, a jump of the clock)
+                    cursor.delete()
+                    if not _go_on(cursor):
+                        break
+                    continue
+        if not cursor.next() and not cursor.first():
+            break
+    _leave(txn, meta, b"sweep/messages", cursor)
     if change:
         count_tombstones(txn, meta, change)
     return expired
