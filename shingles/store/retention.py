@@ -127,7 +127,7 @@ def sweep_step(txn: Any, db: Any, meta: Any, mark: bytes, budget: int, hour_at: 
     An entry is expired when the u32 hour at offset hour_at of its value is below
     cutoff (a value too short to hold one is kept). The walk deletes at the
     cursor: no key is looked up again, and only expired entries are copied out
-    (bench/README.md, "retention's walk").
+    (bench/README.md, "The walk deletes at the cursor").
     """
     cursor, budget = _cursor_at(txn, db, meta, mark, budget)
     deleted: list[tuple[bytes, bytes]] = []
@@ -161,13 +161,10 @@ def _sweep_messages(txn: Any, dbs: dict[str, Any], cutoff: int, hours: int,
     while budget > 0:
         budget -= 1
         value = cursor.value()
+        drop = False
         if is_tombstone(value):
-            if unpack_tombstone(value) < cutoff:
-                cursor.delete()
-                change -= 1
-                if not _go_on(cursor):
-                    break
-                continue
+            drop = unpack_tombstone(value) < cutoff
+            change -= drop
         elif len(value) >= _MESSAGE_HOUR_AT + 4:  # else unreadable: `store check` tells
             hour = unpack(value, _MESSAGE_HOUR_AT)[0]
             if hour < cutoff:
@@ -184,11 +181,12 @@ def _sweep_messages(txn: Any, dbs: dict[str, Any], cutoff: int, hours: int,
                     cursor.put(key, pack_tombstone(hour + hours))  # stays on key
                     change += 1
                 else:  # its tombstone's window is over too (a long pause, a jump of the clock)
-                    cursor.delete()
-                    if not _go_on(cursor):
-                        break
-                    continue
-        if not cursor.next() and not cursor.first():
+                    drop = True
+        if drop:  # as in sweep_step
+            cursor.delete()
+            if not _go_on(cursor):
+                break
+        elif not cursor.next() and not cursor.first():
             break
     _leave(txn, meta, b"sweep/messages", cursor)
     if change:
