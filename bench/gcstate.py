@@ -1,8 +1,8 @@
 """The garbage collector as a store Session runs it, for the peers timed beside it.
 
 A Session (shingles.store.writer) turns the collector off while it runs and
-collects the young generations after each commit (everything every
-FULL_COLLECTION_EVERY commits). A peer timed with the collector on would pay
+collects the young generations after each commit (everything once
+FULL_COLLECTION_EVERY full batches' worth of messages were committed). A peer timed with the collector on would pay
 for collections ours skips, so the benches run every side's loop in this one
 regime: `with SessionGC() as gc_state: ... gc_state.tick()` once a message.
 """

@@ -488,6 +488,39 @@ def test_retention_keeps_the_store_bounded_on_an_endless_stream(tmp_path: pathli
     assert all(c["messages"] == c["stored"] + c["tombstones"] for c in entries)
 
 
+def test_small_commits_carry_retentions_walk_to_a_later_commit(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A server commits a group of a message or two every few milliseconds: each
+    # database is walked once what was added since asks for MIN_WALK steps, and
+    # the session's last commit walks whatever is still owed.
+    from shingles.store import retention
+
+    walks: list[tuple[str, int]] = []
+    real_sweep = retention.sweep
+
+    def counted(txn: object, dbs: dict[str, object], name: str, hour_at: int, cutoff: int,
+                budget: int, hours: int = 0) -> int:
+        walks.append((name, budget))
+        return real_sweep(txn, dbs, name, hour_at, cutoff, budget, hours)
+
+    monkeypatch.setattr(retention, "sweep", counted)
+    settings = StoreSettings(seed=DEFAULT_SEED, retention_days=1, batch_size=2)
+    with Store(tmp_path / "s", settings=settings) as store:
+        with store.session() as s:
+            for n in range(41):  # 20 commits of two messages, and one of one at the end
+                s.add(mail(n, f"m{n}", date=T0 + timedelta(hours=n)),
+                      fake_fp(megas=tuple(range(n * 15, n * 15 + 15))))
+            assert s.summary.batches == 20
+            assert not [w for w in walks if w[0] == "messages"]  # 40 added: 160 steps owed
+            mega = [budget for name, budget in walks if name == "mega"]
+            assert mega == [retention.SWEEP_FACTOR * 90 + 64] * 6  # every third commit
+        assert [w for w in walks if w[0] == "messages"] == [
+            ("messages", retention.SWEEP_FACTOR * 41 + 64)]
+        assert [b for name, b in walks if name == "mega"][6:] == [retention.SWEEP_FACTOR * 75 + 64]
+        # The hours ran 41 past the first message: the walks found the first 16 expired.
+        assert store.info()["messages"] == 41 - 16
+
+
 # -- matching modes --------------------------------------------------------
 
 

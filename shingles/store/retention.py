@@ -30,7 +30,7 @@ from shingles.store.layout import (
     unpack_tombstone,
 )
 
-__all__ = ["FORGOTTEN", "SWEEP_FACTOR", "count_tombstones", "cutoff", "live",
+__all__ = ["FORGOTTEN", "MIN_WALK", "SWEEP_FACTOR", "Arrears", "count_tombstones", "cutoff", "live",
            "message_state", "sweep", "sweep_step", "tombstones", "window"]
 
 _HOUR = 3600
@@ -38,16 +38,55 @@ _U32LE = struct.Struct("<I")
 _META_U64 = struct.Struct("<Bq")
 _MAILING = struct.Struct("<Q")  # a message record's mailing id, after its version byte
 _MESSAGE_HOUR_AT = 9
-#: Each commit walks this many entries of a swept database per entry the batch
-#: added to it (plus 64), never more than the database holds: an expired entry
-#: waits on disk at most 1/SWEEP_FACTOR of a window (bench/README.md, "retention's
-#: walk": 2 kept 1.45 windows of messages, 8 cost a sixth of the whole path).
+#: Each walk visits this many entries of a swept database per entry added to it
+#: since the last walk, never more than the database holds: an expired entry waits
+#: on disk at most 1/SWEEP_FACTOR of a window (bench/README.md, "retention's walk":
+#: 2 kept 1.45 windows of messages, 8 cost a sixth of the whole path).
 SWEEP_FACTOR = 4
+#: A database is walked at a commit once its walk would visit at least this many
+#: entries; smaller commits carry their additions to the next (see Arrears).
+MIN_WALK = 256
+#: Steps every walk takes beyond its share, so that a database whose entries are
+#: refreshed more than added still laps.
+_EXTRA_STEPS = 64
 #: Meta record counting the tombstones in ``messages`` (``store info`` shows messages
 #: without them).
 FORGOTTEN = b"forgotten"
 #: No cutoff: nothing expires (retention off, or no clock yet).
 _NONE = -1
+
+
+class Arrears:
+    """The entries added to each swept database since its last walk, carried from
+    commit to commit of one session.
+
+    A walk has a set-up cost in every database (find the mark, keep it), and a
+    server commits a group every few milliseconds with a handful of messages in it:
+    walking at each such commit cost more than judging its messages
+    (bench/README.md, "Group commits and the walk"). So a commit walks a database
+    once what was added to it since its last walk asks for MIN_WALK steps, and a
+    session's last commit walks whatever is owed. A session that ends with nothing
+    to commit leaves at most MIN_WALK / SWEEP_FACTOR entries a database unwalked;
+    readers never see an expired record whatever the walk's lag.
+    """
+
+    def __init__(self) -> None:
+        self._owed: dict[str, int] = {}
+
+    def plan(self, added: dict[str, int], last: bool = False) -> dict[str, int]:
+        """Return the steps each database's walk takes at this commit (0: none), given
+        what the commit added to it; last: the session's last commit."""
+        plan = {}
+        for name, count in added.items():
+            steps = SWEEP_FACTOR * (self._owed.get(name, 0) + count)
+            plan[name] = steps + _EXTRA_STEPS if steps >= MIN_WALK or (last and steps) else 0
+        return plan
+
+    def settle(self, added: dict[str, int], plan: dict[str, int]) -> None:
+        """Record a committed plan: a walked database owes nothing, the others carry
+        what the commit added."""
+        for name, count in added.items():
+            self._owed[name] = 0 if plan.get(name) else self._owed.get(name, 0) + count
 
 
 def window(retention_days: float) -> int:
