@@ -2,8 +2,13 @@
 
 Front ends (HTTP handlers, milter threads) ``submit`` raw messages and get a
 ``concurrent.futures.Future``; one thread takes them off a queue and judges
-them in groups: a group is one store session, open from its first message
-until ``commit_ms`` later or ``commit_messages`` messages, then committed.
+them in groups: a group is one store commit, taking what arrives from its first
+message until ``commit_ms`` later or ``commit_messages`` messages. Groups follow
+each other in one store session, which ends when the rescan clock is due or a
+report, reload or stop comes (they write in sessions of their own). A session
+takes the trusted domains' networks and the learned forwarders as it starts, so
+what the social graph learns counts from the next session, within
+``rescan_seconds``.
 
 What a crash loses is exactly the open group. With ``answer = "at-once"`` (the
 default) each message is answered as soon as it is judged, so a crash may lose
@@ -20,6 +25,7 @@ metrics) use LMDB read transactions of their own and never wait for a group.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import queue
 import threading
@@ -132,7 +138,7 @@ class Writer:
                 self._rescan()
                 continue
             if isinstance(item, _Job):
-                item = self._group(item)  # the control item that ended the group, or None
+                item = self._session(item)  # the control item that ended it, or None
             if item is _STOP:
                 return
             if isinstance(item, Config):
@@ -145,55 +151,65 @@ class Writer:
             if time.monotonic() >= self._next_rescan:
                 self._rescan()
 
-    def _group(self, first: _Job) -> Any:
-        """Judge a group led by first in one store session (one commit); return the
-        control item (stop, new config) that ended it early, or None.
+    def _session(self, first: _Job) -> Any:
+        """Judge jobs in one store session led by first, a group (one commit) at a time;
+        return the control item (stop, new config, call) that ended it, or None.
 
-        The group takes what arrives until commit_ms after its first message or
-        commit_messages messages. With answer = "at-once" each future is set as
-        soon as its verdict is known; with "after-commit" once the group committed.
+        A group takes what arrives until commit_ms after its first message or
+        commit_messages messages, then commits. The session stays open from group to
+        group until the rescan is due or a control item comes (rescans, reloads and
+        reports write in sessions of their own): what a session costs to open and
+        close is paid once for many groups, not once a group. With answer =
+        "at-once" each future is set as soon as its verdict is known; with
+        "after-commit" once its group committed.
         """
         serve = self.config.serve
-        deadline = time.monotonic() + serve.commit_ms / 1000
         at_once = serve.answer == "at-once"
-        pending: list[tuple[_Job, Mail]] = []  # judged or being judged, not yet answered
+        pending: collections.deque[tuple[_Job, Mail]] = collections.deque()  # no verdict yet
+        judged: list[tuple[_Job, Mail, Verdict]] = []  # in the open group
         ended: list[Any] = [None]
 
         def mails() -> Iterator[Mail]:
             job: _Job | None = first
-            taken = 0
             while job is not None:
-                taken += 1
-                mail = self._prepare(job)
-                if mail is not None:
-                    pending.append((job, mail))
-                    yield mail
-                if taken >= serve.commit_messages:
+                deadline = time.monotonic() + serve.commit_ms / 1000
+                started = time.perf_counter()
+                taken = 0
+                while job is not None:
+                    taken += 1
+                    mail = self._prepare(job)
+                    if mail is not None:
+                        pending.append((job, mail))
+                        yield mail
+                    if taken >= serve.commit_messages:
+                        break
+                    job = self._next(deadline, ended)
+                # The open group's last verdict is out: commit it (a StoreFullError
+                # ends the scan, and the group is judged again below).
+                self.engine.commit()
+                if not at_once:
+                    for done, _, verdict in judged:
+                        done.future.set_result(verdict)
+                count = len(judged)
+                judged.clear()
+                self.groups += 1
+                if self._on_group is not None:
+                    self._on_group(count, time.perf_counter() - started)
+                if ended[0] is not None:
                     return
-                job = self._next(deadline, ended)
+                job = self._next(self._next_rescan, ended)  # the next group's first
 
-        started = time.perf_counter()
-        done: list[tuple[_Job, Mail, Verdict]] = []
-        judged = 0
         try:
             for verdict in self.engine.scan(mails()):
-                job, mail = pending.pop(0)
-                judged += 1
+                job, mail = pending.popleft()
                 if at_once:
                     job.future.set_result(verdict)  # type: ignore[arg-type]
-                else:
-                    done.append((job, mail, verdict))  # type: ignore[arg-type]
-        except Exception:  # noqa: BLE001 - the group rolled back: judge its rest one by one
+                judged.append((job, mail, verdict))  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - the open group rolled back: judge it one by one
             # Answered at once, a rolled-back message is lost as in a crash; the
             # others are judged again, each in a session of its own.
-            for job, mail in [(job, mail) for job, mail, _ in done] + pending:
+            for job, mail in [(job, mail) for job, mail, _ in judged] + list(pending):
                 self._one(job, mail)
-            done = []
-        for job, _, verdict in done:
-            job.future.set_result(verdict)
-        self.groups += 1
-        if self._on_group is not None:
-            self._on_group(judged, time.perf_counter() - started)
         return ended[0]
 
     def _apply(self, config: Config) -> None:
