@@ -78,9 +78,16 @@ class Server:
         return 0.0
 
     def cpu_seconds(self) -> float:
-        """Return the CPU time (user + system) the server has used so far."""
-        fields = pathlib.Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """Return the CPU time (user + system) the server has used so far: the front
+        process and its children (the writer's process)."""
+        pids = [self.proc.pid]
+        children = pathlib.Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        pids += [int(pid) for pid in children.read_text().split()]
+        total = 0
+        for pid in pids:
+            stat = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(stat[11]) + int(stat[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def decision_ms(self, front: str) -> list[float]:
         return [float(m.group(1)) for m in re.finditer(

@@ -279,6 +279,65 @@ def test_kill_9_under_load_loses_at_most_the_open_group(tmp_path: pathlib.Path,
         assert len(missing) <= 16  # at most the open group (commit_messages)
 
 
+def _writer_pid(server: Served, store: pathlib.Path) -> int:
+    """Return the pid of the server's child that has the store's data file open."""
+    data = str((store / "data.mdb").resolve())
+    children = pathlib.Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
+    for pid in map(int, children.read_text().split()):
+        try:
+            if any(os.readlink(fd) == data for fd in pathlib.Path(f"/proc/{pid}/fd").iterdir()):
+                return pid
+        except OSError:
+            continue
+    raise AssertionError("no child of the server holds the store")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has ended
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_writer_process_dies_with_the_server(tmp_path: pathlib.Path) -> None:
+    store = tmp_path / "store"
+    server = Served(store, _config(tmp_path))
+    try:
+        assert server.scan(sample_messages()[0])[0] == 200
+        writer = _writer_pid(server, store)
+        assert writer != server.proc.pid and _alive(writer)
+        server.proc.kill()
+        server.proc.wait()
+        assert wait_until(lambda: not _alive(writer), timeout=10)
+    finally:
+        server.kill()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_writer_process_that_dies_stops_the_server_with_a_clear_error(
+        tmp_path: pathlib.Path) -> None:
+    store = tmp_path / "store"
+    server = Served(store, _config(tmp_path))
+    try:
+        status, verdict = server.scan(sample_messages()[0])
+        assert status == 200
+        wanted = "/v1/explain?message_id=" + urllib_quote(verdict["message_id"])
+        assert wait_until(lambda: server.request("GET", wanted)[0] == 200)  # its group committed
+        os.kill(_writer_pid(server, store), 9)
+        assert server.proc.wait(30) == 2
+    finally:
+        server.kill()
+    assert any("the writer process ended while serving" in line for line in server.log)
+    # What it had committed is there for the next server.
+    again = Served(store, _config(tmp_path))
+    try:
+        assert again.request("GET", wanted)[0] == 200
+    finally:
+        again.kill()
+
+
 def urllib_quote(text: str) -> str:
     from urllib.parse import quote
 

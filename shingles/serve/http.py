@@ -20,6 +20,7 @@ from aiohttp import web
 from shingles.errors import StoreFullError
 from shingles.serve.envelope import Envelope
 from shingles.serve.writer import Rejected
+from shingles.serve.writer_process import WriterGone
 from shingles.verdicts.feedback import report_arf, report_messages
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ def make_app(server: Server) -> web.Application:
             return _error(400, str(exc))
         except StoreFullError as exc:
             return _error(507, str(exc))
+        except WriterGone as exc:  # the server is stopping with it
+            return _error(503, str(exc))
         seconds = time.perf_counter() - started
         server.judged("http", envelope, verdict, "-", seconds)
         return web.json_response(verdict.to_json(), dumps=_dumps)
@@ -120,13 +123,10 @@ def make_app(server: Server) -> web.Application:
                 return _error(400, 'give {"spam": [Message-ID, ...], "ham": [...]} '
                                    "or an ARF message")
 
-            def work(engine: Any) -> list[Any]:
-                return [*report_messages(engine, spam, "spam"),
-                        *report_messages(engine, ham, "ham")]
+            future = server.writer.call(_report_lists, spam, ham)
         else:
-            def work(engine: Any) -> list[Any]:
-                return list(report_arf(engine, io.BytesIO(body)))
-        done = await asyncio.wrap_future(server.writer.call(work))
+            future = server.writer.call(_report_arf, body)
+        done = await asyncio.wrap_future(future)
         return web.json_response({"reports": [r.to_json() for r in done]}, dumps=_dumps)
 
     @routes.get("/v1/explain")
@@ -135,7 +135,7 @@ def make_app(server: Server) -> web.Application:
         if not message_id:
             return _error(400, "give the Message-ID: /v1/explain?message_id=<...>")
         try:
-            return web.json_response(server.writer.engine.explain(message_id), dumps=_dumps)
+            return web.json_response(server.reader.explain(message_id), dumps=_dumps)
         except KeyError as exc:
             return _error(404, str(exc.args[0]))
 
@@ -174,6 +174,16 @@ def make_app(server: Server) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=1 << 20)
     app.add_routes(routes)
     return app
+
+
+def _report_lists(engine: Any, spam: list[str], ham: list[str]) -> list[Any]:
+    """Count the Message-IDs of a JSON report (run by the writer: pickled by name)."""
+    return [*report_messages(engine, spam, "spam"), *report_messages(engine, ham, "ham")]
+
+
+def _report_arf(engine: Any, body: bytes) -> list[Any]:
+    """Count an RFC 5965 feedback report (run by the writer: pickled by name)."""
+    return list(report_arf(engine, io.BytesIO(body)))
 
 
 def _dumps(data: Any) -> str:

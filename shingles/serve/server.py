@@ -29,9 +29,9 @@ from shingles.config import Config, StoreSettings, load_config
 from shingles.serve.envelope import Envelope
 from shingles.serve.metrics import Metrics
 from shingles.serve.owner import clear_owner, write_owner
-from shingles.serve.writer import Writer
+from shingles.serve.writer_process import WriterGone, WriterProcess
 from shingles.store.reader import Store
-from shingles.verdicts.engine import Verdict
+from shingles.verdicts.engine import Engine, Verdict
 
 __all__ = ["Server", "parse_listen"]
 
@@ -93,12 +93,20 @@ class Server:
     def __init__(self, store_path: str, config: Config, config_path: str | None = None,
                  settings: StoreSettings | None = None) -> None:
         self.config_path = config_path
-        # StoreLockedError: another writer has it.
-        self.store = Store(store_path, settings=settings)
         self.metrics = Metrics(store_path, lambda: self.writer.depth())
-        self.writer = Writer(self.store, config, on_group=self.metrics.group,
-                             on_rescan=self._rescanned,
-                             on_error=lambda text: log(event="error", error=text))
+        self.writer = WriterProcess(store_path, config, settings, on_group=self.metrics.group,
+                                    on_rescan=self._rescanned,
+                                    on_error=lambda text: log(event="error", error=text))
+        # StoreLockedError and the like: the child could not take the store.
+        self.writer.start()
+        try:
+            # The readers' view (explain, mailings): LMDB read transactions of their
+            # own, never waiting for a group.
+            self.store = Store(store_path, readonly=True)
+            self.reader = Engine(self.store, config)
+        except BaseException:
+            self.writer.stop()
+            raise
         self._config = config
         self._judged = 0
         self._count_lock = threading.Lock()
@@ -143,20 +151,21 @@ class Server:
             log(event="reload", error=f"kept the old config: {exc}")
             return
         self._config = config  # before the log line: a client that saw it sees the config
+        self.reader = Engine(self.store, config)
         self.writer.reload(config)
         log(event="reload", config=self.config_path)
 
     def run(self, http: str | None, milter: str | None) -> None:
         """Serve until SIGTERM or SIGINT; then commit what is queued and return."""
         _raise_file_limit()
-        # The writer thread is CPU-bound; the event loop needs the GIL for a moment
-        # per request. At the default 5 ms switch interval each answer waits up to
-        # 5 ms for it, which capped 8 keep-alive clients at a fraction of the writer.
+        # A milter thread whose verdict came needs the interpreter lock for a moment;
+        # at the default 5 ms switch interval it would wait that long behind a busy
+        # event loop.
         sys.setswitchinterval(0.0005)
-        self.writer.start()
         try:
             asyncio.run(self._main(http, milter))
         finally:
+            self.writer.detach()  # milter threads still wait for answers
             if self.milter is not None:  # no new milter messages, then commit the queue
                 self.milter.stop()
             self.writer.stop()
@@ -165,6 +174,8 @@ class Server:
             log(event="stop", groups=self.writer.groups)
         if self.milter is not None and self.milter.error:
             raise OSError(self.milter.error)
+        if self.writer.failed:
+            raise WriterGone("the writer process ended while serving; see the log above")
 
     async def _main(self, http: str | None, milter: str | None) -> None:
         loop = asyncio.get_running_loop()
@@ -172,6 +183,8 @@ class Server:
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self.writer.on_exit = stop.set  # called on the loop's thread
+        self.writer.listen(loop)
         runner = None
         listening: dict[str, str] = {}
         if http:
@@ -194,8 +207,8 @@ class Server:
             listening["milter"] = milter
         write_owner(self.store.path, f"http://{listening['http']}" if "http" in listening else None)
         # What start-up built lives as long as the process: out of the collector's
-        # sight, the full collections the writer's session runs every few groups
-        # walk what serving made (~20 ms a collection with start-up's objects in).
+        # sight, a full collection walks only what serving made (~20 ms a collection
+        # with start-up's objects in).
         gc.freeze()
         log(event="listening", pid=os.getpid(), **listening)
 

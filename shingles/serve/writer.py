@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from shingles.config import Config
 from shingles.errors import MailParseError, ShinglesError
@@ -43,7 +43,7 @@ from shingles.store.reader import Store
 from shingles.verdicts.engine import Engine, Verdict
 from shingles.verdicts.judge import Reason
 
-__all__ = ["Rejected", "Writer"]
+__all__ = ["STOP", "Call", "Inbox", "Job", "Rejected", "Writer"]
 
 
 class Rejected(ShinglesError, ValueError):
@@ -51,7 +51,9 @@ class Rejected(ShinglesError, ValueError):
 
 
 @dataclasses.dataclass
-class _Job:
+class Job:
+    """A message to judge; its future gets the verdict."""
+
     raw: bytes
     envelope: Envelope
     source: str
@@ -59,14 +61,26 @@ class _Job:
 
 
 @dataclasses.dataclass
-class _Call:
+class Call:
     """Work that writes to the store outside the judging path (feedback reports)."""
 
     work: Callable[[Engine], Any]
     future: Future[Any]
 
 
-_STOP = object()
+#: The inbox item that ends the writer (after what came before it).
+STOP = object()
+
+
+class Inbox(Protocol):
+    """Where the writer takes its items (Job, Call, Config, STOP) from: a
+    queue.Queue, or the pipe of the writer's process."""
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Return the next item; raise queue.Empty when none comes in time."""
+
+    def get_nowait(self) -> Any:
+        """Return the next item if there is one; else raise queue.Empty."""
 
 
 class Writer:
@@ -75,27 +89,30 @@ class Writer:
     Args:
         store: The store, opened for writing by this process.
         config: The configuration (its [serve] section sets the group commit).
+        inbox: Where the items come from (default: a queue that submit, call,
+            reload and stop fill).
         on_group: Called in the writer thread after each commit with the group's
             size and the commit's seconds (metrics).
         on_rescan: Called with the verdicts a rescan changed.
     """
 
-    def __init__(self, store: Store, config: Config, *,
+    def __init__(self, store: Store, config: Config, *, inbox: Inbox | None = None,
                  on_group: Callable[[int, float], None] | None = None,
                  on_rescan: Callable[[list[Verdict]], None] | None = None,
                  on_error: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.config = config
         self.engine = Engine(store, config)
-        self._queue: queue.Queue[Any] = queue.Queue()
+        self._queue: Any = queue.Queue() if inbox is None else inbox
         self._on_group = on_group
         self._on_rescan = on_rescan
         self._on_error = on_error
-        self._thread = threading.Thread(target=self._run, name="shingles-writer", daemon=True)
+        self._thread = threading.Thread(target=self.run, name="shingles-writer", daemon=True)
         self._next_rescan = time.monotonic()
         self.groups = 0
 
     def start(self) -> None:
+        """Run the writer in a thread of its own, fed by submit, call, reload and stop."""
         self._thread.start()
 
     def depth(self) -> int:
@@ -109,13 +126,13 @@ class Writer:
         error (StoreFullError) that kept its group from committing.
         """
         future: Future[Verdict] = Future()
-        self._queue.put(_Job(raw, envelope, source, future))
+        self._queue.put(Job(raw, envelope, source, future))
         return future
 
     def call(self, work: Callable[[Engine], Any]) -> Future[Any]:
         """Return a future of work(engine) run on the writer thread, between groups."""
         future: Future[Any] = Future()
-        self._queue.put(_Call(work, future))
+        self._queue.put(Call(work, future))
         return future
 
     def reload(self, config: Config) -> None:
@@ -124,12 +141,13 @@ class Writer:
 
     def stop(self, timeout: float | None = None) -> None:
         """Judge and commit what is queued, then end the thread."""
-        self._queue.put(_STOP)
+        self._queue.put(STOP)
         self._thread.join(timeout)
 
-    # -- the thread -------------------------------------------------------
+    # -- the loop ---------------------------------------------------------
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """Judge what the inbox brings until STOP (in the calling thread)."""
         while True:
             wait = max(0.0, self._next_rescan - time.monotonic())
             try:
@@ -137,13 +155,13 @@ class Writer:
             except queue.Empty:
                 self._rescan()
                 continue
-            if isinstance(item, _Job):
+            if isinstance(item, Job):
                 item = self._session(item)  # the control item that ended it, or None
-            if item is _STOP:
+            if item is STOP:
                 return
             if isinstance(item, Config):
                 self._apply(item)
-            if isinstance(item, _Call):
+            if isinstance(item, Call):
                 try:
                     item.future.set_result(item.work(self.engine))
                 except Exception as exc:  # noqa: BLE001 - the caller reports it
@@ -151,7 +169,7 @@ class Writer:
             if time.monotonic() >= self._next_rescan:
                 self._rescan()
 
-    def _session(self, first: _Job) -> Any:
+    def _session(self, first: Job) -> Any:
         """Judge jobs in one store session led by first, a group (one commit) at a time;
         return the control item (stop, new config, call) that ended it, or None.
 
@@ -165,12 +183,12 @@ class Writer:
         """
         serve = self.config.serve
         at_once = serve.answer == "at-once"
-        pending: collections.deque[tuple[_Job, Mail]] = collections.deque()  # no verdict yet
-        judged: list[tuple[_Job, Mail, Verdict]] = []  # in the open group
+        pending: collections.deque[tuple[Job, Mail]] = collections.deque()  # no verdict yet
+        judged: list[tuple[Job, Mail, Verdict]] = []  # in the open group
         ended: list[Any] = [None]
 
         def mails() -> Iterator[Mail]:
-            job: _Job | None = first
+            job: Job | None = first
             while job is not None:
                 deadline = time.monotonic() + serve.commit_ms / 1000
                 started = time.perf_counter()
@@ -216,7 +234,7 @@ class Writer:
         self.config = config
         self.engine = Engine(self.store, config)
 
-    def _next(self, deadline: float, ended: list[Any]) -> _Job | None:
+    def _next(self, deadline: float, ended: list[Any]) -> Job | None:
         """Return the next job if one comes before deadline, else None; a control item
         ends the group and is kept in ended[0]."""
         try:
@@ -229,12 +247,12 @@ class Writer:
                 item = self._queue.get(timeout=left)
             except queue.Empty:
                 return None
-        if isinstance(item, _Job):
+        if isinstance(item, Job):
             return item
         ended[0] = item
         return None
 
-    def _prepare(self, job: _Job) -> Mail | None:
+    def _prepare(self, job: Job) -> Mail | None:
         """Return the job's Mail to judge, or None when its future is already set
         (no mail, cancelled, or a retry answered from its stored verdict)."""
         if not job.future.set_running_or_notify_cancel():
@@ -250,7 +268,7 @@ class Writer:
             return None
         return mail
 
-    def _one(self, job: _Job, mail: Mail) -> None:
+    def _one(self, job: Job, mail: Mail) -> None:
         """Judge one message of a failed group in a session of its own."""
         if job.future.done():
             return
