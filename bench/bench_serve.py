@@ -74,20 +74,24 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(self.logfile.read_text())
 
+    def _pids(self) -> list[int]:
+        """Return the server's processes: the front and its children (the writer's)."""
+        children = pathlib.Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [self.proc.pid, *(int(pid) for pid in children.read_text().split())]
+
     def rss_mb(self) -> float:
-        for line in pathlib.Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        """Return the resident memory of the server's processes, summed."""
+        total = 0.0
+        for pid in self._pids():
+            for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        return total
 
     def cpu_seconds(self) -> float:
-        """Return the CPU time (user + system) the server has used so far: the front
-        process and its children (the writer's process)."""
-        pids = [self.proc.pid]
-        children = pathlib.Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        pids += [int(pid) for pid in children.read_text().split()]
+        """Return the CPU time (user + system) the server's processes have used so far."""
         total = 0
-        for pid in pids:
+        for pid in self._pids():
             stat = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(stat[11]) + int(stat[12])
         return total / os.sysconf("SC_CLK_TCK")
