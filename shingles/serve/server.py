@@ -86,7 +86,8 @@ class Server:
     """The running server: store, writer, metrics and front ends.
 
     Args:
-        store_path: The store directory (this process becomes its only writer).
+        store_path: The store directory (the writer's process, a child of this one,
+            becomes its only writer).
         config: The configuration; config_path is read again on SIGHUP.
     """
 
