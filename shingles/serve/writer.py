@@ -1,9 +1,11 @@
 """The single writer: judges messages in groups, one store commit per group.
 
-Front ends (HTTP handlers, milter threads) ``submit`` raw messages and get a
-``concurrent.futures.Future``; one thread takes them off a queue and judges
-them in groups: a group is one store commit, taking what arrives from its first
-message until ``commit_ms`` later or ``commit_messages`` messages. Groups follow
+``shingles serve`` runs it in a process of its own (``writer_process``), fed
+straight from a pipe; in-process, ``start`` runs it in a thread fed by
+``submit``, ``call``, ``reload`` and ``stop``. Either way one thread takes the
+raw messages in and judges them in groups: a group is one store commit, taking
+what arrives from its first message until ``commit_ms`` later or
+``commit_messages`` messages. Groups follow
 each other in one store session, which ends when the rescan clock is due or a
 report, reload or stop comes (they write in sessions of their own). A session
 takes the trusted domains' networks and the learned forwarders as it starts, so

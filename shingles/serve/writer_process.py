@@ -172,8 +172,7 @@ class WriterProcess:
             self._next_key += 1
             self._waiting[key] = future
             try:
-                self._conn.send_bytes(pickle.dumps((kind, key, *payload),  # type: ignore[union-attr]
-                                                   pickle.HIGHEST_PROTOCOL))
+                self._write((kind, key, *payload))
             except OSError as exc:
                 del self._waiting[key]
                 future.set_exception(WriterGone(f"the writer process has ended: {exc}"))
@@ -181,7 +180,12 @@ class WriterProcess:
 
     def _send(self, item: tuple[Any, ...]) -> None:
         with self._lock:
-            self._conn.send_bytes(pickle.dumps(item, pickle.HIGHEST_PROTOCOL))  # type: ignore[union-attr]
+            self._write(item)
+
+    def _write(self, item: tuple[Any, ...]) -> None:
+        """Send item down the pipe; the caller holds the lock."""
+        assert self._conn is not None
+        self._conn.send_bytes(pickle.dumps(item, pickle.HIGHEST_PROTOCOL))
 
     def _drain(self) -> None:
         """Handle what the child has sent (on the loop's thread); on its end, fail

@@ -62,8 +62,8 @@ class Arrears:
 
     A walk has a set-up cost in every database (find the mark, keep it), and a
     server commits a group every few milliseconds with a handful of messages in it:
-    walking at each such commit cost more than judging its messages
-    (bench/README.md, "Group commits and the walk"). So a commit walks a database
+    walking at each one took ~770 cursor steps a message (12 databases, 64 steps
+    each at least), about as much as judging it. So a commit walks a database
     once what was added to it since its last walk asks for MIN_WALK steps, and a
     session's last commit walks whatever is owed. A session that ends with nothing
     to commit leaves at most MIN_WALK / SWEEP_FACTOR entries a database unwalked;
