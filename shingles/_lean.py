@@ -1,9 +1,11 @@
-"""The optional compiled mail-parsing helpers (shingles._mime), or None when not in use.
+"""The optional compiled helpers: mail parsing's (shingles._mime) and the store's loops
+(shingles._store), each None when not in use.
 
-Without them the standard email parser and the plain-Python helpers do all the
+Without them the standard email parser and the plain-Python twins do all the
 work. SHINGLES_PUREPYTHON=1 leaves them out on purpose; SHINGLES_REQUIRE_EXT=1
 turns a failed import into an error, as for the signature core (see _backend.py).
-Mail reading imports this module, so it loads neither LMDB nor numpy.
+Mail reading imports this module, so it loads neither LMDB nor numpy (nor does
+shingles._store: it calls what py-lmdb objects it is handed).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from types import ModuleType
 
 from shingles.errors import BackendError
 
-__all__ = ["lean"]
+__all__ = ["lean", "store_loops"]
 
 
 def _optional(name: str) -> ModuleType | None:
@@ -32,3 +34,4 @@ def _optional(name: str) -> ModuleType | None:
 
 
 lean: ModuleType | None = _optional("_mime")
+store_loops: ModuleType | None = _optional("_store")

@@ -1,7 +1,8 @@
 """Every compiled piece and its plain-Python twin, run on the same corpus and boundary inputs.
 
 One fixture, `twin`, goes over the pairs (shingles._core, shingles._mime,
-shingles._store against their Python twins). For each pair the boundary examples
+shingles._store against their Python twins; the store's run on a scratch LMDB
+database). For each pair the boundary examples
 carry the answer they must give, so the Python twin is held to them even on a
 pure-Python build; where the compiled twin is built it must give the same on
 those and on inputs drawn from every corpus message. A compiled twin that may
@@ -14,7 +15,9 @@ from __future__ import annotations
 import dataclasses
 import email.parser
 import email.policy
+import hashlib
 import struct
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -23,12 +26,15 @@ import pytest
 
 import shingles
 from shingles import fingerprint
-from shingles._lean import lean
+from shingles._lean import lean, store_loops
 from shingles.config import DEFAULT_CONFIG
 from shingles.mail import headers, htmlscan, quoting, senders
 from shingles.mail.parse import _std_tree, parse
 from shingles.mail.read import read_raw
 from shingles.mail.records import MailError
+from shingles.store.layout import pack_index
+from shingles.store.retention import walk_py
+from shingles.store.writer import probe_py
 
 from .conftest import corpus_dir  # type: ignore[import-not-found]  # tests is no package
 
@@ -67,6 +73,85 @@ def _fp_cython(text: str) -> Any:
 
 def _fp_python(text: str) -> Any:
     return fingerprint(text, backend="python")
+
+
+_SCRATCH: list[Any] = []  # one LMDB environment and database for every store twin
+
+
+def _on_scratch(entries: tuple[tuple[bytes, bytes], ...], run: Callable[[Any, Any], Any]) -> Any:
+    """Return run(txn, db) on a scratch database holding entries; nothing is kept."""
+    import lmdb
+
+    if not _SCRATCH:
+        env = lmdb.open(tempfile.mkdtemp(prefix="shingles-twins-"), max_dbs=2, map_size=1 << 26)
+        _SCRATCH.extend((env, env.open_db(b"d")))
+    env, db = _SCRATCH
+    txn = env.begin(write=True)
+    try:
+        for key, value in entries:
+            txn.put(key, value, db=db)
+        return run(txn, db)
+    finally:
+        txn.abort()
+
+
+def _walker(walk: Callable[..., Any] | None) -> Callable[[Any], Any] | None:
+    """Return a twin taking (entries, where to start, budget, hour offset, cutoff) and giving
+    (deleted entries, keys left, where the cursor stops)."""
+    if walk is None:
+        return None
+
+    def run(case: tuple[Any, ...]) -> Any:
+        entries, start, budget, hour_at, cutoff = case
+
+        def on(txn: Any, db: Any) -> Any:
+            cursor = txn.cursor(db=db)
+            if entries:
+                cursor.set_range(sorted(entries)[start % len(entries)][0])
+            deleted = walk(cursor, budget, hour_at, cutoff)
+            return deleted, [key for key, _ in txn.cursor(db=db)], cursor.key()
+        return _on_scratch(entries, on)
+    return run
+
+
+def _prober(probe: Callable[..., Any] | None) -> Callable[[Any], Any] | None:
+    """Return a twin taking (entries, pending writes, keys, floor) and giving (olds, hours),
+    or the error's class name."""
+    if probe is None:
+        return None
+
+    def run(case: tuple[Any, ...]) -> Any:
+        entries, pending, keys, floor = case
+
+        def on(txn: Any, db: Any) -> Any:
+            olds: list[int] = []
+            hours: list[int] = []
+            try:
+                probe(txn, db, dict(pending), keys, olds, hours, floor)
+            except Exception as error:  # noqa: BLE001 - the twins must fail alike
+                return type(error).__name__
+            return olds, hours
+        return _on_scratch(entries, on)
+    return run
+
+
+def _index_cases(raws: list[bytes]) -> tuple[list[Any], list[Any]]:
+    """Return walk and probe cases over index entries made from corpus messages: the key a
+    hash of the message, the mailing its size, the hour its size modulo two days."""
+    entries = [(hashlib.blake2b(raw, digest_size=8).digest(), pack_index(len(raw), len(raw) % 48))
+               for raw in raws]
+    walks, probes = [], []
+    for i in range(0, len(entries), 40):
+        chunk = tuple(entries[i:i + 40])
+        walks.append((chunk, i, 10 + i % 70, 9, i % 50))
+        stored, fresh = chunk[::2], chunk[1::2]
+        pending = tuple((key, pack_index(i, 30)) for key, _ in fresh[::3])
+        probes.append((stored, pending, tuple(key for key, _ in chunk), i % 48))
+    return walks, probes
+
+
+_HOUR = struct.Struct("<I")
+_ABC = tuple((bytes([c]), _HOUR.pack(h)) for c, h in zip(b"abcde", (50, 150, 50, 99, 100)))
 
 
 ATTRIBUTED = ("Fine by me.\n\nOn Mon, 2 Mar 2026, Bob wrote:\n\n> Lunch at noon?\n> Bring it.\n"
@@ -109,6 +194,28 @@ TWINS: dict[str, Twin] = {
             (b"From: a@example.org\nSubject: x\n\nbody\n", ...),
             (b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--b--\n", ...),
         ), "raw", declines=True),
+    "walk": Twin(_walker(store_loops.walk if store_loops is not None else None),
+                 _walker(walk_py), (  # type: ignore[arg-type]
+        (((), 0, 5, 0, 100), ...),
+        ((_ABC, 0, 5, 0, 100), ([(b"a", _HOUR.pack(50)), (b"c", _HOUR.pack(50)),
+                                (b"d", _HOUR.pack(99))], [b"b", b"e"], b"b")),
+        # From c, round past the end: d and a go too, and the walk stops on e.
+        ((_ABC, 2, 5, 0, 100), ([(b"c", _HOUR.pack(50)), (b"d", _HOUR.pack(99)),
+                                 (b"a", _HOUR.pack(50))], [b"b", b"e"], b"e")),
+        ((((b"a", b"\x01"), (b"b", _HOUR.pack(1))), 0, 9, 0, 100),  # too short: kept
+         ([(b"b", _HOUR.pack(1))], [b"a"], b"a")),
+        ((_ABC, 1, 2, 0, 100), ([(b"c", _HOUR.pack(50))], [b"a", b"b", b"d", b"e"], b"d")),
+    ), "walks"),
+    "probe": Twin(_prober(store_loops.probe if store_loops is not None else None),
+                  _prober(probe_py), (  # type: ignore[arg-type]
+        # (stored entries, pending writes, keys, floor): pending first, then the database.
+        ((((b"k1", pack_index(5, 100)), (b"k4", pack_index(6, 90))),
+          ((b"k2", pack_index(7, 96)), (b"k1", pack_index(8, 101))),
+          (b"k1", b"k2", b"k3", b"k4"), 95), ([8, 7, 0, 0], [101, 96, 0, 0])),
+        ((((b"k1", pack_index(5, 100)),), (), (b"k1",), -1), ([5], [100])),
+        ((((b"k1", b"\x01short"),), (), (b"k1",), 0), "StoreFormatError"),
+        (((), (), (), 0), ([], [])),
+    ), "probes"),
 }
 
 
@@ -151,6 +258,7 @@ def corpus_inputs() -> dict[str, list[Any]]:
                     out["dates"].append(text)
                 elif low == "received":
                     out["received"].append(text)
+    out["walks"], out["probes"] = _index_cases(out["raw"])
     return out
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from shingles._lean import store_loops
 from shingles.store import cluster
 from shingles.store.cluster import ID
 from shingles.store.layout import (
@@ -31,7 +32,7 @@ from shingles.store.layout import (
 )
 
 __all__ = ["FORGOTTEN", "MIN_WALK", "SWEEP_FACTOR", "Arrears", "count_tombstones", "cutoff", "live",
-           "message_state", "sweep", "sweep_step", "tombstones", "window"]
+           "message_state", "sweep", "sweep_step", "tombstones", "walk_py", "window"]
 
 _HOUR = 3600
 _U32LE = struct.Struct("<I")
@@ -169,9 +170,22 @@ def sweep_step(txn: Any, db: Any, meta: Any, mark: bytes, budget: int, hour_at: 
     (bench/README.md, "The walk deletes at the cursor").
     """
     cursor, budget = _cursor_at(txn, db, meta, mark, budget)
+    deleted = _walk(cursor, budget, hour_at, cutoff)
+    _leave(txn, meta, mark, cursor)
+    return deleted
+
+
+def walk_py(cursor: Any, budget: int, hour_at: int, cutoff: int) -> list[tuple[bytes, bytes]]:
+    """Return the (key, value) entries deleted by walking budget entries from where the
+    cursor is (going round to the top past the end), deleting those whose u32 hour at
+    hour_at is below cutoff; the cursor is left where the next walk starts.
+
+    The hot loop of retention: no call but LMDB's per entry. Compiled as
+    shingles._store.walk.
+    """
     deleted: list[tuple[bytes, bytes]] = []
     unpack = _U32LE.unpack_from
-    while budget > 0:  # the hot loop of the sweep: no call but LMDB's per entry
+    while budget > 0:
         budget -= 1
         raw = cursor.value()
         try:
@@ -185,8 +199,10 @@ def sweep_step(txn: Any, db: Any, meta: Any, mark: bytes, budget: int, hour_at: 
                 break
         elif not cursor.next() and not cursor.first():
             break
-    _leave(txn, meta, mark, cursor)
     return deleted
+
+
+_walk = store_loops.walk if store_loops is not None else walk_py
 
 
 def _sweep_messages(txn: Any, dbs: dict[str, Any], cutoff: int, hours: int,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import lmdb
 import xxhash
 
+from shingles._lean import store_loops
 from shingles.errors import StoreFormatError, StoreFullError
 from shingles.fingerprint import Fingerprint
 from shingles.mail.identity import authenticates
@@ -78,11 +79,15 @@ _FIRST = operator.itemgetter(0)
 _INDEX = struct.Struct("<BQI")  # records.pack_index, unpacked without its checks: hot
 
 
-def _probe(txn: Any, db: Any, pending: dict[bytes, bytes], keys: Sequence[bytes],
-           olds: list[int], hours: list[int], floor: int) -> None:
+def probe_py(txn: Any, db: Any, pending: dict[bytes, bytes], keys: Sequence[bytes],
+             olds: list[int], hours: list[int], floor: int) -> None:
     """Append the mailing id and hour each index key names to olds and hours (0, 0: none,
     or expired: older than floor), as the batch left it: its pending writes first, then
-    the database."""
+    the database. Compiled as shingles._store.probe.
+
+    Raises:
+        StoreFormatError: if an index record is not 13 bytes long.
+    """
     get = txn.get
     unpack = _INDEX.unpack
     for key in keys:
@@ -93,11 +98,16 @@ def _probe(txn: Any, db: Any, pending: dict[bytes, bytes], keys: Sequence[bytes]
             olds.append(0)
             hours.append(0)
         else:
+            if len(raw) != _INDEX.size:
+                raise StoreFormatError(f"index record of {len(raw)} bytes, not {_INDEX.size}")
             _, old, hour = unpack(raw)
             if hour < floor:
                 old = hour = 0
             olds.append(old)
             hours.append(hour)
+
+
+_probe = store_loops.probe if store_loops is not None else probe_py
 
 
 def _refile(pending: dict[bytes, bytes], keys: Sequence[bytes], olds: list[int],
@@ -203,6 +213,7 @@ class Session:
         self._dirty: set[int] = set()
         self._ips: dict[str, IpCounters] = {}
         self._clock = 0
+        self._floor_at = (0, retention.cutoff(0, self._settings.retention_days))
         self._next_id = 0
         self._reborn = 0  # tombstones a new record of the same message replaced
 
@@ -303,7 +314,11 @@ class Session:
     @property
     def _floor(self) -> int:
         """Return the hour below which records have expired (-1: none), by the clock now."""
-        return retention.cutoff(self._clock, self._settings.retention_days)
+        # Asked several times a message for one reading of the clock: worked out once.
+        if self._clock != self._floor_at[0]:
+            self._floor_at = (self._clock, retention.cutoff(self._clock,
+                                                            self._settings.retention_days))
+        return self._floor_at[1]
 
     def get(self, name: str, key: bytes) -> bytes | None:
         """Return a record of one of the engine's databases in the open batch, or None
