@@ -12,6 +12,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
 
 from shingles.errors import StoreFormatError
 
@@ -25,6 +26,99 @@ cdef inline uint32_t le32(const unsigned char *p) noexcept:
 
 cdef inline uint64_t le64(const unsigned char *p) noexcept:
     return le32(p) | (<uint64_t>le32(p + 4) << 32)
+
+
+# ---------------------------------------------------------------- the key filter
+# The compiled twin of shingles.store.keyfilter.KeyFilterPy (tests/test_twins.py holds
+# the two equal): the same bits set for the same keys.
+
+DEF HASHES = 7  # bit positions a key sets: ~1% false positives at 10 bits a key
+DEF BITS_PER_KEY = 10
+
+
+cdef inline uint64_t mix(uint64_t x) noexcept:
+    # splitmix64's finaliser: index keys are hashes already, but a band key starts
+    # with its band number, and a filter must not depend on how keys are made.
+    x ^= x >> 30
+    x *= <uint64_t>0xbf58476d1ce4e5b9
+    x ^= x >> 27
+    x *= <uint64_t>0x94d049bb133111eb
+    x ^= x >> 31
+    return x
+
+
+cdef inline uint64_t fold(const unsigned char *p, Py_ssize_t n) noexcept:
+    cdef uint64_t h = <uint64_t>n
+    cdef Py_ssize_t i
+    for i in range(n):
+        h = ((h << 8) | (h >> 56)) ^ p[i]
+    return h
+
+
+cdef class KeyFilter:
+    """A Bloom filter of byte keys (see shingles.store.keyfilter.KeyFilterPy)."""
+
+    cdef uint64_t *words
+    cdef uint64_t mask
+    cdef readonly Py_ssize_t capacity
+    cdef readonly Py_ssize_t added
+
+    def __cinit__(self, Py_ssize_t capacity):
+        cdef uint64_t bits = 64
+        if capacity < 1:
+            capacity = 1
+        while bits < <uint64_t>capacity * BITS_PER_KEY:
+            bits <<= 1
+        self.words = <uint64_t *>calloc(bits // 64, sizeof(uint64_t))
+        if self.words == NULL:
+            raise MemoryError()
+        self.mask = bits - 1
+        self.capacity = capacity
+        self.added = 0
+
+    def __init__(self, Py_ssize_t capacity):
+        """Size the filter for capacity keys (10 bits each, rounded up to a power of two)."""
+
+    def __dealloc__(self):
+        free(self.words)
+
+    @property
+    def bits(self):
+        """Return the filter's size in bits."""
+        return self.mask + 1
+
+    cdef inline void put(self, const unsigned char *p, Py_ssize_t n) noexcept:
+        cdef uint64_t h1 = mix(fold(p, n)), h2 = mix(h1 ^ <uint64_t>0x9e3779b97f4a7c15) | 1, bit
+        cdef int i
+        for i in range(HASHES):
+            bit = (h1 + <uint64_t>i * h2) & self.mask
+            self.words[bit >> 6] |= (<uint64_t>1) << (bit & 63)
+        self.added += 1
+
+    cdef inline bint holds(self, const unsigned char *p, Py_ssize_t n) noexcept:
+        cdef uint64_t h1 = mix(fold(p, n)), h2 = mix(h1 ^ <uint64_t>0x9e3779b97f4a7c15) | 1, bit
+        cdef int i
+        for i in range(HASHES):
+            bit = (h1 + <uint64_t>i * h2) & self.mask
+            if not (self.words[bit >> 6] >> (bit & 63)) & 1:
+                return False
+        return True
+
+    def add(self, bytes key not None):
+        """Add a key."""
+        self.put(<const unsigned char *>PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))
+
+    def update(self, keys):
+        """Add every key of an iterable of bytes."""
+        cdef bytes key
+        for item in keys:
+            key = bytes(item)
+            self.put(<const unsigned char *>PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))
+
+    def __contains__(self, key):
+        """Return whether key may have been added (False: it never was)."""
+        cdef bytes raw = bytes(key)
+        return self.holds(<const unsigned char *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
 
 
 def walk(cursor, Py_ssize_t budget, Py_ssize_t hour_at, long long cutoff):
@@ -50,17 +144,27 @@ def walk(cursor, Py_ssize_t budget, Py_ssize_t hour_at, long long cutoff):
     return deleted
 
 
-def probe(txn, db, dict pending, keys, list olds, list hours, long long floor):
+def probe(txn, db, dict pending, KeyFilter held, keys, list olds, list hours,
+          long long floor):
     """Append the mailing id and hour each index key names to olds and hours
     (see shingles.store.writer.probe_py)."""
     get = txn.get
     cdef PyObject *found
     cdef const unsigned char *data
+    cdef bytes name
     cdef uint64_t old
     cdef uint32_t hour
     for key in keys:
         found = PyDict_GetItem(pending, key)
-        raw = <object>found if found is not NULL else get(key, None, db)
+        if found is not NULL:
+            raw = <object>found
+        else:
+            name = bytes(key)
+            if held is not None and not held.holds(
+                    <const unsigned char *>PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)):
+                raw = None  # never stored: no look-up
+            else:
+                raw = get(key, None, db)
         if raw is None:
             olds.append(0)
             hours.append(0)
@@ -75,3 +179,4 @@ def probe(txn, db, dict pending, keys, list olds, list hours, long long floor):
             old = hour = 0
         olds.append(old)
         hours.append(hour)
+

@@ -1,9 +1,23 @@
 """Stubs of the compiled store loops (ext/_store.pyx); the twins are documented in
-shingles.store.retention.walk_py and shingles.store.writer.probe_py."""
+shingles.store.retention.walk_py, shingles.store.writer.probe_py and
+shingles.store.keyfilter.KeyFilterPy."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from typing_extensions import disjoint_base
+
+@disjoint_base
+class KeyFilter:
+    capacity: int
+    added: int
+    def __init__(self, capacity: int) -> None: ...
+    @property
+    def bits(self) -> int: ...
+    def add(self, key: bytes) -> None: ...
+    def update(self, keys: Iterable[bytes]) -> None: ...
+    def __contains__(self, key: object) -> bool: ...
+
 def walk(cursor: Any, budget: int, hour_at: int, cutoff: int) -> list[tuple[bytes, bytes]]: ...
-def probe(txn: Any, db: Any, pending: dict[bytes, bytes], keys: Sequence[bytes],
-          olds: list[int], hours: list[int], floor: int) -> None: ...
+def probe(txn: Any, db: Any, pending: dict[bytes, bytes], held: KeyFilter | None,
+          keys: Sequence[bytes], olds: list[int], hours: list[int], floor: int) -> None: ...

@@ -18,6 +18,7 @@ import pytest
 
 from shingles import DEFAULT_SCHEME, Fingerprint, Scheme, SchemeMismatchError, fingerprint
 from shingles.errors import ShinglesError, StoreFullError, StoreLockedError
+from shingles.store import keyfilter
 from shingles.store.layout import unpack_index
 from shingles.store.writer import MAX_ADVANCE
 from shingles.store.reader import RECALL_SCHEME, Store
@@ -578,3 +579,42 @@ def test_a_reader_meeting_a_store_being_created_is_told_there_is_none_yet(
     (tmp_path / "new" / "data.mdb").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="has not committed yet"):
         Store(tmp_path / "new", readonly=True)
+
+
+@pytest.mark.skipif(not keyfilter.AVAILABLE, reason="the key filter is used only compiled")
+def test_key_filters_change_no_mailing_and_hold_every_stored_key(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Built after the first commit and rebuilt as they fill (no slack: after ~2 batches),
+    # the filters must give the mailings a store without them gives, and never lose a key.
+    bases = [words(seed) for seed in range(25)]
+    # Copies of 25 texts among new texts: keys found, and keys never held.
+    mails = [mail(i, " ".join(bases[i % 25] if i % 2 else words(1000 + i))) for i in range(300)]
+    settings = StoreSettings(seed=DEFAULT_SEED, batch_size=10)
+
+    def run(path: pathlib.Path) -> tuple[list[int | None], dict[str, int]]:
+        with Store(path, settings=settings) as opened:
+            ids = add_all(opened, mails)
+            filters = opened._key_filters
+            counts = opened.counts()
+            if keyfilter.AVAILABLE:
+                assert filters is not None
+                with opened._env.begin() as txn:
+                    stored = [key for key, _ in txn.cursor(db=opened._dbs["mega"])]
+                assert stored and all(key in filters["mega"] for key in stored)
+        return ids, counts
+
+    builds = []
+    real_build = keyfilter.build
+
+    def counted(txn: object, dbs: dict) -> dict:
+        builds.append(1)
+        return real_build(txn, dbs)
+
+    monkeypatch.setattr(keyfilter, "BUILD_EVERY", 10 ** 9)
+    monkeypatch.setattr(keyfilter, "SLACK", 0)
+    monkeypatch.setattr(keyfilter, "build", counted)
+    with_filters = run(tmp_path / "filtered")
+    assert len(builds) > 2  # built once, then again as each filled up
+    monkeypatch.setattr(keyfilter, "AVAILABLE", False)
+    assert run(tmp_path / "plain") == with_filters
+    assert len({filed(m) for m in with_filters[0]}) == 150 + 25  # the copies joined theirs

@@ -32,6 +32,7 @@ from shingles.mail import headers, htmlscan, quoting, senders
 from shingles.mail.parse import _std_tree, parse
 from shingles.mail.read import read_raw
 from shingles.mail.records import MailError
+from shingles.store.keyfilter import KeyFilterPy
 from shingles.store.layout import pack_index
 from shingles.store.retention import walk_py
 from shingles.store.writer import probe_py
@@ -114,20 +115,25 @@ def _walker(walk: Callable[..., Any] | None) -> Callable[[Any], Any] | None:
     return run
 
 
-def _prober(probe: Callable[..., Any] | None) -> Callable[[Any], Any] | None:
-    """Return a twin taking (entries, pending writes, keys, floor) and giving (olds, hours),
-    or the error's class name."""
+def _prober(probe: Callable[..., Any] | None,
+            make_filter: Callable[[int], Any]) -> Callable[[Any], Any] | None:
+    """Return a twin taking (entries, pending writes, keys, floor, keys a filter holds or
+    None for no filter) and giving (olds, hours), or the error's class name."""
     if probe is None:
         return None
 
     def run(case: tuple[Any, ...]) -> Any:
-        entries, pending, keys, floor = case
+        entries, pending, keys, floor, filtered = case
+        held = None
+        if filtered is not None:
+            held = make_filter(len(filtered))
+            held.update(filtered)
 
         def on(txn: Any, db: Any) -> Any:
             olds: list[int] = []
             hours: list[int] = []
             try:
-                probe(txn, db, dict(pending), keys, olds, hours, floor)
+                probe(txn, db, dict(pending), held, keys, olds, hours, floor)
             except Exception as error:  # noqa: BLE001 - the twins must fail alike
                 return type(error).__name__
             return olds, hours
@@ -135,19 +141,39 @@ def _prober(probe: Callable[..., Any] | None) -> Callable[[Any], Any] | None:
     return run
 
 
-def _index_cases(raws: list[bytes]) -> tuple[list[Any], list[Any]]:
-    """Return walk and probe cases over index entries made from corpus messages: the key a
-    hash of the message, the mailing its size, the hour its size modulo two days."""
+def _filtering(make_filter: Callable[[int], Any] | None) -> Callable[[Any], Any] | None:
+    """Return a twin taking (keys to add, keys to ask about) and giving (bits, keys added,
+    whether the filter may hold each key asked about)."""
+    if make_filter is None:
+        return None
+
+    def run(case: tuple[Any, ...]) -> Any:
+        added, asked = case
+        held = make_filter(len(added))
+        held.update(added)
+        return held.bits, held.added, [key in held for key in asked]
+    return run
+
+
+def _index_cases(raws: list[bytes]) -> tuple[list[Any], list[Any], list[Any]]:
+    """Return walk, probe and filter cases over index entries made from corpus messages: the
+    key a hash of the message, the mailing its size, the hour its size modulo two days."""
     entries = [(hashlib.blake2b(raw, digest_size=8).digest(), pack_index(len(raw), len(raw) % 48))
                for raw in raws]
-    walks, probes = [], []
+    walks: list[Any] = []
+    probes: list[Any] = []
+    filters: list[Any] = []
     for i in range(0, len(entries), 40):
         chunk = tuple(entries[i:i + 40])
         walks.append((chunk, i, 10 + i % 70, 9, i % 50))
         stored, fresh = chunk[::2], chunk[1::2]
         pending = tuple((key, pack_index(i, 30)) for key, _ in fresh[::3])
-        probes.append((stored, pending, tuple(key for key, _ in chunk), i % 48))
-    return walks, probes
+        keys = tuple(key for key, _ in chunk)
+        probes.append((stored, pending, keys, i % 48, None))
+        # A filter holding the stored keys and a few others: the rest are never looked up.
+        probes.append((stored, pending, keys, i % 48, tuple(k for k, _ in stored + fresh[::5])))
+        filters.append((tuple(k for k, _ in stored), keys + tuple(k[:5] for k in keys)))
+    return walks, probes, filters
 
 
 _HOUR = struct.Struct("<I")
@@ -206,16 +232,28 @@ TWINS: dict[str, Twin] = {
          ([(b"b", _HOUR.pack(1))], [b"a"], b"a")),
         ((_ABC, 1, 2, 0, 100), ([(b"c", _HOUR.pack(50))], [b"a", b"b", b"d", b"e"], b"d")),
     ), "walks"),
-    "probe": Twin(_prober(store_loops.probe if store_loops is not None else None),
-                  _prober(probe_py), (  # type: ignore[arg-type]
-        # (stored entries, pending writes, keys, floor): pending first, then the database.
+    "probe": Twin(_prober(store_loops.probe if store_loops is not None else None,
+                          store_loops.KeyFilter if store_loops is not None else KeyFilterPy),
+                  _prober(probe_py, KeyFilterPy), (  # type: ignore[arg-type]
+        # (stored entries, pending writes, keys, floor, filter): pending first, then the
+        # database, but only for keys the filter may hold.
         ((((b"k1", pack_index(5, 100)), (b"k4", pack_index(6, 90))),
           ((b"k2", pack_index(7, 96)), (b"k1", pack_index(8, 101))),
-          (b"k1", b"k2", b"k3", b"k4"), 95), ([8, 7, 0, 0], [101, 96, 0, 0])),
-        ((((b"k1", pack_index(5, 100)),), (), (b"k1",), -1), ([5], [100])),
-        ((((b"k1", b"\x01short"),), (), (b"k1",), 0), "StoreFormatError"),
-        (((), (), (), 0), ([], [])),
+          (b"k1", b"k2", b"k3", b"k4"), 95, None), ([8, 7, 0, 0], [101, 96, 0, 0])),
+        ((((b"k1", pack_index(5, 100)),), (), (b"k1",), -1, None), ([5], [100])),
+        ((((b"k1", b"\x01short"),), (), (b"k1",), 0, None), "StoreFormatError"),
+        (((), (), (), 0, None), ([], [])),
+        # k5 is stored but the filter never held it: not looked up (the writer never
+        # lets that happen); k6 is held and looked up.
+        ((((b"k5", pack_index(5, 100)), (b"k6", pack_index(6, 100))), (), (b"k5", b"k6"), 0,
+          (b"k6",)), ([0, 6], [0, 100])),
     ), "probes"),
+    "key_filter": Twin(_filtering(store_loops.KeyFilter if store_loops is not None else None),
+                       _filtering(KeyFilterPy), (  # type: ignore[arg-type]
+        (((), (b"a",)), (64 * 1, 0, [False])),
+        (((b"a", b"bc", b"\x00" * 9), (b"a", b"bc", b"\x00" * 9)), (64, 3, [True, True, True])),
+        (((b"x" * 8,) * 100, (b"x" * 8, b"y" * 8)), ...),
+    ), "filters"),
 }
 
 
@@ -258,7 +296,7 @@ def corpus_inputs() -> dict[str, list[Any]]:
                     out["dates"].append(text)
                 elif low == "received":
                     out["received"].append(text)
-    out["walks"], out["probes"] = _index_cases(out["raw"])
+    out["walks"], out["probes"], out["filters"] = _index_cases(out["raw"])
     return out
 
 

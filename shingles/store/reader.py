@@ -156,6 +156,9 @@ class Store:
         self.path = os.fspath(path)
         self.readonly = readonly
         self._lock_fd: int | None = None
+        # Filters of the index keys, kept by the writer's sessions (shingles.store.keyfilter):
+        # they are sound only while this Store holds the writer lock.
+        self._key_filters: dict[str, Any] | None = None
         if readonly:
             if not os.path.exists(os.path.join(self.path, "data.mdb")):
                 raise FileNotFoundError(f"no store at {self.path}")
@@ -306,6 +309,7 @@ class Store:
         if env is not None:
             env.close()
             del self._env
+        self._key_filters = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None

@@ -28,7 +28,7 @@ from shingles._lean import store_loops
 from shingles.errors import StoreFormatError, StoreFullError
 from shingles.fingerprint import Fingerprint
 from shingles.mail.identity import authenticates
-from shingles.store import cluster, datafile, retention, traces
+from shingles.store import cluster, datafile, keyfilter, retention, traces
 from shingles.store.cluster import ID
 from shingles.store.keys import (
     NO_KEYS,
@@ -79,11 +79,12 @@ _FIRST = operator.itemgetter(0)
 _INDEX = struct.Struct("<BQI")  # records.pack_index, unpacked without its checks: hot
 
 
-def probe_py(txn: Any, db: Any, pending: dict[bytes, bytes], keys: Sequence[bytes],
+def probe_py(txn: Any, db: Any, pending: dict[bytes, bytes], held: Any, keys: Sequence[bytes],
              olds: list[int], hours: list[int], floor: int) -> None:
     """Append the mailing id and hour each index key names to olds and hours (0, 0: none,
     or expired: older than floor), as the batch left it: its pending writes first, then
-    the database. Compiled as shingles._store.probe.
+    the database, not looked up for a key the filter held (a keyfilter, or None) never
+    held. Compiled as shingles._store.probe.
 
     Raises:
         StoreFormatError: if an index record is not 13 bytes long.
@@ -92,7 +93,7 @@ def probe_py(txn: Any, db: Any, pending: dict[bytes, bytes], keys: Sequence[byte
     unpack = _INDEX.unpack
     for key in keys:
         raw = pending.get(key)
-        if raw is None:
+        if raw is None and (held is None or key in held):
             raw = get(key, None, db)
         if raw is None:
             olds.append(0)
@@ -388,6 +389,7 @@ class Session:
         self._run(self._finish)
         self._uncollected += self._batch["messages"]
         self._done = self._done + IngestSummary(**self._batch, batches=1)
+        self._keep_filters()
         self._pending.clear()
         self._bumps.clear()
         self._records.clear()
@@ -399,6 +401,21 @@ class Session:
             gc.collect(2 if full else 1)
             if full:
                 self._uncollected = 0
+
+    def _keep_filters(self) -> None:
+        """Add the commit's index keys to the store's key filters, or build the filters
+        once they pay (see shingles.store.keyfilter)."""
+        if not keyfilter.AVAILABLE:
+            return
+        filters = self._store._key_filters
+        if filters is not None and all(held.added <= held.capacity for held in filters.values()):
+            for name, held in filters.items():
+                held.update(self._writes[name])
+            return
+        with self._env.begin() as txn:
+            if filters is not None or keyfilter.worth_building(self._done.messages, txn,
+                                                               self._dbs):
+                self._store._key_filters = keyfilter.build(txn, self._dbs)
 
     def _run(self, step: Callable[[], _T]) -> _T:
         """Return step() run in the open batch; when the map is full, grow it and retry.
@@ -574,8 +591,10 @@ class Session:
         floor = self._floor
         olds: list[int] = []  # the mailing each key names (0: none) and its hour
         hours: list[int] = []
+        filters = self._store._key_filters or {}
         for name, group in groups:
-            _probe(txn, dbs[name], self._writes[name], group, olds, hours, floor)
+            _probe(txn, dbs[name], self._writes[name], filters.get(name), group, olds, hours,
+                   floor)
         # The keys of a copy nearly all name one mailing: find its root once.
         roots: dict[int, int | None] = {0: None}
         matched: dict[int, None] = {}

@@ -1,0 +1,120 @@
+"""A Bloom filter of the index's keys, so filing a message skips the look-ups of keys
+the store never held.
+
+Most keys a message brings are new: on the bench stream 82% of the index probes
+found nothing (16% were the batch's own writes, 2% stored entries), and each cost
+an LMDB look-up of ~1 us. A filter of every stored key answers "never held" for
+~99% of them with no look-up at all (bench/README.md, "Index keys never held").
+
+A filter belongs to a writable Store, whose writer lock makes its sessions the
+only writers: it is built from the index once a session has filed enough to pay
+for reading every key (``BUILD_EVERY``), takes each commit's keys after the
+commit, and is built again once it has taken as many keys as it was sized for.
+Retention's deletions stay in it as false positives until then. A filter that
+says "held" is only a hint (the look-up decides), so it can never hide a key.
+
+``KeyFilterPy`` is the plain-Python reference; the compiled twin is
+``shingles._store.KeyFilter``. Only the compiled one is used: in pure Python a
+check costs as much as the look-up it saves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from shingles._lean import store_loops
+
+__all__ = ["AVAILABLE", "BUILD_EVERY", "INDEXES", "SLACK", "KeyFilterPy", "build",
+           "worth_building"]
+
+#: Whether filters are kept: only where the compiled filter is built.
+AVAILABLE = store_loops is not None
+
+#: The index databases a filter is kept for.
+INDEXES = ("mega", "imatch", "band")
+#: A session builds the filters once it has filed one message for this many stored
+#: index keys: reading a key to build costs ~0.1 us, a message saves ~10 us.
+BUILD_EVERY = 100
+#: Keys a filter has room for beyond twice what its database held when it was built.
+SLACK = 1024
+_HASHES = 7  # bit positions a key sets: ~1% false positives at 10 bits a key
+_BITS_PER_KEY = 10
+_M64 = (1 << 64) - 1
+
+
+def _mix(x: int) -> int:
+    # splitmix64's finaliser: index keys are hashes already, but a band key starts
+    # with its band number, and a filter must not depend on how keys are made.
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & _M64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def _positions(key: bytes, mask: int) -> list[int]:
+    h = len(key)
+    for byte in key:
+        h = (((h << 8) | (h >> 56)) & _M64) ^ byte
+    h1 = _mix(h)
+    h2 = _mix(h1 ^ 0x9E3779B97F4A7C15) | 1
+    return [(h1 + i * h2) & mask for i in range(_HASHES)]
+
+
+class KeyFilterPy:
+    """A Bloom filter of byte keys: ``key in f`` is False only for keys never added.
+
+    Args:
+        capacity: The keys it is sized for (10 bits each, rounded up to a power of two).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        bits = 64
+        while bits < max(capacity, 1) * _BITS_PER_KEY:
+            bits <<= 1
+        self._bits = bytearray(bits // 8)
+        self._mask = bits - 1
+        self.capacity = max(capacity, 1)
+        self.added = 0
+
+    @property
+    def bits(self) -> int:
+        """Return the filter's size in bits."""
+        return self._mask + 1
+
+    def add(self, key: bytes) -> None:
+        """Add a key."""
+        for bit in _positions(key, self._mask):
+            self._bits[bit >> 3] |= 1 << (bit & 7)
+        self.added += 1
+
+    def update(self, keys: Iterable[bytes]) -> None:
+        """Add every key of an iterable of bytes."""
+        for key in keys:
+            self.add(bytes(key))
+
+    def __contains__(self, key: object) -> bool:
+        """Return whether key may have been added (False: it never was)."""
+        return all(self._bits[bit >> 3] >> (bit & 7) & 1
+                   for bit in _positions(bytes(key), self._mask))  # type: ignore[call-overload]
+
+
+def worth_building(filed: int, txn: Any, dbs: dict[str, Any]) -> bool:
+    """Return whether a session that has filed this many messages should build filters
+    for the index databases in dbs."""
+    return filed * BUILD_EVERY >= sum(txn.stat(dbs[name])["entries"]
+                                      for name in INDEXES if name in dbs)
+
+
+def build(txn: Any, dbs: dict[str, Any]) -> dict[str, Any]:
+    """Return a filter of every key of each index database in dbs, sized for twice what
+    it holds (AVAILABLE must be true)."""
+    assert store_loops is not None
+    filters = {}
+    for name in INDEXES:
+        if name in dbs:
+            held = store_loops.KeyFilter(2 * txn.stat(dbs[name])["entries"] + SLACK)
+            held.update(txn.cursor(db=dbs[name]).iternext(keys=True, values=False))
+            filters[name] = held
+    return filters
