@@ -584,7 +584,8 @@ def test_a_reader_meeting_a_store_being_created_is_told_there_is_none_yet(
 @pytest.mark.skipif(not keyfilter.AVAILABLE, reason="the key filter is used only compiled")
 def test_key_filters_change_no_mailing_and_hold_every_stored_key(
         tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Built after the first commit and rebuilt as they fill (no slack: after ~2 batches),
+    # Built after the first commit and rebuilt as they fill (room for twice what the index
+    # held, no slack: after a batch or two),
     # the filters must give the mailings a store without them gives, and never lose a key.
     bases = [words(seed) for seed in range(25)]
     # Copies of 25 texts among new texts: keys found, and keys never held.
@@ -611,6 +612,7 @@ def test_key_filters_change_no_mailing_and_hold_every_stored_key(
         return real_build(txn, dbs)
 
     monkeypatch.setattr(keyfilter, "BUILD_EVERY", 10 ** 9)
+    monkeypatch.setattr(keyfilter, "ROOM", 2)
     monkeypatch.setattr(keyfilter, "SLACK", 0)
     monkeypatch.setattr(keyfilter, "build", counted)
     with_filters = run(tmp_path / "filtered")
@@ -618,3 +620,21 @@ def test_key_filters_change_no_mailing_and_hold_every_stored_key(
     monkeypatch.setattr(keyfilter, "AVAILABLE", False)
     assert run(tmp_path / "plain") == with_filters
     assert len({filed(m) for m in with_filters[0]}) == 150 + 25  # the copies joined theirs
+
+
+@pytest.mark.parametrize("kind", ["compiled", "python"])
+def test_a_key_filter_holds_what_it_took_and_few_keys_it_never_did(kind: str) -> None:
+    # The filter is sound only if it never misses a key, and worth keeping only if it
+    # says "never held" for nearly every other key: ~1% at its capacity.
+    compiled = keyfilter.store_loops
+    if kind == "compiled" and compiled is None:
+        pytest.skip("the compiled filter is not built")
+    make = compiled.KeyFilter if compiled is not None and kind == "compiled" \
+        else keyfilter.KeyFilterPy
+    keys = [struct.pack("<Q", i * 0x9E3779B97F4A7C15 % (1 << 64)) for i in range(6000)]
+    held = make(2000)
+    held.update(keys[:2000])
+    assert held.added == 2000 and all(key in held for key in keys[:2000])
+    false = sum(key in held for key in keys[2000:]) / 4000
+    assert false < 0.02
+    assert sum(bytes([n % 256]) + key in held for n, key in enumerate(keys[:400])) < 10

@@ -250,8 +250,8 @@ TWINS: dict[str, Twin] = {
     ), "probes"),
     "key_filter": Twin(_filtering(store_loops.KeyFilter if store_loops is not None else None),
                        _filtering(KeyFilterPy), (  # type: ignore[arg-type]
-        (((), (b"a",)), (64 * 1, 0, [False])),
-        (((b"a", b"bc", b"\x00" * 9), (b"a", b"bc", b"\x00" * 9)), (64, 3, [True, True, True])),
+        (((), (b"a",)), (512, 0, [False])),
+        (((b"a", b"bc", b"\x00" * 9), (b"a", b"bc", b"\x00" * 9)), (512, 3, [True, True, True])),
         (((b"x" * 8,) * 100, (b"x" * 8, b"y" * 8)), ...),
     ), "filters"),
 }

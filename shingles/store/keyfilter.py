@@ -9,7 +9,8 @@ an LMDB look-up of ~1 us. A filter of every stored key answers "never held" for
 A filter belongs to a writable Store, whose writer lock makes its sessions the
 only writers: it is built from the index once a session has filed enough to pay
 for reading every key (``BUILD_EVERY``), takes each commit's keys after the
-commit, and is built again once it has taken as many keys as it was sized for.
+commit, and is built again once it has taken as many keys as it was sized for
+(``ROOM`` times what its database held).
 Retention's deletions stay in it as false positives until then. A filter that
 says "held" is only a hint (the look-up decides), so it can never hide a key.
 
@@ -25,7 +26,7 @@ from typing import Any
 
 from shingles._lean import store_loops
 
-__all__ = ["AVAILABLE", "BUILD_EVERY", "INDEXES", "SLACK", "KeyFilterPy", "build",
+__all__ = ["AVAILABLE", "BUILD_EVERY", "INDEXES", "ROOM", "SLACK", "KeyFilterPy", "build",
            "worth_building"]
 
 #: Whether filters are kept: only where the compiled filter is built.
@@ -36,9 +37,13 @@ INDEXES = ("mega", "imatch", "band")
 #: A session builds the filters once it has filed one message for this many stored
 #: index keys: reading a key to build costs ~0.1 us, a message saves ~10 us.
 BUILD_EVERY = 100
-#: Keys a filter has room for beyond twice what its database held when it was built.
+#: A filter is sized for this many times what its database held when it was built (and
+#: SLACK more), and rebuilt once it has taken that many keys: each rebuild reads every
+#: key, so the larger the room, the less it costs a message (~0.15 us a key read, over
+#: the (ROOM - 1) x held keys added before the next).
+ROOM = 4
 SLACK = 1024
-_HASHES = 7  # bit positions a key sets: ~1% false positives at 10 bits a key
+_HASHES = 7  # bits a key sets, in one block: ~1% false positives at 10 bits a key
 _BITS_PER_KEY = 10
 _M64 = (1 << 64) - 1
 
@@ -53,39 +58,42 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def _positions(key: bytes, mask: int) -> list[int]:
+def _positions(key: bytes, blocks_mask: int) -> list[int]:
+    """Return the bits key sets: 7 in one 512-bit block (one cache line a key)."""
     h = len(key)
     for byte in key:
         h = (((h << 8) | (h >> 56)) & _M64) ^ byte
     h1 = _mix(h)
-    h2 = _mix(h1 ^ 0x9E3779B97F4A7C15) | 1
-    return [(h1 + i * h2) & mask for i in range(_HASHES)]
+    h2 = _mix(h1 ^ 0x9E3779B97F4A7C15)
+    base = (h1 & blocks_mask) * 512
+    return [base + ((h2 >> (9 * i)) & 511) for i in range(_HASHES)]
 
 
 class KeyFilterPy:
-    """A Bloom filter of byte keys: ``key in f`` is False only for keys never added.
+    """A blocked Bloom filter of byte keys: ``key in f`` is False only for keys never added.
 
     Args:
-        capacity: The keys it is sized for (10 bits each, rounded up to a power of two).
+        capacity: The keys it is sized for (10 bits each, in 512-bit blocks, a power of
+            two of them).
     """
 
     def __init__(self, capacity: int) -> None:
-        bits = 64
-        while bits < max(capacity, 1) * _BITS_PER_KEY:
-            bits <<= 1
-        self._bits = bytearray(bits // 8)
-        self._mask = bits - 1
+        blocks = 1
+        while blocks * 512 < max(capacity, 1) * _BITS_PER_KEY:
+            blocks <<= 1
+        self._bits = bytearray(blocks * 64)
+        self._blocks_mask = blocks - 1
         self.capacity = max(capacity, 1)
         self.added = 0
 
     @property
     def bits(self) -> int:
         """Return the filter's size in bits."""
-        return self._mask + 1
+        return (self._blocks_mask + 1) * 512
 
     def add(self, key: bytes) -> None:
         """Add a key."""
-        for bit in _positions(key, self._mask):
+        for bit in _positions(key, self._blocks_mask):
             self._bits[bit >> 3] |= 1 << (bit & 7)
         self.added += 1
 
@@ -97,7 +105,7 @@ class KeyFilterPy:
     def __contains__(self, key: object) -> bool:
         """Return whether key may have been added (False: it never was)."""
         return all(self._bits[bit >> 3] >> (bit & 7) & 1
-                   for bit in _positions(bytes(key), self._mask))  # type: ignore[call-overload]
+                   for bit in _positions(bytes(key), self._blocks_mask))  # type: ignore[call-overload]
 
 
 def worth_building(filed: int, txn: Any, dbs: dict[str, Any]) -> bool:
@@ -108,13 +116,13 @@ def worth_building(filed: int, txn: Any, dbs: dict[str, Any]) -> bool:
 
 
 def build(txn: Any, dbs: dict[str, Any]) -> dict[str, Any]:
-    """Return a filter of every key of each index database in dbs, sized for twice what
-    it holds (AVAILABLE must be true)."""
+    """Return a filter of every key of each index database in dbs, sized for ROOM times
+    what it holds (AVAILABLE must be true)."""
     assert store_loops is not None
     filters = {}
     for name in INDEXES:
         if name in dbs:
-            held = store_loops.KeyFilter(2 * txn.stat(dbs[name])["entries"] + SLACK)
+            held = store_loops.KeyFilter(ROOM * txn.stat(dbs[name])["entries"] + SLACK)
             held.update(txn.cursor(db=dbs[name]).iternext(keys=True, values=False))
             filters[name] = held
     return filters
