@@ -1,10 +1,12 @@
 """The store: LMDB databases that group messages into mailings and keep their statistics.
 
 Modules, in the order a message meets them: keys (index keys and the matching
-rule), layout (record layouts and the store's databases), cluster (union-find
+rule), keyfilter (a Bloom filter of the stored keys, so new keys are not looked
+up), layout (record layouts and the store's databases), cluster (union-find
 over mailing ids), retention (the sweep), writer (the session that files
 messages in batches), reader (``Store``: open, look up, list); views holds what
-the store hands out.
+the store hands out. The hottest loops (retention's walk, the index probe, the
+key filter) are compiled in shingles._store, each beside its Python twin.
 
 ``Store`` and ``Mailing`` are loaded when first asked for: importing
 ``shingles.store.keys`` (the archive job's executors do) must not load LMDB.
