@@ -27,7 +27,7 @@ from typing import Any
 from shingles._lean import store_loops
 
 __all__ = ["AVAILABLE", "BUILD_EVERY", "INDEXES", "ROOM", "SLACK", "KeyFilterPy", "build",
-           "worth_building"]
+           "messages_to_build"]
 
 #: Whether filters are kept: only where the compiled filter is built.
 AVAILABLE = store_loops is not None
@@ -108,11 +108,11 @@ class KeyFilterPy:
                    for bit in _positions(bytes(key), self._blocks_mask))  # type: ignore[call-overload]
 
 
-def worth_building(filed: int, txn: Any, dbs: dict[str, Any]) -> bool:
-    """Return whether a session that has filed this many messages should build filters
-    for the index databases in dbs."""
-    return filed * BUILD_EVERY >= sum(txn.stat(dbs[name])["entries"]
-                                      for name in INDEXES if name in dbs)
+def messages_to_build(txn: Any, dbs: dict[str, Any]) -> int:
+    """Return how many messages a session must have filed before filters of the index
+    databases in dbs, as they stand, are worth building."""
+    entries = sum(txn.stat(dbs[name])["entries"] for name in INDEXES if name in dbs)
+    return -(-entries // BUILD_EVERY)
 
 
 def build(txn: Any, dbs: dict[str, Any]) -> dict[str, Any]:

@@ -193,6 +193,7 @@ class Session:
         self._hours = retention.window(self._settings.retention_days)
         self._arrears = retention.Arrears()
         self._closing = False  # the commit running is the session's last
+        self._filters_due = 0  # messages filed before building key filters is worth a look
         self._uncollected = 0  # messages committed since the last full collection
         self._reset_batch()
 
@@ -412,10 +413,14 @@ class Session:
             for name, held in filters.items():
                 held.update(self._writes[name])
             return
+        if filters is None and self._done.messages < self._filters_due:
+            return  # not worth it yet: no transaction for each small commit of a server
         with self._env.begin() as txn:
-            if filters is not None or keyfilter.worth_building(self._done.messages, txn,
-                                                               self._dbs):
-                self._store._key_filters = keyfilter.build(txn, self._dbs)
+            if filters is None:
+                self._filters_due = keyfilter.messages_to_build(txn, self._dbs)
+                if self._done.messages < self._filters_due:
+                    return
+            self._store._key_filters = keyfilter.build(txn, self._dbs)
 
     def _run(self, step: Callable[[], _T]) -> _T:
         """Return step() run in the open batch; when the map is full, grow it and retry.
