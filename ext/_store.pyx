@@ -97,6 +97,23 @@ cdef class KeyFilter:
             block[bit >> 6] |= (<uint64_t>1) << (bit & 63)
         self.added += 1
 
+    cdef inline bint check_and_put(self, const unsigned char *p, Py_ssize_t n) noexcept:
+        # One hash and one cache line for both: the probe asks, then the batch writes it.
+        cdef uint64_t h1 = mix(fold(p, n)), h2 = mix(h1 ^ <uint64_t>0x9e3779b97f4a7c15), bit
+        cdef uint64_t *block = self.words + (h1 & self.blocks_mask) * 8
+        cdef uint64_t mask
+        cdef bint held = True
+        cdef int i
+        for i in range(HASHES):
+            bit = (h2 >> (9 * i)) & 511
+            mask = (<uint64_t>1) << (bit & 63)
+            if not block[bit >> 6] & mask:
+                held = False
+                block[bit >> 6] |= mask
+        if not held:
+            self.added += 1
+        return held
+
     cdef inline bint holds(self, const unsigned char *p, Py_ssize_t n) noexcept:
         cdef uint64_t h1 = mix(fold(p, n)), h2 = mix(h1 ^ <uint64_t>0x9e3779b97f4a7c15), bit
         cdef const uint64_t *block = self.words + (h1 & self.blocks_mask) * 8
@@ -117,6 +134,12 @@ cdef class KeyFilter:
         for item in keys:
             key = bytes(item)
             self.put(<const unsigned char *>PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key))
+
+    def check_and_add(self, key):
+        """Return whether key may have been added before (False: it never was); add it."""
+        cdef bytes raw = bytes(key)
+        return self.check_and_put(<const unsigned char *>PyBytes_AS_STRING(raw),
+                                  PyBytes_GET_SIZE(raw))
 
     def __contains__(self, key):
         """Return whether key may have been added (False: it never was)."""
@@ -163,9 +186,9 @@ def probe(txn, db, dict pending, KeyFilter held, keys, list olds, list hours,
             raw = <object>found
         else:
             name = bytes(key)
-            if held is not None and not held.holds(
+            if held is not None and not held.check_and_put(
                     <const unsigned char *>PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)):
-                raw = None  # never stored: no look-up
+                raw = None  # never stored: no look-up, and the filter has it now
             else:
                 raw = get(key, None, db)
         if raw is None:

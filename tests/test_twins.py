@@ -118,7 +118,8 @@ def _walker(walk: Callable[..., Any] | None) -> Callable[[Any], Any] | None:
 def _prober(probe: Callable[..., Any] | None,
             make_filter: Callable[[int], Any]) -> Callable[[Any], Any] | None:
     """Return a twin taking (entries, pending writes, keys, floor, keys a filter holds or
-    None for no filter) and giving (olds, hours), or the error's class name."""
+    None for no filter) and giving (olds, hours, keys the filter took, whether it holds
+    each key after), or the error's class name."""
     if probe is None:
         return None
 
@@ -128,6 +129,7 @@ def _prober(probe: Callable[..., Any] | None,
         if filtered is not None:
             held = make_filter(len(filtered))
             held.update(filtered)
+            took = held.added
 
         def on(txn: Any, db: Any) -> Any:
             olds: list[int] = []
@@ -136,7 +138,9 @@ def _prober(probe: Callable[..., Any] | None,
                 probe(txn, db, dict(pending), held, keys, olds, hours, floor)
             except Exception as error:  # noqa: BLE001 - the twins must fail alike
                 return type(error).__name__
-            return olds, hours
+            if held is None:
+                return olds, hours, 0, None
+            return olds, hours, held.added - took, [key in held for key in keys]
         return _on_scratch(entries, on)
     return run
 
@@ -239,14 +243,16 @@ TWINS: dict[str, Twin] = {
         # database, but only for keys the filter may hold.
         ((((b"k1", pack_index(5, 100)), (b"k4", pack_index(6, 90))),
           ((b"k2", pack_index(7, 96)), (b"k1", pack_index(8, 101))),
-          (b"k1", b"k2", b"k3", b"k4"), 95, None), ([8, 7, 0, 0], [101, 96, 0, 0])),
-        ((((b"k1", pack_index(5, 100)),), (), (b"k1",), -1, None), ([5], [100])),
+          (b"k1", b"k2", b"k3", b"k4"), 95, None), ([8, 7, 0, 0], [101, 96, 0, 0], 0, None)),
+        ((((b"k1", pack_index(5, 100)),), (), (b"k1",), -1, None), ([5], [100], 0, None)),
         ((((b"k1", b"\x01short"),), (), (b"k1",), 0, None), "StoreFormatError"),
-        (((), (), (), 0, None), ([], [])),
+        (((), (), (), 0, None), ([], [], 0, None)),
         # k5 is stored but the filter never held it: not looked up (the writer never
-        # lets that happen); k6 is held and looked up.
-        ((((b"k5", pack_index(5, 100)), (b"k6", pack_index(6, 100))), (), (b"k5", b"k6"), 0,
-          (b"k6",)), ([0, 6], [0, 100])),
+        # lets that happen), and taken now; k6 is held and looked up; k7, pending, is
+        # neither looked up nor taken (its first probe in the batch took it).
+        ((((b"k5", pack_index(5, 100)), (b"k6", pack_index(6, 100))),
+          ((b"k7", pack_index(7, 100)),), (b"k5", b"k6", b"k7"), 0, (b"k6",)),
+         ([0, 6, 7], [0, 100, 100], 1, [True, True, False])),
     ), "probes"),
     "key_filter": Twin(_filtering(store_loops.KeyFilter if store_loops is not None else None),
                        _filtering(KeyFilterPy), (  # type: ignore[arg-type]

@@ -8,11 +8,13 @@ an LMDB look-up of ~1 us. A filter of every stored key answers "never held" for
 
 A filter belongs to a writable Store, whose writer lock makes its sessions the
 only writers: it is built from the index once a session has filed enough to pay
-for reading every key (``BUILD_EVERY``), takes each commit's keys after the
-commit, and is built again once it has taken as many keys as it was sized for
-(``ROOM`` times what its database held).
-Retention's deletions stay in it as false positives until then. A filter that
-says "held" is only a hint (the look-up decides), so it can never hide a key.
+for reading every key (``BUILD_EVERY``), takes each key the probe finds it never
+held as it answers (``check_and_add``: the batch writes every key it probes, and
+the block is in the cache then), and is built again once it has taken as many keys
+as it was sized for (``ROOM`` times what its database held).
+Retention's deletions, and the keys of a batch that never commits, stay in it as
+false positives until then. A filter that says "held" is only a hint (the look-up
+decides), so it can never hide a key.
 
 ``KeyFilterPy`` is the plain-Python reference; the compiled twin is
 ``shingles._store.KeyFilter``. Only the compiled one is used: in pure Python a
@@ -101,6 +103,13 @@ class KeyFilterPy:
         """Add every key of an iterable of bytes."""
         for key in keys:
             self.add(bytes(key))
+
+    def check_and_add(self, key: bytes) -> bool:
+        """Return whether key may have been added before (False: it never was); add it."""
+        held = key in self
+        if not held:
+            self.add(key)
+        return held
 
     def __contains__(self, key: object) -> bool:
         """Return whether key may have been added (False: it never was)."""

@@ -84,7 +84,8 @@ def probe_py(txn: Any, db: Any, pending: dict[bytes, bytes], held: Any, keys: Se
     """Append the mailing id and hour each index key names to olds and hours (0, 0: none,
     or expired: older than floor), as the batch left it: its pending writes first, then
     the database, not looked up for a key the filter held (a keyfilter, or None) never
-    held. Compiled as shingles._store.probe.
+    held. The filter takes such a key then: the batch writes every key it probes, and
+    one it does not commit is only a false positive. Compiled as shingles._store.probe.
 
     Raises:
         StoreFormatError: if an index record is not 13 bytes long.
@@ -93,7 +94,7 @@ def probe_py(txn: Any, db: Any, pending: dict[bytes, bytes], held: Any, keys: Se
     unpack = _INDEX.unpack
     for key in keys:
         raw = pending.get(key)
-        if raw is None and (held is None or key in held):
+        if raw is None and (held is None or held.check_and_add(key)):
             raw = get(key, None, db)
         if raw is None:
             olds.append(0)
@@ -404,15 +405,13 @@ class Session:
                 self._uncollected = 0
 
     def _keep_filters(self) -> None:
-        """Add the commit's index keys to the store's key filters, or build the filters
-        once they pay (see shingles.store.keyfilter)."""
+        """Build the store's key filters once they pay, or again once full (see
+        shingles.store.keyfilter)."""
         if not keyfilter.AVAILABLE:
             return
         filters = self._store._key_filters
         if filters is not None and all(held.added <= held.capacity for held in filters.values()):
-            for name, held in filters.items():
-                held.update(self._writes[name])
-            return
+            return  # the probe gave them the batch's keys already
         if filters is None and self._done.messages < self._filters_due:
             return  # not worth it yet: no transaction for each small commit of a server
         with self._env.begin() as txn:
