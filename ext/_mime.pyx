@@ -1220,6 +1220,18 @@ cdef int put_host(Writer *w, const void *data, Py_ssize_t at, object host) excep
     return 0
 
 
+cdef int note_hiding(set seen, const uchar *p, str markup, Tag *tag, bint style) except -1:
+    """Add the tag's hidden, bgcolor and (when style) style attributes to seen, as (name,
+    value decoded) pairs (see shingles.mail.htmlscan._hiding_attributes)."""
+    if tag.attrs[HIDDEN].start >= 0:
+        seen.add(("hidden", ""))
+    if tag.attrs[BGCOLOR].start >= 0:
+        seen.add(("bgcolor", decoded(markup, &tag.attrs[BGCOLOR])))
+    if style:
+        seen.add(("style", decoded(markup, &tag.attrs[STYLE])))
+    return 0
+
+
 cdef int put_hiding_attributes(Writer *w, const uchar *p, Tag *tag, bint style) except -1:
     """Write the tag's hidden and bgcolor attributes, and its style when style: as written,
     after a space."""
@@ -1319,7 +1331,8 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w, Py_s
     cdef Tag tag, end_tag
     cdef int flags, code, tables = 0, foreign = 0
     cdef uint32_t c
-    cdef bint hiding = False, quoting = False, style, hidden, hide_font
+    cdef bint quoting = False, style, hidden, hide_font
+    cdef set hiding = set()
     cdef list strip = [], links = []  # the open links, (table depth, host), deepest last
     cdef int top = -1  # the depth of the last one
     while True:
@@ -1397,7 +1410,7 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w, Py_s
             continue
         style = hiding_style(p, markup, &tag)
         hidden = tag.attrs[HIDDEN].start >= 0
-        hiding = hiding or style or hidden or tag.attrs[BGCOLOR].start >= 0
+        note_hiding(hiding, p, markup, &tag, style)
         if code == QUOTE:
             quoting = True
         elif flags & TREE_STRIPPED or (foreign and flags & DROPPED):
@@ -1432,7 +1445,7 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w, Py_s
         hide_font = code == FONT and not hidden and tag.attrs[SIZE].start >= 0 \
             and value_test(p, markup, &tag.attrs[SIZE], True)
         if hide_font:
-            hiding = True
+            hiding.add(("hidden", ""))
         if i != tag.name_end + 1 or hide_font:  # the tag with only its hiding attributes
             copy_to(w, p, at)
             put_as_written(w, p, at, tag.name_end, False)
@@ -1455,8 +1468,8 @@ cdef tuple scan_markup(const uchar *p, Py_ssize_t n, str markup, Writer *w, Py_s
 
 
 def prepare_markup(str markup not None, Py_ssize_t max_depth=MAX_DEPTH):
-    """Return (markup for Lexbor, never-shown tags left to strip, hiding markup seen,
-    blockquote seen): shingles.mail.htmlscan.prepare_markup_py."""
+    """Return (markup for Lexbor, never-shown tags left to strip, the hiding attributes
+    seen, blockquote seen): shingles.mail.htmlscan.prepare_markup_py."""
     cdef Writer w
     cdef Py_ssize_t n = len(markup)
     w.kind = w.old_kind = PyUnicode_KIND(markup)

@@ -23,11 +23,14 @@ from shingles.mail.records import MailError
 from shingles.store.reader import Store
 from shingles.verdicts.engine import Engine, Verdict
 
+# The markup pass: (markup for Lexbor, tags to strip, hiding attributes, blockquote seen).
+Prepare = Callable[..., tuple[str, list[str], set[tuple[str, str]], bool]]
+
 HEAD = "From: a@example.org\nTo: b@example.org\nSubject: s\nMessage-ID: <1@example.org>\n"
 
 
 @pytest.fixture(params=["python", "compiled"] if LEAN_AVAILABLE else ["python"])
-def prepare(request: pytest.FixtureRequest) -> Callable[..., tuple[str, list[str], bool, bool]]:
+def prepare(request: pytest.FixtureRequest) -> Prepare:
     """The markup pass, plain-Python and compiled, on the same examples."""
     if request.param == "python":
         return htmlscan.prepare_markup_py
@@ -35,8 +38,7 @@ def prepare(request: pytest.FixtureRequest) -> Callable[..., tuple[str, list[str
     return _mime.prepare_markup
 
 
-def test_html_nesting_is_capped(prepare: Callable[..., tuple[str, list[str], bool, bool]]
-                                ) -> None:
+def test_html_nesting_is_capped(prepare: Prepare) -> None:
     markup = "<div>" * 5 + "deep" + "</div>" * 5
     marked = prepare(markup, 3)[0]
     assert marked.count("<div") == 3 and marked.count("</div") == 3 and "deep" in marked

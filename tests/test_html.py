@@ -12,8 +12,12 @@ from collections.abc import Iterator
 import pytest
 
 from shingles.mail import html as htmltext
+from shingles.mail import parse as parsing
 from shingles.mail.htmlscan import prepare_markup_py
 from shingles.mail.parse import LEAN_AVAILABLE
+from shingles.mail.read import read_raw
+
+from .conftest import corpus_dir  # type: ignore[import-not-found]  # tests is no package
 
 
 @pytest.fixture(params=["python", "compiled"] if LEAN_AVAILABLE else ["python"])
@@ -72,3 +76,54 @@ def test_computed_style_follows_the_cascade_of_inline_styles() -> None:
     assert htmltext.computed(zero, {"style": "color:red"}).hides  # size inherited
     gone = htmltext.computed(htmltext.SHOWN, {"style": "opacity: 0.0"})
     assert htmltext.computed(gone, {"style": "opacity:1"}).hides
+
+
+def test_the_tree_is_walked_only_for_markup_that_can_hide_text(
+        markup_pass: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    walked: list[str] = []
+    real = htmltext._hide_text
+
+    def counted(tree: object, root: object) -> None:
+        walked.append("walk")
+        real(tree, root)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(htmltext, "_hide_text", counted)
+    # Styles everywhere, none able to hide: dark text on light cells, white on a dark one.
+    newsletter = ('<table bgcolor="#f4f4f4"><tr><td style="color:#333;font-size:14px;'
+                  'background-color:#ffffff">Hello <b style="color:rgb(90,90,90)">reader</b>'
+                  '</td><td style="background:#1a1a1a;font:bold 16px Arial">in dark</td>'
+                  '</tr></table>')
+    assert words(newsletter) == ["Hello", "reader", "in", "dark"] and not walked
+    for markup, seen in (
+            ('<span style="color:#FEFEFE">zq7x</span>shown', ["shown"]),  # near the default white
+            ('<table><tr><td bgcolor="#222"><span style="color:#252525">k2</span>'
+             '</td></tr></table>', []),
+            ('<div style="font:0/0 a">x</div>y', ["y"]),
+            ('<font size="0">x</font>y', ["y"]),
+            ('<p hidden>x</p>y', ["y"]),
+            ('<div style="visibility:collapse">x</div>y', ["y"]),
+            ('<div style="opacity:0">x</div>y', ["y"])):
+        walked.clear()
+        assert words(markup) == seen and walked, markup
+
+
+@pytest.mark.skipif(corpus_dir() is None, reason="the real corpus is absent")
+def test_skipping_the_walk_never_changes_a_corpus_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gate must be a pure shortcut: every HTML part of the corpus reads the same
+    # with the tree always walked.
+    parts: list[tuple[str, int]] = []
+    real = parsing.html_to_text
+
+    def kept(markup: str, max_depth: int = htmltext.MAX_DEPTH) -> tuple[str, str]:
+        parts.append((markup, max_depth))
+        return real(markup, max_depth)
+
+    monkeypatch.setattr(parsing, "html_to_text", kept)
+    for name in ("spam", "ham"):
+        for record in read_raw(corpus_dir() / f"{name}.mbox.gz"):
+            parsing.parse(record.data, record.source)  # type: ignore[union-attr]
+    monkeypatch.undo()
+    gated = [htmltext.html_to_text(*part) for part in parts]
+    monkeypatch.setattr(htmltext, "_may_hide", lambda seen: True)
+    assert len(parts) > 500
+    assert [htmltext.html_to_text(*part) for part in parts] == gated

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser
@@ -53,10 +54,11 @@ class Look(NamedTuple):
             return True
         # Text coloured as what is behind it; mail clients draw on white unless told
         # otherwise. Only a colour set inline counts: a style sheet may set another.
-        return self.color is not None and _alike(self.color, self.background or (255, 255, 255))
+        return self.color is not None and _alike(self.color, self.background or _WHITE)
 
 
 SHOWN = Look()
+_WHITE = (255, 255, 255)
 
 _NAMED = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0),
           "green": (0, 128, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0),
@@ -170,6 +172,29 @@ _CACHED_STYLE = 256
 _styled_cached = functools.lru_cache(maxsize=4096)(_styled)
 
 
+def _may_hide(seen: Iterable[tuple[str, str]]) -> bool:
+    """Return whether hiding attributes (htmlscan's (name, value) pairs) can hide any
+    text, wherever in the tree they stand.
+
+    Each is read as if on an element of the default look: text is hidden only below an
+    element that hides it on its own (display:none, visibility, a zero size, hidden), or
+    in a colour set somewhere alike a background set somewhere or the default white.
+    Most HTML mail has styles and none of those: its tree is not walked (the walk cost
+    more than Lexbor's parse; bench/README.md, "Hidden text, looked for when it can be").
+    """
+    colors: set[tuple[int, int, int]] = set()
+    backgrounds = {_WHITE}
+    for name, value in seen:
+        look = computed(SHOWN, {name: value})
+        if look.gone or look.invisible or look.zero:
+            return True
+        if look.color is not None:
+            colors.add(look.color)
+        if look.background is not None:
+            backgrounds.add(look.background)
+    return any(_alike(color, background) for color in colors for background in backgrounds)
+
+
 def _hide_text(tree: LexborHTMLParser, root: LexborNode) -> None:
     """Remove the text nodes whose computed style hides them (see computed), each decided
     from its element's style and its ancestors', never a subtree at once."""
@@ -233,7 +258,7 @@ def html_to_text(markup: str, max_depth: int = MAX_DEPTH) -> tuple[str, str]:
         return "", ""
     if strip:
         tree.strip_tags(strip)
-    if hiding:
+    if hiding and _may_hide(hiding):
         _hide_text(tree, root)
     quoted = []
     # The outermost only: one inside another is in its text, and gone with it.

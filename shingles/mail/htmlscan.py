@@ -234,16 +234,23 @@ def _value(s: str, attrs: Attributes, name: str) -> str | None:
     return decode_attribute(s[start:end])
 
 
-def _hiding_attributes(s: str, attrs: Attributes) -> str:
+def _hiding_attributes(s: str, attrs: Attributes, seen: set[tuple[str, str]] | None = None
+                       ) -> str:
     """Return the attributes, as written, that may hide the element: hidden, bgcolor, a
-    style with a property the tree's visibility walk reads; each after a space. Or ""."""
+    style with a property the tree's visibility walk reads; each after a space. Or "".
+
+    Each is also added to seen, when given, as (name, value decoded)."""
     own = ""
     for name in ("hidden", "bgcolor"):
         if name in attrs:
             own += " " + s[attrs[name][2]:attrs[name][3]]
+            if seen is not None:
+                seen.add((name, "" if name == "hidden" else _value(s, attrs, name) or ""))
     style = _value(s, attrs, "style")
     if style is not None and any(mark in _lower(style) for mark in _HIDING_STYLES):
         own += " " + s[attrs["style"][2]:attrs["style"][3]]
+        if seen is not None:
+            seen.add(("style", style))
     return own
 
 
@@ -265,9 +272,10 @@ def _words(s: str, attrs: Attributes, alt: bool) -> str:
 
 
 def prepare_markup_py(markup: str, max_depth: int = MAX_DEPTH
-                      ) -> tuple[str, list[str], bool, bool]:
-    """Return (markup for Lexbor, never-shown tags left to strip, hiding markup seen,
-    blockquote seen).
+                      ) -> tuple[str, list[str], set[tuple[str, str]], bool]:
+    """Return (markup for Lexbor, never-shown tags left to strip, the hiding attributes
+    seen as (name, value decoded) pairs with ("hidden", "") for <font size=0>, blockquote
+    seen).
 
     Start tags that would open a level deeper than max_depth are left out, and
     so are their end tags (their text stays): each name's open elements are
@@ -277,7 +285,8 @@ def prepare_markup_py(markup: str, max_depth: int = MAX_DEPTH
     out: list[str] = []
     last = 0  # s[last:] is still to copy
     strip: list[str] = []
-    hiding = quoting = False
+    hiding: set[tuple[str, str]] = set()
+    quoting = False
     links: list[tuple[int, str | None]] = []  # open links: (table depth, host), deepest last
     foreign = 0  # depth of svg and math elements
     tables = 0  # depth of tables
@@ -351,8 +360,7 @@ def prepare_markup_py(markup: str, max_depth: int = MAX_DEPTH
             if i != name_end + 1:
                 put(at, s[at:name_end] + ">", resume=i)  # the attributes of an end tag mean nothing
             continue
-        own = _hiding_attributes(s, attrs)
-        hiding = hiding or bool(own)
+        own = _hiding_attributes(s, attrs, hiding)
         if name == "blockquote":
             quoting = True
         elif (name in _TREE_STRIPPED or (foreign and name in _DROPPED)) and name not in strip:
@@ -380,7 +388,7 @@ def prepare_markup_py(markup: str, max_depth: int = MAX_DEPTH
                      and bool(_FONT_SIZE_ZERO.match(_value(s, attrs, "size") or "-")))
         if hide_font:
             own = " hidden" + own
-            hiding = True
+            hiding.add(("hidden", ""))
         if i != name_end + 1 or hide_font:
             put(at, s[at:name_end] + own + ">", resume=i)
         if name == "img":
