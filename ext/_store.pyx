@@ -1,18 +1,23 @@
 # cython: language_level=3, embedsignature=True
-"""The store's two hottest loops, compiled: retention's walk and the index probe.
+"""The store's hottest loops, compiled: retention's walk, the index probe, the key
+filter and the sort of a batch's writes.
 
-Compiled twins of shingles.store.retention.walk_py and shingles.store.writer.probe_py
-(tests/test_twins.py holds each equal to its twin). They make the same py-lmdb calls
-in the same order, through its public API; what they save is the interpreter's work
-around each call, most of a walk's step (bench/README.md, "The store's loops
-compiled").
+Compiled twins of shingles.store.retention.walk_py, shingles.store.writer.probe_py,
+shingles.store.keyfilter.KeyFilterPy and shingles.store.writer.sorted_items_py
+(tests/test_twins.py holds each equal to its twin). The walk and the probe make the
+same py-lmdb calls in the same order, through its public API; what they save is the
+interpreter's work around each call, most of a walk's step (bench/README.md, "The
+store's loops compiled").
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_GetItem
-from cpython.ref cimport PyObject
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_GetItem, PyDict_Next
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport PyObject, Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport uint32_t, uint64_t
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc, qsort
+from libc.string cimport memcmp, memset
 
 from shingles.errors import StoreFormatError
 
@@ -206,3 +211,95 @@ def probe(txn, db, dict pending, KeyFilter held, keys, list olds, list hours,
         olds.append(old)
         hours.append(hour)
 
+
+
+# ---------------------------------------------------------------- the batch's writes in key order
+
+cdef struct Entry:
+    uint64_t prefix  # the key's first 8 bytes, big-endian, zero-padded: most keys differ there
+    PyObject *key
+    PyObject *value
+
+
+cdef inline bint after(const Entry *x, const Entry *y) noexcept:
+    """Return whether x's key sorts after y's (bytes order, as LMDB's default)."""
+    cdef Py_ssize_t n, m
+    cdef int c
+    if x.prefix != y.prefix:
+        return x.prefix > y.prefix
+    n, m = PyBytes_GET_SIZE(<object>x.key), PyBytes_GET_SIZE(<object>y.key)
+    c = memcmp(PyBytes_AS_STRING(<object>x.key), PyBytes_AS_STRING(<object>y.key),
+               n if n < m else m)
+    return c > 0 if c else n > m
+
+
+# qsort's type says nogil; compare only reads bytes objects the dict keeps alive.
+ctypedef int (*Compare)(const void *, const void *) noexcept nogil
+
+
+cdef int compare(const void *x, const void *y) noexcept:
+    return after(<const Entry *>x, <const Entry *>y) - after(<const Entry *>y, <const Entry *>x)
+
+
+DEF RADIX_BITS = 11  # six passes cover the 64-bit prefix
+
+
+def sorted_items(dict writes not None):
+    """Return the (key, value) items of a dict of bytes keys in key order (see
+    shingles.store.writer.sorted_items_py)."""
+    cdef Py_ssize_t n = len(writes), pos = 0, i = 0, j, size, start, bucket
+    cdef Py_ssize_t counts[1 << RADIX_BITS]
+    cdef PyObject *key
+    cdef PyObject *value
+    cdef const unsigned char *p
+    cdef uint64_t prefix
+    cdef int shift
+    cdef Entry *entries = <Entry *>malloc(n * sizeof(Entry) + 1)
+    cdef Entry *spare = <Entry *>malloc(n * sizeof(Entry) + 1)
+    try:
+        if entries == NULL or spare == NULL:
+            raise MemoryError()
+        while PyDict_Next(writes, &pos, &key, &value):
+            if not PyBytes_CheckExact(<object>key):
+                raise TypeError(f"keys must be bytes, not {type(<object>key).__name__}")
+            p = <const unsigned char *>PyBytes_AS_STRING(<object>key)
+            size = PyBytes_GET_SIZE(<object>key)
+            prefix = 0
+            for j in range(8):
+                prefix = (prefix << 8) | (p[j] if j < size else 0)
+            entries[i].prefix, entries[i].key, entries[i].value = prefix, key, value
+            i += 1
+        # Least significant digit first, each pass stable: index keys are hashes, so
+        # this beats comparing (timsort over the bytes objects, a cache miss a compare).
+        for shift in range(0, 64, RADIX_BITS):
+            memset(counts, 0, sizeof(counts))
+            for i in range(n):
+                counts[(entries[i].prefix >> shift) & ((1 << RADIX_BITS) - 1)] += 1
+            start = 0
+            for bucket in range(1 << RADIX_BITS):
+                start, counts[bucket] = start + counts[bucket], start
+            for i in range(n):
+                bucket = (entries[i].prefix >> shift) & ((1 << RADIX_BITS) - 1)
+                spare[counts[bucket]] = entries[i]
+                counts[bucket] += 1
+            entries, spare = spare, entries
+        # Keys sharing their first 8 bytes (members: a mailing id first) by the rest.
+        start = 0
+        for i in range(1, n + 1):
+            if i == n or entries[i].prefix != entries[start].prefix:
+                if i - start > 1:
+                    qsort(entries + start, i - start, sizeof(Entry), <Compare>compare)
+                start = i
+        out = PyList_New(n)
+        for i in range(n):
+            item = PyTuple_New(2)
+            Py_INCREF(<object>entries[i].key)
+            PyTuple_SET_ITEM(item, 0, <object>entries[i].key)
+            Py_INCREF(<object>entries[i].value)
+            PyTuple_SET_ITEM(item, 1, <object>entries[i].value)
+            Py_INCREF(item)
+            PyList_SET_ITEM(out, i, item)
+        return out
+    finally:
+        free(entries)
+        free(spare)

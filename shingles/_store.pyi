@@ -1,6 +1,6 @@
 """Stubs of the compiled store loops (ext/_store.pyx); the twins are documented in
-shingles.store.retention.walk_py, shingles.store.writer.probe_py and
-shingles.store.keyfilter.KeyFilterPy."""
+shingles.store.retention.walk_py, shingles.store.writer.probe_py,
+shingles.store.writer.sorted_items_py and shingles.store.keyfilter.KeyFilterPy."""
 
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -19,6 +19,7 @@ class KeyFilter:
     def check_and_add(self, key: bytes) -> bool: ...
     def __contains__(self, key: object) -> bool: ...
 
+def sorted_items(writes: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]: ...
 def walk(cursor: Any, budget: int, hour_at: int, cutoff: int) -> list[tuple[bytes, bytes]]: ...
 def probe(txn: Any, db: Any, pending: dict[bytes, bytes], held: KeyFilter | None,
           keys: Sequence[bytes], olds: list[int], hours: list[int], floor: int) -> None: ...

@@ -3,8 +3,9 @@
 The guide asks that C we write gets a valgrind or sanitizer run. Ours is the
 Cython of ext/ (and ext/kernels.c): one subprocess runs the bundled sample mail
 through parsing (shingles._mime), fingerprinting (shingles._core) and a store
-with a short retention window (shingles._store: the probe, its key filter and
-retention's walk), then the store loops on their edge cases, all under memcheck.
+with a short retention window (shingles._store: the probe, its key filter,
+retention's walk and the sort of a batch's writes), then the store loops on their
+edge cases, all under memcheck.
 Python's own allocator is switched off (PYTHONMALLOC=malloc) so memcheck sees
 every block; leaks are not counted (the interpreter keeps much alive at exit).
 The interpreter itself draws "uninitialised value" reports (int.from_bytes of
@@ -35,7 +36,7 @@ SCRIPT = textwrap.dedent("""
     import struct, sys, tempfile
     import lmdb
     from shingles import fingerprint
-    from shingles._store import KeyFilter, probe, walk
+    from shingles._store import KeyFilter, probe, sorted_items, walk
     from shingles.config import StoreSettings
     from shingles.errors import StoreFormatError
     from shingles.mail.read import read
@@ -71,6 +72,9 @@ SCRIPT = textwrap.dedent("""
     for _ in range(4):  # round past the end, deleting at the cursor
         walk(cursor, 200, 9, 30)
     txn.abort()
+    # Keys shorter than the 8-byte prefix, and runs sharing it, as members' keys do.
+    writes = {bytes([i % 3]) * (i % 11) + key: key for i, key in enumerate(keys)}
+    assert sorted_items(writes) == sorted(writes.items()) and sorted_items({}) == []
     print("memcheck script done")
 """)
 

@@ -35,7 +35,7 @@ from shingles.mail.records import MailError
 from shingles.store.keyfilter import KeyFilterPy
 from shingles.store.layout import pack_index
 from shingles.store.retention import walk_py
-from shingles.store.writer import probe_py
+from shingles.store.writer import probe_py, sorted_items_py
 
 from .conftest import corpus_dir  # type: ignore[import-not-found]  # tests is no package
 
@@ -159,14 +159,31 @@ def _filtering(make_filter: Callable[[int], Any] | None) -> Callable[[Any], Any]
     return run
 
 
-def _index_cases(raws: list[bytes]) -> tuple[list[Any], list[Any], list[Any]]:
-    """Return walk, probe and filter cases over index entries made from corpus messages: the
-    key a hash of the message, the mailing its size, the hour its size modulo two days."""
+def _sorting(sort: Callable[[dict[bytes, bytes]], Any] | None) -> Callable[[Any], Any] | None:
+    """Return a twin taking (key, value) pairs and giving the sort of their dict, or the
+    error's class name."""
+    if sort is None:
+        return None
+
+    def run(case: tuple[tuple[Any, bytes], ...]) -> Any:
+        try:
+            return sort(dict(case))
+        except Exception as error:  # noqa: BLE001 - the twins must fail alike
+            return type(error).__name__
+    return run
+
+
+def _index_cases(raws: list[bytes]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    """Return walk, probe, filter and batch-write cases over index entries made from corpus
+    messages: the key a hash of the message, the mailing its size, the hour its size
+    modulo two days; a batch's writes as index keys and member keys (a mailing id, then
+    a message's key)."""
     entries = [(hashlib.blake2b(raw, digest_size=8).digest(), pack_index(len(raw), len(raw) % 48))
                for raw in raws]
     walks: list[Any] = []
     probes: list[Any] = []
     filters: list[Any] = []
+    writes: list[Any] = []
     for i in range(0, len(entries), 40):
         chunk = tuple(entries[i:i + 40])
         walks.append((chunk, i, 10 + i % 70, 9, i % 50))
@@ -177,10 +194,14 @@ def _index_cases(raws: list[bytes]) -> tuple[list[Any], list[Any], list[Any]]:
         # A filter holding the stored keys and a few others: the rest are never looked up.
         probes.append((stored, pending, keys, i % 48, tuple(k for k, _ in stored + fresh[::5])))
         filters.append((tuple(k for k, _ in stored), keys + tuple(k[:5] for k in keys)))
-    return walks, probes, filters
+        members = tuple((ID_BYTES[j % 3] + key, b"") for j, (key, _) in enumerate(chunk))
+        writes.append(chunk + members + tuple((key[:j % 9], value) for j, (key, value)
+                                              in enumerate(chunk)))
+    return walks, probes, filters, writes
 
 
 _HOUR = struct.Struct("<I")
+ID_BYTES = (bytes(8), b"\x00" * 7 + b"\x05", b"\xff" * 8)  # mailing ids, as members start
 _ABC = tuple((bytes([c]), _HOUR.pack(h)) for c, h in zip(b"abcde", (50, 150, 50, 99, 100)))
 
 
@@ -254,6 +275,16 @@ TWINS: dict[str, Twin] = {
           ((b"k7", pack_index(7, 100)),), (b"k5", b"k6", b"k7"), 0, (b"k6",)),
          ([0, 6, 7], [0, 100, 100], 1, [True, True, False])),
     ), "probes"),
+    "sorted_items": Twin(_sorting(store_loops.sorted_items if store_loops is not None else None),
+                         _sorting(sorted_items_py), (  # type: ignore[arg-type]
+        ((), []),
+        # Keys alike in their first 8 bytes, shorter than 8, or a prefix of another.
+        (((b"\x00" * 8 + b"b", b"1"), (b"", b"2"), (b"\x00" * 8 + b"a", b"3"), (b"\x00", b"4"),
+          (b"\x00" * 8, b"5"), (b"a", b"6"), (b"\xff" * 9, b"7")),
+         [(b"", b"2"), (b"\x00", b"4"), (b"\x00" * 8, b"5"), (b"\x00" * 8 + b"a", b"3"),
+          (b"\x00" * 8 + b"b", b"1"), (b"a", b"6"), (b"\xff" * 9, b"7")]),
+        (((b"a", b"1"), ("b", b"2")), "TypeError"),
+    ), "writes"),
     "key_filter": Twin(_filtering(store_loops.KeyFilter if store_loops is not None else None),
                        _filtering(KeyFilterPy), (  # type: ignore[arg-type]
         (((), (b"a",)), (512, 0, [False])),
@@ -302,7 +333,7 @@ def corpus_inputs() -> dict[str, list[Any]]:
                     out["dates"].append(text)
                 elif low == "received":
                     out["received"].append(text)
-    out["walks"], out["probes"], out["filters"] = _index_cases(out["raw"])
+    out["walks"], out["probes"], out["filters"], out["writes"] = _index_cases(out["raw"])
     return out
 
 
