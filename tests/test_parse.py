@@ -621,3 +621,26 @@ def test_html_never_touches_a_node_whose_ancestor_is_gone(monkeypatch: pytest.Mo
         '<span style="display: none">c</span></div><blockquote>q1<blockquote>q2</blockquote>q3'
         '</blockquote>') == ("new\n\nAnn wrote:", "q1\nq2\nq3")
     assert touched_detached == []
+
+
+def test_a_parsed_record_is_what_mails_init_would_build() -> None:
+    # parse builds Mail with Mail.of (its __dict__ at once, not 28 object.__setattr__):
+    # the record must be the one __init__ gives, frozen, pickling, and hashing alike.
+    import dataclasses
+    import pickle
+
+    assert not hasattr(Mail, "__post_init__")
+    mail = parse(b"From: A <a@example.org>\nTo: b@example.org\nSubject: hi\n"
+                 b"Received: from x (x [192.0.2.1]) by mx; Thu, 22 Aug 2002 07:36:16 -0400\n"
+                 b"\nHello there\n", "box:1")
+    fields = {field.name: getattr(mail, field.name) for field in dataclasses.fields(Mail)}
+    built = Mail(**fields)
+    assert mail == built and vars(mail) == vars(built) and mail.trace == built.trace
+    assert pickle.loads(pickle.dumps(mail)) == mail
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mail.subject = "x"  # type: ignore[misc]
+    del fields["size"]
+    with pytest.raises(TypeError, match=r"missing \['size'\]"):
+        Mail.of(fields)
+    with pytest.raises(TypeError, match=r"unknown \['sized'\]"):
+        Mail.of({**fields, "size": 1, "sized": 1})

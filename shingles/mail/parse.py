@@ -389,38 +389,38 @@ def _build(source: str, size: int, tree: Node, config: Config) -> Mail:
     reply_to = first.get("in-reply-to")
     ids = hv.msg_ids(reply_to) if reply_to else ()
     text, quoted = _reader_sees(walk, bool(reply_to or first.get("references")))
-    return Mail(
-        source=source,
-        message_id=first.get("message-id") or None,
-        date=date,
-        subject=hv.decode_words(first.get("subject", "")),
-        from_addr=from_addr,
-        from_domain=from_addr.rpartition("@")[2] or None if from_addr and "@" in from_addr
+    return Mail.of({
+        "source": source,
+        "message_id": first.get("message-id") or None,
+        "date": date,
+        "subject": hv.decode_words(first.get("subject", "")),
+        "from_addr": from_addr,
+        "from_domain": from_addr.rpartition("@")[2] or None if from_addr and "@" in from_addr
         else None,
-        envelope_sender=hv.first_address(first.get("return-path", "")),
-        helo=facts.helo,
-        recipients=tuple(dict.fromkeys(hv.addresses(rcpt))),
-        source_ip=facts.source_ip,
-        hops=hops,
-        spf=facts.spf,
-        dkim=facts.dkim,
-        dmarc=facts.dmarc,
-        dkim_domains=facts.dkim_domains,
-        spf_domain=facts.spf_domain,
-        bulk_signs=frozenset(bulk),
-        x_mailer=first.get("x-mailer") or first.get("user-agent") or None,
-        header_names=tuple(names),
-        text=text,
-        quoted=quoted,
-        attachments=tuple(walk.attachments),
-        defects=tuple(defects),
-        in_reply_to=ids[0] if ids else (reply_to or None),
-        references=hv.msg_ids(first.get("references", "")),
-        size=size,
-        automatic=_automatic(first, names, from_addr),
-        content_type=text_of(raw_first["content-type"]) if "content-type" in raw_first
+        "envelope_sender": hv.first_address(first.get("return-path", "")),
+        "helo": facts.helo,
+        "recipients": tuple(dict.fromkeys(hv.addresses(rcpt))),
+        "source_ip": facts.source_ip,
+        "hops": hops,
+        "spf": facts.spf,
+        "dkim": facts.dkim,
+        "dmarc": facts.dmarc,
+        "dkim_domains": facts.dkim_domains,
+        "spf_domain": facts.spf_domain,
+        "bulk_signs": frozenset(bulk),
+        "x_mailer": first.get("x-mailer") or first.get("user-agent") or None,
+        "header_names": tuple(names),
+        "text": text,
+        "quoted": quoted,
+        "attachments": tuple(walk.attachments),
+        "defects": tuple(defects),
+        "in_reply_to": ids[0] if ids else (reply_to or None),
+        "references": hv.msg_ids(first.get("references", "")),
+        "size": size,
+        "automatic": _automatic(first, names, from_addr),
+        "content_type": text_of(raw_first["content-type"]) if "content-type" in raw_first
         else None,
-    )
+    })
 
 
 def parse(raw: bytes, source: str = "<bytes>", config: Config = DEFAULT_CONFIG,
